@@ -1,0 +1,108 @@
+"""Shared checks for public boundaries: constructors, ``fit``, loaders and the CLI.
+
+Each helper raises with a message that names the parameter, what was expected, what came,
+and how to fix it. Inner loops never call these.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+#: The floating dtypes a model may compute in.
+FLOAT_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+
+
+def check_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
+    """Resolve ``dtype`` to ``np.float32`` or ``np.float64``, or raise ``ValueError``."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}.") from error
+    if resolved not in FLOAT_DTYPES.values():
+        raise ValueError(
+            f"{name} must be float32 or float64, got {resolved}. "
+            "Use float32 for speed or float64 for exactness."
+        )
+    return resolved
+
+
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Check that ``value`` is a real number within the given bounds and return it as float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}.")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}.")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        bound = ">=" if low_inclusive else ">"
+        raise ValueError(f"{name} must be {bound} {low}, got {value}.")
+    if high is not None and (value > high or (value == high and not high_inclusive)):
+        bound = "<=" if high_inclusive else "<"
+        raise ValueError(f"{name} must be {bound} {high}, got {value}.")
+    return value
+
+
+def check_int(value: Any, name: str, *, low: int | None = None) -> int:
+    """Check that ``value`` is an integer (not a bool) at least ``low`` and return it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}.")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}.")
+    return value
+
+
+def check_features(X: Any, dtype: np.dtype, *, name: str = "X") -> np.ndarray:
+    """Return ``X`` as a C-contiguous 2-D array of ``dtype`` with finite values.
+
+    Casting to the model's dtype is the model's choice, made once here, never inside a layer.
+    """
+    if isinstance(X, np.ndarray) and X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {X.dtype}.")
+    try:
+        array = np.asarray(X, dtype=dtype)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{name} must be a numeric array, got {type(X).__name__}: {error}"
+        ) from None
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}. "
+            "Flatten images first, e.g. X.reshape(len(X), -1)."
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} has no samples (shape {array.shape}); pass at least one row.")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity; clean or impute the input first.")
+    return np.ascontiguousarray(array)
+
+
+def check_n_features(X: np.ndarray, expected: int, *, name: str = "X") -> None:
+    """Raise if ``X`` has a different number of columns than the model expects."""
+    if X.shape[1] != expected:
+        raise ValueError(
+            f"{name} has {X.shape[1]} features, but the model expects {expected}. "
+            "Use inputs preprocessed the same way as the training data."
+        )
+
+
+def check_rng(rng: Any, name: str = "rng") -> np.random.Generator | np.random.RandomState:
+    """Return a random generator: ``None`` → a fresh ``default_rng()``, an int → seeded."""
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, (np.random.Generator, np.random.RandomState)):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"{name} must be a numpy Generator, an int seed or None, got {rng!r}.")

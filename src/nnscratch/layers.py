@@ -1,0 +1,219 @@
+r"""Layers with an explicit forward and backward pass: the base class, ``Dense`` and ``Dropout``.
+
+Every layer follows one interface (see ``STYLE.md``):
+
+- ``forward(x, *, training=True) -> y`` keeps in a cache only what ``backward`` needs; each call
+  overwrites the cache.
+- ``backward(grad_output) -> grad_input`` fills each ``Parameter.grad`` and returns
+  :math:`\partial L / \partial x`, shaped like the input. Without a cache it raises
+  ``RuntimeError``.
+- ``parameters() -> list[Parameter]``.
+
+There is no autograd: the gradient of each layer is written next to its forward equation, so it
+can be read, and checked numerically (:mod:`nnscratch.gradcheck`). Parameter-free activation
+layers live in :mod:`nnscratch.activations`.
+
+What is left out: convolution, normalisation and recurrent layers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnscratch._validation import check_dtype, check_int, check_real, check_rng
+from nnscratch.initializers import Initializer, RandomSource, get_initializer
+from nnscratch.parameter import Parameter
+
+
+class Layer:
+    """Base class of every layer: the forward/backward/parameters interface.
+
+    Subclasses implement :meth:`forward` and :meth:`backward`; layers with weights override
+    :meth:`parameters`. :meth:`get_config` returns the constructor arguments that rebuild the
+    layer (used by model files).
+    """
+
+    def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
+        """Compute the layer's output for a batch ``x`` of shape ``(n_samples, ...)``."""
+        raise NotImplementedError
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """Given dL/dy, fill parameter gradients and return dL/dx."""
+        raise NotImplementedError
+
+    def parameters(self) -> list[Parameter]:
+        """The trainable parameters, in a fixed order (empty for activations)."""
+        return []
+
+    def get_config(self) -> dict[str, Any]:
+        """The JSON-serialisable constructor arguments that rebuild this layer."""
+        return {}
+
+    def _missing_cache(self) -> RuntimeError:
+        return RuntimeError(
+            f"{type(self).__name__}.backward() was called before forward(); "
+            "run forward(x, training=True) on the batch first."
+        )
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Dense(Layer):
+    r"""A fully connected (affine) layer: :math:`y = x W + b`.
+
+    Parameters
+    ----------
+    in_features : int
+        Size of each input row.
+    out_features : int
+        Size of each output row.
+    init : str or callable, default="glorot_uniform"
+        Weight initialiser: a name from :data:`nnscratch.initializers.INITIALIZERS`
+        ({"tutorial", "lecun_normal", "lecun_uniform", "glorot_normal", "glorot_uniform",
+        "he_normal", "he_uniform"}) or a callable ``(shape, rng) -> ndarray``.
+    rng : numpy.random.Generator, numpy.random.RandomState, int or None, default=None
+        Source of the initial weights. ``None`` draws fresh entropy; pass a seed or generator
+        for reproducible weights.
+    dtype : {np.float32, np.float64}, default=np.float32
+        The dtype of the weights; inputs must have the same dtype.
+
+    Attributes
+    ----------
+    W : Parameter of shape (in_features, out_features)
+    b : Parameter of shape (out_features,)
+        Initialised to zero.
+    input_grad : bool
+        Whether :meth:`backward` computes the input gradient. A model sets this to ``False`` for
+        its first layer, whose input is the data: that saves one matrix product per step.
+
+    Notes
+    -----
+    Forward, for a batch :math:`x` of shape ``(n_samples, in_features)``:
+
+    .. math:: y = x W + b
+
+    Backward, given :math:`G = \partial L / \partial y` of shape ``(n_samples, out_features)``:
+
+    .. math::
+        \frac{\partial L}{\partial W} = x^\top G, \qquad
+        \frac{\partial L}{\partial b} = \sum_{i} G_{i,:}, \qquad
+        \frac{\partial L}{\partial x} = G W^\top
+
+    The loss is already averaged over the batch (see :mod:`nnscratch.losses`), so the sums here
+    are plain sums.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = Dense(3, 2, rng=0, dtype=np.float64)
+    >>> layer.forward(np.ones((4, 3))).shape
+    (4, 2)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        init: str | Initializer = "glorot_uniform",
+        rng: RandomSource | int | None = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        self.in_features = check_int(in_features, "in_features", low=1)
+        self.out_features = check_int(out_features, "out_features", low=1)
+        self.dtype = check_dtype(dtype)
+        self.init = init if isinstance(init, str) else getattr(init, "__name__", "custom")
+        initializer = get_initializer(init)
+        weights = initializer((self.in_features, self.out_features), check_rng(rng))
+        self.W = Parameter(np.ascontiguousarray(weights, dtype=self.dtype), name="W")
+        self.b = Parameter(np.zeros(self.out_features, dtype=self.dtype), name="b")
+        self.input_grad = True
+        self._x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
+        """Return ``x @ W + b``, shape ``(n_samples, out_features)``."""
+        if training:
+            self._x = x
+        y = x @ self.W.value
+        y += self.b.value
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
+        """Fill ``W.grad`` and ``b.grad``; return ``grad_output @ W.T`` (or ``None`` when
+        ``input_grad`` is off)."""
+        if self._x is None:
+            raise self._missing_cache()
+        # Written in place: the gradient arrays live as long as the layer, so no step allocates.
+        np.matmul(self._x.T, grad_output, out=self.W.grad)
+        np.sum(grad_output, axis=0, out=self.b.grad)
+        if not self.input_grad:
+            return None
+        return grad_output @ self.W.value.T
+
+    def parameters(self) -> list[Parameter]:
+        return [self.W, self.b]
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "init": self.init,
+            "dtype": self.dtype.name,
+        }
+
+
+class Dropout(Layer):
+    r"""Inverted dropout: zero each input with probability ``p`` during training.
+
+    Parameters
+    ----------
+    p : float, default=0.5
+        Probability of dropping a unit, in ``[0, 1)``.
+    rng : numpy.random.Generator, int or None, default=None
+        Source of the dropout masks.
+
+    Notes
+    -----
+    In training, with a mask :math:`m_{ij} \sim \text{Bernoulli}(1 - p)`:
+
+    .. math:: y = \frac{m \odot x}{1 - p}, \qquad
+              \frac{\partial L}{\partial x} = \frac{m \odot G}{1 - p}
+
+    Scaling by :math:`1/(1-p)` at training time keeps the expected activation unchanged, so at
+    inference (``training=False``) the layer is the identity.
+
+    References
+    ----------
+    Srivastava et al. (2014), "Dropout: A Simple Way to Prevent Neural Networks from
+    Overfitting".
+    """
+
+    def __init__(self, p: float = 0.5, *, rng: RandomSource | int | None = None) -> None:
+        self.p = check_real(p, "p", low=0.0, high=1.0, high_inclusive=False)
+        self.rng = check_rng(rng)
+        self._scaled_mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
+        if not training:
+            return x
+        if self.p == 0.0:
+            self._scaled_mask = np.ones((), dtype=x.dtype)
+            return x
+        if isinstance(self.rng, np.random.Generator):
+            uniform = self.rng.random(x.shape, dtype=x.dtype)
+        else:  # a legacy RandomState draws float64 only
+            uniform = self.rng.random_sample(x.shape)
+        self._scaled_mask = (uniform >= self.p) * x.dtype.type(1.0 / (1.0 - self.p))
+        return x * self._scaled_mask
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        if self._scaled_mask is None:
+            raise self._missing_cache()
+        return grad_output * self._scaled_mask
+
+    def get_config(self) -> dict[str, Any]:
+        return {"p": self.p}

@@ -1,0 +1,193 @@
+"""``Sequential``: a model that is a list of layers applied in order.
+
+The forward pass runs the layers first to last; the backward pass runs them last to first,
+each turning the gradient of its output into the gradient of its input (the chain rule). The
+loss is separate (see :mod:`nnscratch.losses`): the model outputs logits.
+
+What is left out: branching graphs, shared weights, and building the layer list from a spec —
+:func:`build_mlp` covers the common multi-layer perceptron.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from nnscratch._validation import check_dtype, check_int, check_real, check_rng
+from nnscratch.activations import ACTIVATIONS, get_activation
+from nnscratch.initializers import RandomSource
+from nnscratch.layers import Dense, Dropout, Layer
+from nnscratch.parameter import Parameter
+
+
+class Sequential(Layer):
+    """A stack of layers applied one after the other.
+
+    Parameters
+    ----------
+    layers : iterable of Layer
+        The layers, first to last.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnscratch.layers import Dense
+    >>> from nnscratch.activations import ReLU
+    >>> model = Sequential([Dense(4, 8, rng=0), ReLU(), Dense(8, 3, rng=1)])
+    >>> model.forward(np.zeros((5, 4), dtype=np.float32)).shape
+    (5, 3)
+    """
+
+    def __init__(self, layers: Iterable[Layer]) -> None:
+        self.layers: list[Layer] = list(layers)
+        for position, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(
+                    f"layers[{position}] must be a Layer, got {type(layer).__name__}."
+                )
+
+    def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
+        """Run every layer in order; return the last output (the logits)."""
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def backward(self, grad_output: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        """Run every layer's backward in reverse order.
+
+        Parameters
+        ----------
+        grad_output : ndarray
+            dL/d(model output), shaped like the last forward output.
+        input_grad : bool, default=True
+            Whether to return dL/d(model input). Training does not need it; turning it off
+            skips the first ``Dense`` layer's input-gradient product, the largest one.
+
+        Returns
+        -------
+        ndarray shaped like the model input, or None when ``input_grad`` is False.
+        """
+        first = self._first_dense()
+        if first is not None:
+            first.input_grad = input_grad
+        grad: np.ndarray | None = grad_output
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+            if grad is None:  # the first Dense skipped its input gradient: nothing below needs it
+                break
+        return grad
+
+    def _first_dense(self) -> Dense | None:
+        """The first layer if it is Dense (any layer before it would need the gradient)."""
+        if self.layers and isinstance(self.layers[0], Dense):
+            return self.layers[0]
+        return None
+
+    def parameters(self) -> list[Parameter]:
+        """All parameters, layer by layer, in order."""
+        return [param for layer in self.layers for param in layer.parameters()]
+
+    def zero_grad(self) -> None:
+        """Zero every parameter gradient."""
+        for param in self.parameters():
+            param.zero_grad()
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the parameters (float64 for a model without any)."""
+        params = self.parameters()
+        return params[0].dtype if params else np.dtype(np.float64)
+
+    @property
+    def in_features(self) -> int | None:
+        """The input width of the first Dense layer, if any."""
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                return layer.in_features
+        return None
+
+    @property
+    def out_features(self) -> int | None:
+        """The output width of the last Dense layer, if any."""
+        for layer in reversed(self.layers):
+            if isinstance(layer, Dense):
+                return layer.out_features
+        return None
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "layers": [
+                {"type": type(layer).__name__, **layer.get_config()} for layer in self.layers
+            ]
+        }
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index: int) -> Layer:
+        return self.layers[index]
+
+    def __repr__(self) -> str:
+        inner = ",\n".join(f"    {layer!r}" for layer in self.layers)
+        return f"Sequential([\n{inner}\n])"
+
+
+def build_mlp(
+    in_features: int,
+    hidden_layers: Sequence[int],
+    out_features: int,
+    *,
+    activation: str = "relu",
+    init: str | None = None,
+    dropout: float = 0.0,
+    rng: RandomSource | int | None = None,
+    dtype: Any = np.float32,
+) -> Sequential:
+    """Build a multi-layer perceptron: ``Dense → activation [→ Dropout]`` per hidden layer,
+    then a final ``Dense`` that outputs logits.
+
+    Parameters
+    ----------
+    in_features : int
+        Input width (784 for flattened MNIST).
+    hidden_layers : sequence of int
+        Width of each hidden layer; may be empty (a linear model).
+    out_features : int
+        Number of logits: 1 for a binary task, ``n_classes`` otherwise.
+    activation : str, default="relu"
+        A name from :data:`nnscratch.activations.ACTIVATIONS`.
+    init : str or None, default=None
+        Initialiser name; ``None`` picks ``he_normal`` for the ReLU family and
+        ``glorot_uniform`` otherwise.
+    dropout : float, default=0.0
+        Dropout probability after each hidden activation (0 adds no Dropout layers).
+    rng : Generator, RandomState, int or None, default=None
+        One generator draws every layer's weights in order, so a seed fixes the whole model.
+    dtype : {np.float32, np.float64}, default=np.float32
+
+    Returns
+    -------
+    Sequential
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
+    check_real(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
+    dtype = check_dtype(dtype)
+    rng = check_rng(rng)
+    if init is None:
+        relu_family = activation in ("relu", "leaky_relu", "elu", "gelu")
+        init = "he_normal" if relu_family else "glorot_uniform"
+    sizes = [check_int(in_features, "in_features", low=1)]
+    sizes += [check_int(width, "hidden_layers", low=1) for width in hidden_layers]
+    layers: list[Layer] = []
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        layers.append(Dense(fan_in, fan_out, init=init, rng=rng, dtype=dtype))
+        layers.append(get_activation(activation))
+        if dropout > 0:
+            layers.append(Dropout(dropout, rng=rng))
+    layers.append(Dense(sizes[-1], check_int(out_features, "out_features", low=1), init=init,
+                        rng=rng, dtype=dtype))
+    return Sequential(layers)
