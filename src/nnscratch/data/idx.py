@@ -29,6 +29,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from nnscratch._atomic import atomic_write
 
@@ -113,7 +114,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def write_idx(
-    path: str | os.PathLike[str], array: np.typing.ArrayLike, *, compress: bool | None = None
+    path: str | os.PathLike[str], array: npt.ArrayLike, *, compress: bool | None = None
 ) -> None:
     """Write an array as an IDX file, atomically.
 

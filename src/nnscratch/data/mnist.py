@@ -248,7 +248,9 @@ def load_mnist(
     -----
     A download writes ``<name>.gz`` into the cache only after its content has been verified
     (or, with ``verify=False``, parsed). Files downloaded before another file fails stay in the
-    cache, complete and verified, so the next call fetches only what is missing.
+    cache, complete and verified, so the next call fetches only what is missing. Give another
+    dataset (downloaded with ``verify=False``) its own `cache_dir`, or the MNIST cache will hold
+    it under MNIST's names.
 
     Examples
     --------
