@@ -106,3 +106,7 @@ def check_rng(rng: Any, name: str = "rng") -> np.random.Generator | np.random.Ra
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
     raise TypeError(f"{name} must be a numpy Generator, an int seed or None, got {rng!r}.")
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A model was used before ``fit``; the same base classes as scikit-learn's."""

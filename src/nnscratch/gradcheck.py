@@ -33,8 +33,8 @@ class GradcheckReport:
     ----------
     errors : dict of str to float
         ``"input"``, ``"logits"`` or a parameter name (``"0.W"``: layer 0's ``W``) mapped to
-        :math:`\lVert g_\text{analytic} - g_\text{numeric} \rVert_2 /
-        \max(\lVert g_\text{analytic} \rVert_2, \lVert g_\text{numeric} \rVert_2)`.
+        :math:`\\lVert g_\text{analytic} - g_\text{numeric} \rVert_2 /
+        \\max(\\lVert g_\text{analytic} \rVert_2, \\lVert g_\text{numeric} \rVert_2)`.
     """
 
     errors: dict[str, float] = field(default_factory=dict)
@@ -133,7 +133,7 @@ def check_layer(
     report = GradcheckReport()
     if grad_input is not None:
         report.errors["input"] = relative_error(grad_input, numerical_gradient(objective, x, h=h))
-    for (name, grad), param in zip(analytic.items(), layer.parameters()):
+    for (name, grad), param in zip(analytic.items(), layer.parameters(), strict=True):
         report.errors[name] = relative_error(grad, numerical_gradient(objective, param.value, h=h))
     return report
 
@@ -193,7 +193,7 @@ def check_model(
     analytic = [p.grad.copy() for p in params]
     if grad_input is not None:
         report.errors["input"] = relative_error(grad_input, numerical_gradient(objective, X, h=h))
-    for index, (param, grad) in enumerate(zip(params, analytic)):
+    for index, (param, grad) in enumerate(zip(params, analytic, strict=True)):
         numeric = numerical_gradient(objective, param.value, h=h)
         report.errors[f"{index}.{param.name}"] = relative_error(grad, numeric)
     return report
