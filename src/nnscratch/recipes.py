@@ -65,13 +65,13 @@ RECIPES: dict[str, Recipe] = {
         name="binary-fast",
         kind="mlp",
         description=(
-            "Any digit pair in seconds: one ReLU hidden layer of 256, Adam, mini-batches of 64, "
-            "cosine schedule, float32 (>= 99.6% test on 1 vs 2)."
+            "Any digit pair in seconds: ReLU layers of 256 and 128 with dropout 0.1, Adam, "
+            "mini-batches of 64, cosine schedule, float32 (>= 99.6% test on 1 vs 2)."
         ),
         settings={
-            "digits": [1, 2], "layers": [256], "activation": "relu", "optimizer": "adam",
-            "learning_rate": 1e-3, "batch_size": 64, "epochs": 8, "momentum": 0.9,
-            "weight_decay": 0.0, "dropout": 0.0, "schedule": "cosine", "warmup_epochs": 0,
+            "digits": [1, 2], "layers": [256, 128], "activation": "relu", "optimizer": "adam",
+            "learning_rate": 1e-3, "batch_size": 64, "epochs": 10, "momentum": 0.9,
+            "weight_decay": 0.0, "dropout": 0.1, "schedule": "cosine", "warmup_epochs": 0,
             "early_stopping": False, "validation_fraction": 0.1, "patience": 5,
             "seed": 0, "dtype": "float32",
         },
