@@ -35,6 +35,11 @@ class Layer:
     layer (used by model files).
     """
 
+    #: Whether outputs and gradients go into arrays kept from the previous call. ``fit`` turns
+    #: this on for the length of training (see :meth:`Sequential.reusing_buffers
+    #: <nnscratch.model.Sequential.reusing_buffers>`); otherwise every call returns new arrays.
+    reuse_buffers: bool = False
+
     def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
         """Compute the layer's output for a batch ``x`` of shape ``(n_samples, ...)``."""
         raise NotImplementedError
@@ -50,6 +55,23 @@ class Layer:
     def get_config(self) -> dict[str, Any]:
         """The JSON-serialisable constructor arguments that rebuild this layer."""
         return {}
+
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """An uninitialised array to write a result into.
+
+        In the training loop every step has the same shapes, so allocating (and, for large
+        arrays, page-faulting and zeroing) fresh memory each step is pure overhead: with
+        ``reuse_buffers`` on, the array of the previous step with the same name and shape is
+        handed back instead. The caller must overwrite all of it.
+        """
+        if not self.reuse_buffers:
+            return np.empty(shape, dtype)
+        buffers = self.__dict__.setdefault("_buffers", {})
+        key = (name, shape, dtype)
+        buffer = buffers.get(key)
+        if buffer is None:
+            buffer = buffers[key] = np.empty(shape, dtype)
+        return buffer
 
     def _missing_cache(self) -> RuntimeError:
         return RuntimeError(
@@ -138,7 +160,8 @@ class Dense(Layer):
         """Return ``x @ W + b``, shape ``(n_samples, out_features)``."""
         if training:
             self._x = x
-        y = x @ self.W.value
+        y = np.matmul(x, self.W.value, out=self._buffer("y", (x.shape[0], self.out_features),
+                                                          x.dtype))
         y += self.b.value
         return y
 
@@ -152,7 +175,8 @@ class Dense(Layer):
         np.sum(grad_output, axis=0, out=self.b.grad)
         if not self.input_grad:
             return None
-        return grad_output @ self.W.value.T
+        return np.matmul(grad_output, self.W.value.T,
+                         out=self._buffer("grad_input", self._x.shape, grad_output.dtype))
 
     def parameters(self) -> list[Parameter]:
         return [self.W, self.b]

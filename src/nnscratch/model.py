@@ -11,7 +11,8 @@ What is left out: branching graphs, shared weights, and building the layer list 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,24 @@ class Sequential(Layer):
         if self.layers and isinstance(self.layers[0], Dense):
             return self.layers[0]
         return None
+
+    @contextmanager
+    def reusing_buffers(self) -> Iterator[Sequential]:
+        """Within the block, every layer writes into arrays kept from its previous call.
+
+        :func:`~nnscratch.training.fit` trains inside this block, where each step's arrays are
+        consumed before the next step overwrites them. Outside it, ``forward`` returns fresh
+        arrays that the caller may keep.
+        """
+        previous = [layer.reuse_buffers for layer in self.layers]
+        for layer in self.layers:
+            layer.reuse_buffers = True
+        try:
+            yield self
+        finally:
+            for layer, flag in zip(self.layers, previous, strict=True):
+                layer.reuse_buffers = flag
+                layer.__dict__.pop("_buffers", None)
 
     def parameters(self) -> list[Parameter]:
         """All parameters, layer by layer, in order."""

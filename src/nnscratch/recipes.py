@@ -80,12 +80,12 @@ RECIPES: dict[str, Recipe] = {
         name="mnist10",
         kind="mlp",
         description=(
-            "All ten digits: 784-1024-1024-10 ReLU with dropout 0.2, Adam, batch 128, cosine "
-            "schedule, float32 (>= 98.3% test within a minute of training)."
+            "All ten digits: 784-512-256-10 ReLU with dropout 0.2, Adam, batch 128, cosine "
+            "schedule over 12 epochs, float32 (>= 98.3% test within a minute of training)."
         ),
         settings={
-            "digits": list(range(10)), "layers": [1024, 1024], "activation": "relu",
-            "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 128, "epochs": 15,
+            "digits": list(range(10)), "layers": [512, 256], "activation": "relu",
+            "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 128, "epochs": 12,
             "momentum": 0.9, "weight_decay": 0.0, "dropout": 0.2, "schedule": "cosine",
             "warmup_epochs": 0, "early_stopping": False, "validation_fraction": 0.1,
             "patience": 5, "seed": 0, "dtype": "float32",

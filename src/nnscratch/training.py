@@ -342,73 +342,76 @@ def fit(
     base_rate = optimizer.learning_rate
     n_batches = 1 if full_batch else math.ceil(X.shape[0] / batch_size)
     history = History()
-    epoch_bar = _progress(verbose and full_batch, epochs, "train", "it")
-    for epoch in range(epochs):
-        if schedule is not None:
-            optimizer.learning_rate = base_rate * schedule(epoch)
-        start = time.perf_counter()
-        total_loss, correct, seen = 0.0, 0, 0
-        batch_bar = _progress(verbose and not full_batch, n_batches, f"epoch {epoch + 1}/{epochs}",
-                              "batch")
-        batches = minibatches(X, y, sample_weight, batch_size=batch_size, rng=shuffle_rng)
-        for batch, (X_batch, y_batch, weights) in enumerate(batches):
-            logits = model.forward(X_batch, training=True)
-            batch_loss = loss.forward(logits, y_batch, sample_weight=weights)
-            if not math.isfinite(batch_loss):
-                raise TrainingDivergedError(
-                    f"The loss became {batch_loss} at epoch {epoch + 1}, batch {batch + 1}. "
-                    "Try a lower learning rate (now "
-                    f"{optimizer.learning_rate:g}), inputs scaled to [0, 1], or gradient "
-                    "clipping (clip_norm)."
-                )
-            model.backward(loss.backward(), input_grad=False)
-            optimizer.step()
-            n = X_batch.shape[0]
-            total_loss += batch_loss * n
-            seen += n
-            predicted = loss.predict(logits)
+    # Inside this block layers write into arrays kept from the previous step (no per-step
+    # allocation); everything a step produces is consumed before the next step.
+    with model.reusing_buffers():
+        epoch_bar = _progress(verbose and full_batch, epochs, "train", "it")
+        for epoch in range(epochs):
+            if schedule is not None:
+                optimizer.learning_rate = base_rate * schedule(epoch)
+            start = time.perf_counter()
+            total_loss, correct, seen = 0.0, 0, 0
+            batch_bar = _progress(verbose and not full_batch, n_batches,
+                                  f"epoch {epoch + 1}/{epochs}", "batch")
+            batches = minibatches(X, y, sample_weight, batch_size=batch_size, rng=shuffle_rng)
+            for batch, (X_batch, y_batch, weights) in enumerate(batches):
+                logits = model.forward(X_batch, training=True)
+                batch_loss = loss.forward(logits, y_batch, sample_weight=weights)
+                if not math.isfinite(batch_loss):
+                    raise TrainingDivergedError(
+                        f"The loss became {batch_loss} at epoch {epoch + 1}, batch {batch + 1}. "
+                        "Try a lower learning rate (now "
+                        f"{optimizer.learning_rate:g}), inputs scaled to [0, 1], or gradient "
+                        "clipping (clip_norm)."
+                    )
+                model.backward(loss.backward(), input_grad=False)
+                optimizer.step()
+                n = X_batch.shape[0]
+                total_loss += batch_loss * n
+                seen += n
+                predicted = loss.predict(logits)
+                if predicted is not None:
+                    correct += int(np.count_nonzero(predicted == _class_index(y_batch)))
+                if batch_bar is not None:
+                    batch_bar.update(1)
+                    if batch % 10 == 0 or batch == n_batches - 1:
+                        batch_bar.set_postfix(_postfix(total_loss / seen, correct / seen
+                                                       if predicted is not None else None))
+            logs: dict[str, float] = {"loss": total_loss / seen}
+            history.loss.append(logs["loss"])
             if predicted is not None:
-                correct += int(np.count_nonzero(predicted == _class_index(y_batch)))
+                logs["accuracy"] = correct / seen
+                history.accuracy.append(logs["accuracy"])
+            if validation_data is not None:
+                val_loss, val_accuracy = evaluate(model, loss, *validation_data)
+                logs["val_loss"] = val_loss
+                history.val_loss.append(val_loss)
+                if val_accuracy is not None:
+                    logs["val_accuracy"] = val_accuracy
+                    history.val_accuracy.append(val_accuracy)
+            elapsed = time.perf_counter() - start
+            history.seconds.append(elapsed)
+            history.learning_rate.append(optimizer.learning_rate)
             if batch_bar is not None:
-                batch_bar.update(1)
-                if batch % 10 == 0 or batch == n_batches - 1:
-                    batch_bar.set_postfix(_postfix(total_loss / seen, correct / seen
-                                                   if predicted is not None else None))
-        logs: dict[str, float] = {"loss": total_loss / seen}
-        history.loss.append(logs["loss"])
-        if predicted is not None:
-            logs["accuracy"] = correct / seen
-            history.accuracy.append(logs["accuracy"])
-        if validation_data is not None:
-            val_loss, val_accuracy = evaluate(model, loss, *validation_data)
-            logs["val_loss"] = val_loss
-            history.val_loss.append(val_loss)
-            if val_accuracy is not None:
-                logs["val_accuracy"] = val_accuracy
-                history.val_accuracy.append(val_accuracy)
-        elapsed = time.perf_counter() - start
-        history.seconds.append(elapsed)
-        history.learning_rate.append(optimizer.learning_rate)
-        if batch_bar is not None:
-            batch_bar.set_postfix(_postfix(logs["loss"], logs.get("accuracy"),
-                                           logs.get("val_loss"), logs.get("val_accuracy")))
-            batch_bar.close()
-        if epoch_bar is not None:
-            epoch_bar.update(1)
-            epoch_bar.set_postfix(_postfix(logs["loss"], logs.get("accuracy")), refresh=False)
-        stop = False
-        if early_stopping is not None:
-            if early_stopping.monitor not in logs:
-                raise ValueError(
-                    f"early stopping monitors {early_stopping.monitor!r}, which this loss does "
-                    "not report; monitor 'loss' or 'val_loss'."
-                )
-            stop = early_stopping.update(epoch, logs[early_stopping.monitor], model)
-        for callback in callbacks:
-            stop = bool(callback(epoch, logs)) or stop
-        if stop:
-            history.stopped_early = epoch < epochs - 1
-            break
+                batch_bar.set_postfix(_postfix(logs["loss"], logs.get("accuracy"),
+                                               logs.get("val_loss"), logs.get("val_accuracy")))
+                batch_bar.close()
+            if epoch_bar is not None:
+                epoch_bar.update(1)
+                epoch_bar.set_postfix(_postfix(logs["loss"], logs.get("accuracy")), refresh=False)
+            stop = False
+            if early_stopping is not None:
+                if early_stopping.monitor not in logs:
+                    raise ValueError(
+                        f"early stopping monitors {early_stopping.monitor!r}, which this loss does "
+                        "not report; monitor 'loss' or 'val_loss'."
+                    )
+                stop = early_stopping.update(epoch, logs[early_stopping.monitor], model)
+            for callback in callbacks:
+                stop = bool(callback(epoch, logs)) or stop
+            if stop:
+                history.stopped_early = epoch < epochs - 1
+                break
     if epoch_bar is not None:
         epoch_bar.close()
     optimizer.learning_rate = base_rate
