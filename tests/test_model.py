@@ -96,13 +96,6 @@ def test_backward_without_input_grad(rng):
     np.testing.assert_array_equal(model.backward(grad_output), with_input)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Sequential.backward(input_grad=False) only switches off a *first* Dense layer; when "
-    "the model starts with another layer (e.g. Dropout) it still returns an array, against its "
-    "documented 'None when input_grad is False'",
-)
 def test_backward_without_input_grad_returns_none_for_any_first_layer(rng):
     model = Sequential([Dropout(0.0), Dense(IN_FEATURES, 2, rng=0, dtype=np.float64)])
     model.forward(rng.standard_normal((N_SAMPLES, IN_FEATURES)))

@@ -270,13 +270,6 @@ def test_validation_split_for_regression_with_column_targets(rng):
     assert len(history.val_loss) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="fit stratifies validation_split by class even for MeanSquaredError: with flat float "
-    "targets every distinct value is its own one-member 'class', none is held out, and fit "
-    "raises 'X_val has no samples'",
-)
 def test_validation_split_for_regression_with_flat_targets(rng):
     history = _regression_with_validation_split((40,), rng)
     assert len(history.val_loss) == 2

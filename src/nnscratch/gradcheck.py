@@ -27,14 +27,15 @@ from nnscratch.losses import Loss
 
 @dataclass
 class GradcheckReport:
-    """The worst relative error of each checked array.
+    r"""The worst relative error of each checked array.
 
     Attributes
     ----------
     errors : dict of str to float
-        ``"input"``, ``"logits"`` or a parameter name (``"0.W"``: layer 0's ``W``) mapped to
-        :math:`\\lVert g_\text{analytic} - g_\text{numeric} \rVert_2 /
-        \\max(\\lVert g_\text{analytic} \rVert_2, \\lVert g_\text{numeric} \rVert_2)`.
+        ``"input"``, ``"logits"`` or a parameter name (``"2.W"``: the third parameter, a ``W``),
+        each mapped to
+        :math:`\lVert g_\text{analytic} - g_\text{numeric} \rVert_2 /
+        \max(\lVert g_\text{analytic} \rVert_2, \lVert g_\text{numeric} \rVert_2)`.
     """
 
     errors: dict[str, float] = field(default_factory=dict)

@@ -174,6 +174,12 @@ class BinaryCrossEntropy(Loss):
             )
         n = z.shape[0]
         target_float = target.astype(z.dtype, copy=False)
+        if np.any(target_float < 0) or np.any(target_float > 1):
+            raise ValueError(
+                "BinaryCrossEntropy needs targets in [0, 1] (class 0 or 1, or a probability), "
+                f"got values from {target_float.min()} to {target_float.max()}; relabel the two "
+                "classes as 0 and 1."
+            )
         per_sample = np.logaddexp(z.dtype.type(0), z) - target_float * z
         grad = sigmoid(z)
         grad -= target_float

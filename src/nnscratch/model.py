@@ -21,7 +21,7 @@ from nnscratch._validation import check_dtype, check_int, check_real, check_rng
 from nnscratch.activations import ACTIVATIONS, get_activation
 from nnscratch.initializers import RandomSource
 from nnscratch.layers import Dense, Dropout, Layer
-from nnscratch.parameter import Parameter
+from nnscratch.parameter import Parameter, ParameterBlock
 
 
 class Sequential(Layer):
@@ -31,6 +31,14 @@ class Sequential(Layer):
     ----------
     layers : iterable of Layer
         The layers, first to last.
+
+    Notes
+    -----
+    The model moves the parameters of its layers into one contiguous
+    :class:`~nnscratch.parameter.ParameterBlock` (when they share a dtype): each
+    ``Parameter.value`` becomes a view of its slice, with the same numbers. Optimisers then update
+    all the weights in a few whole-array operations. Read weights through ``param.value`` after
+    building the model, not through arrays fetched before.
 
     Examples
     --------
@@ -49,6 +57,7 @@ class Sequential(Layer):
                 raise TypeError(
                     f"layers[{position}] must be a Layer, got {type(layer).__name__}."
                 )
+        ParameterBlock.consolidate(self.parameters())
 
     def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
         """Run every layer in order; return the last output (the logits)."""
@@ -75,11 +84,15 @@ class Sequential(Layer):
         if first is not None:
             first.input_grad = input_grad
         grad: np.ndarray | None = grad_output
-        for layer in reversed(self.layers):
-            grad = layer.backward(grad)
-            if grad is None:  # the first Dense skipped its input gradient: nothing below needs it
-                break
-        return grad
+        try:
+            for layer in reversed(self.layers):
+                grad = layer.backward(grad)
+                if grad is None:  # the first Dense skipped its input gradient: nothing below
+                    break         # needs it
+        finally:
+            if first is not None:
+                first.input_grad = True
+        return grad if input_grad else None
 
     def _first_dense(self) -> Dense | None:
         """The first layer if it is Dense (any layer before it would need the gradient)."""

@@ -7,6 +7,15 @@ gradients. Ordered from the simplest to the most involved: SGD (with momentum an
 Adam, AdamW. The update rules follow PyTorch's ``torch.optim`` exactly, so the two can be
 compared step by step.
 
+For speed, when the parameters live in one contiguous block
+(:class:`~nnscratch.parameter.ParameterBlock`; a ``Sequential`` puts them there), a step is one
+sweep of whole-array NumPy operations over all the weights instead of one per parameter. NumPy
+runs an element-wise operation on one core, while the matrix products use them all; so a large
+block is cut into one contiguous chunk per core and the chunks are updated in parallel threads
+(NumPy releases the GIL inside its loops), much as BLAS splits a matrix product. If someone
+later re-assigns a ``param.value``, the optimiser notices and updates parameter by parameter;
+the numbers are the same either way.
+
 Schedules multiply the base learning rate as a function of the epoch; :func:`nnscratch.fit`
 applies them at the start of each epoch.
 
@@ -15,13 +24,16 @@ What is left out: RMSprop, Adagrad, AMSGrad, LBFGS, per-parameter-group settings
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from nnscratch._validation import check_int, check_real
-from nnscratch.parameter import Parameter
+from nnscratch.parameter import Parameter, ParameterBlock
 
 
 class Optimizer:
@@ -58,21 +70,47 @@ class Optimizer:
             else check_real(clip_norm, "clip_norm", low=0.0, low_inclusive=False)
         )
         self.iterations = 0
+        self._block = ParameterBlock.find(self.params)
+        self._state_blocks: list[np.ndarray] = []
+        self._state_lists: list[list[np.ndarray]] = []
+
+    def _new_state(self) -> list[np.ndarray]:
+        """Zeroed per-parameter state arrays (views into one block when consolidated)."""
+        if self._block is None:
+            views = [np.zeros_like(p.value) for p in self.params]
+        else:
+            block, flat_views = self._block.zeros()
+            views = [view.reshape(p.shape) for view, p in zip(flat_views, self.params,
+                                                              strict=True)]
+            self._state_blocks.append(block)
+        self._state_lists.append(views)
+        return views
 
     def zero_grad(self) -> None:
         """Set every gradient to zero."""
+        if self._block is not None and self._block.intact(self.params):
+            self._block.grad.fill(0)
+            return
         for param in self.params:
             param.zero_grad()
 
     def step(self) -> None:
         """Apply one update to every parameter, in place."""
+        self.iterations += 1
+        if self._block is not None and self._block.intact(self.params):
+            if self.clip_norm is not None:
+                _clip(self._block.grad, float(np.vdot(self._block.grad, self._block.grad)),
+                      self.clip_norm)
+            arrays = (self._block.value, self._block.grad, *self._state_blocks)
+            _run_in_chunks(self._update, arrays)
+            return
         if self.clip_norm is not None:
             clip_grad_norm(self.params, self.clip_norm)
-        self.iterations += 1
         for index, param in enumerate(self.params):
-            self._update(index, param)
+            self._update(param.value, param.grad, *(state[index] for state in self._state_lists))
 
-    def _update(self, index: int, param: Parameter) -> None:
+    def _update(self, value: np.ndarray, grad: np.ndarray, *state: np.ndarray) -> None:
+        """Update ``value`` in place from ``grad``, with this optimiser's state arrays."""
         raise NotImplementedError
 
 
@@ -122,20 +160,18 @@ class SGD(Optimizer):
         if nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0; set momentum, e.g. 0.9.")
         self.nesterov = bool(nesterov)
-        self.velocities = [np.zeros_like(p.value) for p in self.params] if self.momentum else []
+        self.velocities = self._new_state() if self.momentum else []
 
-    def _update(self, index: int, param: Parameter) -> None:
-        dtype = param.value.dtype.type
-        grad = param.grad
+    def _update(self, value: np.ndarray, grad: np.ndarray, *state: np.ndarray) -> None:
+        dtype = value.dtype.type
         if self.weight_decay:
-            grad = grad + dtype(self.weight_decay) * param.value
+            grad = grad + dtype(self.weight_decay) * value
         if self.momentum:
-            velocity = self.velocities[index]
+            (velocity,) = state
             velocity *= dtype(self.momentum)
             velocity += grad
             grad = grad + dtype(self.momentum) * velocity if self.nesterov else velocity
-        # value -= lr * grad, without a temporary the size of the parameter when possible.
-        param.value -= dtype(self.learning_rate) * grad
+        value -= dtype(self.learning_rate) * grad
 
 
 class Adam(Optimizer):
@@ -186,37 +222,44 @@ class Adam(Optimizer):
         self.beta1 = check_real(beta1, "beta1", low=0.0, high=1.0, high_inclusive=False)
         self.beta2 = check_real(beta2, "beta2", low=0.0, high=1.0, high_inclusive=False)
         self.eps = check_real(eps, "eps", low=0.0)
-        self.first_moments = [np.zeros_like(p.value) for p in self.params]
-        self.second_moments = [np.zeros_like(p.value) for p in self.params]
-        self._scratch = [np.empty_like(p.value) for p in self.params]
+        self.first_moments = self._new_state()
+        self.second_moments = self._new_state()
+        self._scratch = self._new_state()  # reused workspace, so a step allocates nothing
 
-    def _decay(self, param: Parameter) -> np.ndarray:
+    def _decay(self, value: np.ndarray, grad: np.ndarray, scratch: np.ndarray) -> np.ndarray:
         """The gradient Adam sees: L2 decay is part of it."""
         if self.weight_decay:
-            return param.grad + param.value.dtype.type(self.weight_decay) * param.value
-        return param.grad
+            np.multiply(value, value.dtype.type(self.weight_decay), out=scratch)
+            scratch += grad
+            return scratch
+        return grad
 
-    def _update(self, index: int, param: Parameter) -> None:
-        dtype = param.value.dtype.type
-        grad = self._decay(param)
-        m, v, scratch = self.first_moments[index], self.second_moments[index], self._scratch[index]
+    def _update(self, value: np.ndarray, grad: np.ndarray, *state: np.ndarray) -> None:
+        m, v, scratch = state
+        dtype = value.dtype.type
+        grad = self._decay(value, grad, scratch)
+        # m = beta1 m + (1 - beta1) g, written as beta1 (m - g) + g: no temporary array.
+        m -= grad
         m *= dtype(self.beta1)
-        m += dtype(1 - self.beta1) * grad
-        v *= dtype(self.beta2)
+        m += grad
+        # v = beta2 v + (1 - beta2) g^2, the same way (grad is not needed after this).
         np.multiply(grad, grad, out=scratch)
-        scratch *= dtype(1 - self.beta2)
+        v -= scratch
+        v *= dtype(self.beta2)
         v += scratch
         t = self.iterations
         bias_correction1 = 1 - self.beta1**t
         bias_correction2 = 1 - self.beta2**t
-        # Same algebra as the Notes, arranged as PyTorch does so the two agree to rounding:
-        # denominator = sqrt(v) / sqrt(bc2) + eps, step = lr / bc1.
+        # value -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), with the two scalars moved into
+        # the denominator: one pass fewer over the weights, the same numbers to rounding.
+        step = self.learning_rate / bias_correction1
+        if step == 0:  # a zero learning rate moves nothing (and must not divide by zero)
+            return
         np.sqrt(v, out=scratch)
-        scratch *= dtype(1 / math.sqrt(bias_correction2))
-        scratch += dtype(self.eps)
+        scratch *= dtype(1 / (math.sqrt(bias_correction2) * step))
+        scratch += dtype(self.eps / step)
         np.divide(m, scratch, out=scratch)
-        scratch *= dtype(self.learning_rate / bias_correction1)
-        param.value -= scratch
+        value -= scratch
 
 
 class AdamW(Adam):
@@ -250,10 +293,44 @@ class AdamW(Adam):
         super().__init__(params, learning_rate, beta1=beta1, beta2=beta2, eps=eps,
                          weight_decay=weight_decay, clip_norm=clip_norm)
 
-    def _decay(self, param: Parameter) -> np.ndarray:
+    def _decay(self, value: np.ndarray, grad: np.ndarray, scratch: np.ndarray) -> np.ndarray:
         if self.weight_decay:
-            param.value *= param.value.dtype.type(1 - self.learning_rate * self.weight_decay)
-        return param.grad
+            value *= value.dtype.type(1 - self.learning_rate * self.weight_decay)
+        return grad
+
+
+#: Blocks smaller than this are updated in one piece: threads would cost more than they save.
+_PARALLEL_MIN_SIZE = 1 << 16
+_pool: ThreadPoolExecutor | None = None
+
+
+def _n_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _run_in_chunks(update: Callable[..., None], arrays: tuple[np.ndarray, ...]) -> None:
+    """Call ``update(*arrays)`` on one contiguous chunk of the arrays per core, in parallel.
+
+    Every operation of an update is element-wise, so chunks are independent and the result is
+    bit-for-bit the same as one call on the whole arrays.
+    """
+    global _pool
+    size = arrays[0].shape[0]
+    n_chunks = min(_n_cores(), 8)
+    if n_chunks < 2 or size < _PARALLEL_MIN_SIZE:
+        update(*arrays)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=n_chunks - 1, thread_name_prefix="nnscratch")
+    bounds = np.linspace(0, size, n_chunks + 1).astype(int)
+    chunks = [tuple(a[start:stop] for a in arrays) for start, stop in itertools.pairwise(bounds)]
+    futures = [_pool.submit(update, *chunk) for chunk in chunks[1:]]
+    update(*chunks[0])
+    for future in futures:
+        future.result()
 
 
 def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
@@ -267,11 +344,16 @@ def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
         The global norm before clipping.
     """
     params = list(params)
-    total = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
+    squared = sum(float(np.vdot(p.grad, p.grad)) for p in params)
+    return _clip([p.grad for p in params], squared, max_norm)
+
+
+def _clip(grads: np.ndarray | list[np.ndarray], squared_norm: float, max_norm: float) -> float:
+    total = math.sqrt(squared_norm)
     scale = max_norm / (total + 1e-6)
     if scale < 1:
-        for param in params:
-            param.grad *= param.grad.dtype.type(scale)
+        for grad in grads if isinstance(grads, list) else [grads]:
+            grad *= grad.dtype.type(scale)
     return total
 
 

@@ -316,9 +316,16 @@ def fit(
             raise ValueError(
                 f"sample_weight has {sample_weight.shape[0]} entries but X has {X.shape[0]} rows."
             )
+        if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
+            raise ValueError("sample_weight must be finite and non-negative.")
     rng = np.random.default_rng(seed)
     if validation_data is None and validation_split > 0:
-        train_index, val_index = stratified_split(y, validation_split, rng)
+        if loss.predict(np.zeros((1, 1), dtype=model_dtype)) is None:  # regression: no classes
+            order = rng.permutation(X.shape[0])
+            n_val = max(1, round(validation_split * X.shape[0]))
+            val_index, train_index = np.sort(order[:n_val]), np.sort(order[n_val:])
+        else:
+            train_index, val_index = stratified_split(y, validation_split, rng)
         validation_data = (X[val_index], y[val_index])
         X, y = X[train_index], y[train_index]
         if sample_weight is not None:
