@@ -1,0 +1,423 @@
+"""Turn pictures of digits into MNIST-style 28×28 images, and read the inputs of ``predict``.
+
+A network trained on MNIST only understands digits drawn the way MNIST drew them: white on
+black, the digit scaled to fit a 20×20 box with its aspect ratio kept, and placed in a 28×28
+field so that its centre of mass falls on the centre. :func:`preprocess_digit` repeats those
+steps for any grayscale picture:
+
+1. **Invert** when the background is light: the background is the median of the border pixels;
+   above mid-grey the image is a dark digit on light paper and is inverted.
+2. **Remove the background** level and stretch the contrast so the brightest stroke is 255. A
+   picture with no ink left (contrast below 10 % of the range) is *blank* and is refused.
+3. **Crop** to the bounding box of the ink (pixels above 10 % of the peak, so sensor noise and
+   resampling halos do not count), with a small margin so faint edges survive.
+4. **Scale** so the box's longer side is 20 pixels, keeping the aspect ratio, with Pillow's
+   Lanczos filter (which low-pass filters when shrinking).
+5. **Centre by mass**: shift by whole pixels so the centre of mass lands within half a pixel of
+   (14, 14) in the 28×28 field — where it lies in every MNIST digit.
+
+An MNIST digit passes through almost unchanged. Decoding and resizing are Pillow's; everything
+else is NumPy. :func:`load_inputs` reads what ``nnscratch predict`` accepts: image files,
+folders of them, ``.npy`` arrays and IDX files of MNIST-style images.
+
+What is left out: finding several digits in one picture (segmentation), deskewing, and
+thickening or thinning strokes. A photo with uneven lighting or a busy background may need
+cropping by hand first.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as Picture
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "BlankImageError",
+    "InputFormatError",
+    "load_inputs",
+    "preprocess_digit",
+    "read_digit_arrays",
+    "read_image",
+]
+
+#: File name endings treated as pictures when a folder is given.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+_SIZE = 28  # the MNIST field
+_BOX = 20  # the box the digit is scaled to fit
+_CENTRE = 14.0  # centre of mass of every MNIST digit, rounded to whole pixels (row, column)
+_MIN_CONTRAST = 0.1 * 255  # less ink than this above the background: nothing is drawn
+_EDGE_LEVEL = 0.5  # an edge is where the ink fades to this fraction of the peak
+_INK_FRACTION = 0.1  # pixels above this fraction of the peak are kept by the crop
+_MARGIN = 2  # output pixels kept around the bounding box so faint edges are not cut off
+
+_NPY_MAGIC = b"\x93NUMPY"
+_GZIP_MAGIC = b"\x1f\x8b"
+_IDX_TYPE_CODES = frozenset({0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E})
+
+
+class InputFormatError(ValueError):
+    """An input file cannot be read as a digit image or an array of them."""
+
+
+class BlankImageError(InputFormatError):
+    """A picture holds no digit: it is (nearly) one uniform colour."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The MNIST recipe
+
+
+def preprocess_digit(image: npt.ArrayLike, *, source: str = "image") -> np.ndarray:
+    """Make a grayscale picture of one digit look like an MNIST digit.
+
+    Parameters
+    ----------
+    image : array-like of shape (height, width)
+        Gray levels 0..255 (any real dtype), either colour scheme: a dark digit on a light
+        background is inverted.
+    source : str, default="image"
+        What the image is called in error messages (its file name).
+
+    Returns
+    -------
+    digit : ndarray of shape (28, 28), dtype uint8
+        White digit on black, fitting a 20×20 box, centre of mass at (14, 14) within half a
+        pixel.
+
+    Raises
+    ------
+    ValueError
+        If `image` is not 2-D, is empty or holds values that are not finite.
+    BlankImageError
+        If the picture is (nearly) uniform, so there is no digit to find.
+
+    Notes
+    -----
+    The steps are those of the module docstring. The scale factor is
+    :math:`s = 20 / \\max(h, w)` for an ink bounding box of :math:`h \\times w` pixels; the
+    whole-pixel shift puts the centre of mass :math:`(\\bar r, \\bar c) = \\sum_{rc} x_{rc}
+    (r, c) / \\sum_{rc} x_{rc}` within half a pixel of (14, 14), as in MNIST (whose digits all
+    have it in [13.5, 14.5]).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> page = np.full((100, 60), 255, dtype=np.uint8)  # white paper
+    >>> page[20:80, 25:35] = 0                          # a black stroke: a "1"
+    >>> digit = preprocess_digit(page)
+    >>> digit.shape, digit.dtype, int(digit[14, 14]), int(digit[0, 0])
+    ((28, 28), dtype('uint8'), 255, 0)
+    """
+    x = np.array(image, dtype=np.float64)
+    if x.ndim != 2 or x.size == 0:
+        raise ValueError(
+            f"{source}: expected a 2-D grayscale image, got an array of shape {x.shape}."
+        )
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{source}: the image holds NaN or infinite values.")
+    border = np.concatenate([x[0], x[-1], x[1:-1, 0], x[1:-1, -1]])
+    background = float(np.median(border))
+    if background > 127.5:  # dark ink on light paper: MNIST is white on black
+        x = 255.0 - x
+        background = 255.0 - background
+    x -= background
+    np.clip(x, 0.0, None, out=x)
+    peak = float(x.max())
+    if peak < _MIN_CONTRAST:
+        raise BlankImageError(
+            f"{source}: no digit found: the image is blank (its ink differs from the "
+            f"background by {peak:.0f} of 255 gray levels; at least {_MIN_CONTRAST:.0f} are "
+            "needed). Check that it is the right file and that the digit is visible."
+        )
+    x *= 255.0 / peak
+    digit = _scale_to_box(x)
+    return _centre_by_mass(digit)
+
+
+def _scale_to_box(x: np.ndarray) -> np.ndarray:
+    """Crop to the ink and resize so the digit's longer side is 20 pixels.
+
+    When the image must be resampled anyway, the output grid is also placed so that the
+    centre of mass falls on a pixel centre; the whole-pixel shift that follows then centres
+    it exactly, instead of within half a pixel.
+    """
+    from PIL import Image
+
+    height, width = _box_size(x > _EDGE_LEVEL * 255.0)
+    scale = _BOX / max(height, width)
+    ink = x > _INK_FRACTION * 255.0
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    margin = math.ceil(_MARGIN / scale)
+    top, left = max(rows[0] - margin, 0), max(cols[0] - margin, 0)
+    bottom, right = min(rows[-1] + 1 + margin, x.shape[0]), min(cols[-1] + 1 + margin, x.shape[1])
+    crop = x[top:bottom, left:right]
+    if scale == 1.0:  # already the right size, as every MNIST digit is: keep it bit for bit
+        return crop
+    # Black padding lets the source box start up to one output pixel before the crop.
+    pad = math.ceil(1 / scale) + 1
+    padded = np.pad(crop, pad)
+    centre = np.array(_centre_of_mass(padded))
+    # A source pixel index i maps to the output coordinate (i + 0.5 - start) * scale - 0.5;
+    # pick the largest whole output index at or below the centre and solve for the start.
+    target = np.floor((centre + 0.5) * scale - 0.5)
+    start = centre + 0.5 - (target + 0.5) / scale
+    size = np.floor((np.array(padded.shape) - start) * scale).astype(int)
+    stop = start + size / scale
+    box = (start[1], start[0], stop[1], stop[0])
+    # Mode "F" (32-bit float) resamples without rounding to 8 bits; Lanczos low-pass filters
+    # when shrinking.
+    picture = Image.fromarray(padded.astype(np.float32), mode="F")
+    resized = picture.resize((int(size[1]), int(size[0])), Image.Resampling.LANCZOS, box=box)
+    return np.clip(np.asarray(resized, dtype=np.float64), 0.0, 255.0)  # Lanczos rings
+
+
+def _centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    """Row and column of the centre of mass, in pixel indices."""
+    total = image.sum()
+    row = float(image.sum(axis=1) @ np.arange(image.shape[0])) / total
+    col = float(image.sum(axis=0) @ np.arange(image.shape[1])) / total
+    return row, col
+
+
+def _box_size(mask: np.ndarray) -> tuple[int, int]:
+    """Height and width of the bounding box of the true pixels of ``mask``."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+
+
+def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
+    """Paste ``digit`` into a 28×28 field with its centre of mass at (14, 14), ± half a pixel."""
+    centre_row, centre_col = _centre_of_mass(digit)
+    # Where the digit's top-left pixel goes; floor(v + 0.5) rounds halves up, the same way
+    # for every digit (np.round would round them to even).
+    offset_row = math.floor(_CENTRE - centre_row + 0.5)
+    offset_col = math.floor(_CENTRE - centre_col + 0.5)
+    field = np.zeros((_SIZE, _SIZE), dtype=np.float64)
+    src_r0, dst_r0 = max(0, -offset_row), max(0, offset_row)
+    src_c0, dst_c0 = max(0, -offset_col), max(0, offset_col)
+    n_rows = min(digit.shape[0] - src_r0, _SIZE - dst_r0)
+    n_cols = min(digit.shape[1] - src_c0, _SIZE - dst_c0)
+    field[dst_r0:dst_r0 + n_rows, dst_c0:dst_c0 + n_cols] = \
+        digit[src_r0:src_r0 + n_rows, src_c0:src_c0 + n_cols]
+    return np.rint(field).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading files
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode a picture file and preprocess it with :func:`preprocess_digit`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any format Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP...). Colour is converted to
+        gray (ITU-R 601 luma); transparent pixels count as white paper; an EXIF orientation
+        is applied.
+
+    Returns
+    -------
+    digit : ndarray of shape (28, 28), dtype uint8
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    InputFormatError
+        If Pillow cannot decode the file.
+    BlankImageError
+        If the picture holds no digit.
+    """
+    return preprocess_digit(_decode(Path(path)), source=str(path))
+
+
+def _decode(path: Path) -> np.ndarray:
+    """Gray levels 0..255 of a picture file, as float64."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist or is not a file; check the path.")
+    try:
+        with Image.open(path) as picture:
+            picture.load()
+            picture = ImageOps.exif_transpose(picture)
+            return _gray_levels(picture)
+    except UnidentifiedImageError:
+        raise InputFormatError(
+            f"{path} is not a picture Pillow can read, nor a .npy or IDX file; give PNG or JPEG "
+            "images, folders of them, .npy arrays or IDX files."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt picture data
+        raise InputFormatError(f"{path}: the picture cannot be decoded ({error}).") from None
+
+
+def _gray_levels(picture: Picture) -> np.ndarray:
+    from PIL import Image
+
+    if picture.mode.startswith("I;16"):
+        return np.asarray(picture, dtype=np.float64) / 257.0
+    if picture.mode in ("I", "F"):  # 32-bit gray with no fixed range: stretch to 0..255
+        values = np.asarray(picture, dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        return (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
+    if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+        rgba = picture.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        picture = Image.alpha_composite(paper, rgba)
+    return np.asarray(picture.convert("L"), dtype=np.float64)
+
+
+def read_digit_arrays(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read MNIST-style images from a ``.npy`` or IDX file (gzipped or not).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An array of integer gray levels 0..255, white digits on black, already 28×28 and
+        centred as in MNIST, of shape ``(28, 28)``, ``(n, 28, 28)``, ``(784,)`` or
+        ``(n, 784)``. The file type is told by its first bytes, not its name.
+
+    Returns
+    -------
+    images : ndarray of shape (n, 28, 28), dtype uint8
+        A single image gives ``n = 1``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    InputFormatError
+        If the file is neither ``.npy`` nor IDX, or holds pickled objects, a shape other than
+        the four above, a non-integer dtype or values outside 0..255.
+    """
+    path = Path(path)
+    kind = _sniff(path)
+    if kind == "image":
+        raise InputFormatError(f"{path} is neither a .npy nor an IDX file.")
+    array, _ = _read_array(path, kind)
+    return array
+
+
+def _read_array(path: Path, kind: str) -> tuple[np.ndarray, bool]:
+    """The images of a .npy/IDX file as (n, 28, 28) uint8, and whether the file was batched."""
+    from nnscratch.data import IDXFormatError, read_idx
+
+    try:
+        if kind == "npy":
+            array = np.load(path, allow_pickle=False)
+        else:
+            array = read_idx(path)
+    except IDXFormatError as error:
+        raise InputFormatError(str(error)) from None
+    except ValueError as error:
+        reason = "it holds pickled objects, which are never loaded" if "pickle" in str(error) \
+            else str(error)
+        raise InputFormatError(f"{path} cannot be read as a .npy array: {reason}.") from None
+    shape = array.shape
+    if array.size == 0:
+        raise InputFormatError(f"{path} holds an empty array of shape {shape}; it has no images.")
+    if shape in ((_SIZE, _SIZE), (_SIZE * _SIZE,)):
+        batched = False
+    elif shape[1:] in ((_SIZE, _SIZE), (_SIZE * _SIZE,)):
+        batched = True
+    else:
+        raise InputFormatError(
+            f"{path} holds an array of shape {shape}; expected MNIST-style images of shape "
+            "(28, 28), (n, 28, 28), (784,) or (n, 784). Save pictures of other sizes as PNG "
+            "files: those are scaled and centred the way MNIST was made."
+        )
+    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+        raise InputFormatError(
+            f"{path} holds {array.dtype} values; expected integer gray levels 0..255 (uint8, as "
+            "in MNIST). For values scaled to [0, 1], save (array * 255).round().astype('uint8')."
+        )
+    if array.size and (array.min() < 0 or array.max() > 255):
+        raise InputFormatError(
+            f"{path} holds values from {array.min()} to {array.max()}; expected gray levels "
+            "0..255 (uint8, as in MNIST)."
+        )
+    return array.astype(np.uint8).reshape(-1, _SIZE, _SIZE), batched
+
+
+def _sniff(path: Path) -> str:
+    """``"npy"``, ``"idx"`` or ``"image"`` by the first bytes of the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist or is not a file; check the path.")
+    with open(path, "rb") as handle:
+        head = handle.read(len(_NPY_MAGIC))
+    if head.startswith(_NPY_MAGIC):
+        return "npy"
+    if head.startswith(_GZIP_MAGIC):
+        return "idx"  # gzipped pictures do not exist in the wild; gzipped IDX files do
+    if len(head) >= 4 and head[:2] == b"\x00\x00" and head[2] in _IDX_TYPE_CODES:
+        return "idx"
+    return "image"
+
+
+def load_inputs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[str], np.ndarray]:
+    """Read every input of ``nnscratch predict`` as MNIST-style images.
+
+    Parameters
+    ----------
+    paths : iterable of str or os.PathLike
+        Picture files (preprocessed with :func:`preprocess_digit`), folders (their pictures,
+        by :data:`IMAGE_SUFFIXES`, sorted by name, not recursive), and ``.npy`` or IDX files of
+        MNIST-style images (used as they are, see :func:`read_digit_arrays`).
+
+    Returns
+    -------
+    names : list of str
+        One per image: the path, or ``"file.npy[3]"`` for image 3 of a file that holds several.
+    images : ndarray of shape (n_images, 28, 28), dtype uint8
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path does not exist.
+    InputFormatError
+        If a file cannot be read, or a folder holds no pictures.
+    BlankImageError
+        If a picture holds no digit.
+    ValueError
+        If `paths` is empty.
+    """
+    names: list[str] = []
+    batches: list[np.ndarray] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise InputFormatError(
+                    f"folder {path} holds no pictures (files ending in "
+                    f"{', '.join(IMAGE_SUFFIXES)}); give image files, .npy or IDX files."
+                )
+            for file in files:
+                names.append(str(file))
+                batches.append(read_image(file)[np.newaxis])
+            continue
+        kind = _sniff(path)
+        if kind == "image":
+            names.append(str(path))
+            batches.append(read_image(path)[np.newaxis])
+            continue
+        array, batched = _read_array(path, kind)
+        names.extend(f"{path}[{i}]" for i in range(len(array)) if batched)
+        if not batched:
+            names.append(str(path))
+        batches.append(array)
+    if not batches:
+        raise ValueError("no inputs given; name image files, folders, .npy or IDX files.")
+    return names, np.concatenate(batches)

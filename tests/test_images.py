@@ -1,0 +1,289 @@
+"""Tests for nnscratch.images: the MNIST recipe for pictures, and reading predict's inputs."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from nnscratch.data import write_idx
+from nnscratch.images import (
+    BlankImageError,
+    InputFormatError,
+    load_inputs,
+    preprocess_digit,
+    read_digit_arrays,
+    read_image,
+)
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    image = image.astype(np.float64)
+    total = image.sum()
+    return (float(image.sum(axis=1) @ np.arange(image.shape[0])) / total,
+            float(image.sum(axis=0) @ np.arange(image.shape[1])) / total)
+
+
+def ink_box(image: np.ndarray, level: float = 127.5) -> tuple[int, int]:
+    rows = np.flatnonzero((image > level).any(axis=1))
+    cols = np.flatnonzero((image > level).any(axis=0))
+    return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+
+
+@pytest.fixture
+def seven() -> np.ndarray:
+    """A white '7' on black, 60 × 40 pixels, off-centre: a bar and a diagonal."""
+    image = np.zeros((60, 40), dtype=np.uint8)
+    image[5:11, 3:33] = 255
+    for row in range(11, 55):
+        col = 32 - (row - 11) // 2
+        image[row, col - 3:col + 3] = 255
+    return image
+
+
+# ---------------------------------------------------------------------------------------------
+# preprocess_digit
+
+
+def test_output_is_an_mnist_style_digit(seven):
+    digit = preprocess_digit(seven)
+    assert digit.shape == (28, 28) and digit.dtype == np.uint8
+    assert digit.max() == 255
+    row, col = centre_of_mass(digit)
+    assert abs(row - 14) <= 0.5 and abs(col - 14) <= 0.5
+    height, width = ink_box(digit)
+    assert 19 <= max(height, width) <= 21  # the longer side fits the 20-pixel box
+
+
+def test_aspect_ratio_is_kept():
+    tall = np.zeros((200, 200), dtype=np.uint8)
+    tall[20:180, 80:120] = 255  # 160 × 40: four times taller than wide
+    digit = preprocess_digit(tall)
+    height, width = ink_box(digit)
+    assert height in (20, 21) and width in (5, 6)  # edges may fall mid-pixel
+    assert digit.sum() / 255 == pytest.approx(20 * 5, rel=0.05)  # the ink of a 20 × 5 bar
+
+
+def test_dark_digit_on_light_paper_is_inverted(seven):
+    assert np.array_equal(preprocess_digit(255 - seven), preprocess_digit(seven))
+
+
+def test_background_level_and_contrast_are_normalised(seven):
+    faded = 60 + (seven.astype(np.float64) * 100 / 255)  # gray ink on dark-gray paper
+    assert np.abs(preprocess_digit(faded).astype(int) - preprocess_digit(seven)).max() <= 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 40), st.integers(0, 60), st.booleans())
+def test_position_on_the_page_does_not_matter(row, col, light_paper):
+    digit = np.zeros((28, 28), dtype=np.uint8)
+    digit[6:22, 10:16] = 255
+    digit[6:10, 6:18] = 200
+    page = np.zeros((68, 88), dtype=np.uint8)
+    page[row:row + 28, col:col + 28] = digit
+    if light_paper:
+        page = 255 - page
+    expected = preprocess_digit(digit)
+    assert np.array_equal(preprocess_digit(page), expected)
+
+
+def test_a_digit_that_fits_the_box_is_not_resampled():
+    digit = np.zeros((28, 28), dtype=np.uint8)
+    digit[4:24, 12:18] = 255  # 20 tall: already the box
+    digit[4:24, 11] = digit[4:24, 18] = 90  # anti-aliased edges
+    digit[16:18, 8:12] = 255  # a crossbar, so the centre of mass is not on a half pixel
+    row, col = centre_of_mass(digit)
+    assert abs(row - 14) < 0.45 and abs(col - 14) < 0.45
+    assert np.array_equal(preprocess_digit(digit), digit)
+
+
+def test_lanczos_ringing_is_clipped(seven):
+    big = np.asarray(Image.fromarray(seven).resize((400, 600), Image.Resampling.LANCZOS))
+    digit = preprocess_digit(big)
+    assert digit.min() == 0 and digit.max() == 255
+
+
+@pytest.mark.parametrize("value", [0, 128, 255])
+def test_a_uniform_image_is_blank(value):
+    with pytest.raises(BlankImageError, match=r"scan\.png: no digit found: the image is blank"):
+        preprocess_digit(np.full((30, 30), value), source="scan.png")
+
+
+def test_faint_noise_is_blank(rng):
+    noise = 240 + rng.integers(0, 10, size=(50, 50))
+    with pytest.raises(BlankImageError, match="blank"):
+        preprocess_digit(noise)
+
+
+@pytest.mark.parametrize("shape", [(28,), (2, 28, 28), (0, 5)])
+def test_a_non_2d_image_is_refused(shape):
+    with pytest.raises(ValueError, match="expected a 2-D grayscale image"):
+        preprocess_digit(np.zeros(shape), source="x")
+
+
+def test_non_finite_pixels_are_refused(seven):
+    image = seven.astype(np.float64)
+    image[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        preprocess_digit(image)
+
+
+@pytest.mark.slow
+def test_mnist_digits_come_back_almost_unchanged(mnist_dir):
+    from nnscratch.data import load_mnist
+
+    digits = load_mnist(mnist_dir, progress=False).test_images[:300]
+    processed = np.stack([preprocess_digit(d) for d in digits])
+    difference = np.abs(processed.astype(int) - digits).max(axis=(1, 2))
+    # MNIST's digits already fill the 20-pixel box with their centre of mass at (14, 14), so
+    # most pass through untouched (up to the contrast stretch of a 254 peak to 255).
+    assert np.mean(difference <= 1) > 0.8
+    centres = np.array([centre_of_mass(d) for d in processed])
+    assert np.all(np.abs(centres - 14) <= 0.5 + 1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# read_image
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "P", "I;16"])
+def test_read_image_converts_any_mode_to_gray(tmp_path, seven, mode):
+    path = tmp_path / "seven.png"
+    if mode == "I;16":
+        picture = Image.fromarray(seven.astype(np.uint16) * 257)
+    else:
+        picture = Image.fromarray(seven).convert(mode)
+    picture.save(path)
+    assert np.array_equal(read_image(path), preprocess_digit(seven))
+
+
+def test_read_image_reads_jpeg(tmp_path, seven):
+    path = tmp_path / "seven.jpg"
+    Image.fromarray(255 - seven).save(path, quality=90)
+    digit = read_image(path)
+    assert np.mean(np.abs(digit.astype(int) - preprocess_digit(seven))) < 8
+
+
+def test_transparent_pixels_count_as_white_paper(tmp_path, seven):
+    rgba = np.zeros((*seven.shape, 4), dtype=np.uint8)  # black ink...
+    rgba[..., 3] = seven  # ...only where the seven is; transparent elsewhere
+    path = tmp_path / "sticker.png"
+    Image.fromarray(rgba, mode="RGBA").save(path)
+    assert np.array_equal(read_image(path), preprocess_digit(seven))
+
+
+def test_read_image_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"missing\.png does not exist"):
+        read_image(tmp_path / "missing.png")
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    with pytest.raises(InputFormatError, match=r"notes\.png is not a picture Pillow can read"):
+        read_image(text)
+    whole = tmp_path / "whole.png"
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    Image.fromarray(noise).save(whole)  # incompressible: the cut loses pixel data
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(whole.read_bytes()[:1000])
+    with pytest.raises(InputFormatError, match=r"cut\.png: the picture cannot be decoded"):
+        read_image(cut)
+    blank = tmp_path / "blank.png"
+    Image.new("L", (20, 20), 255).save(blank)
+    with pytest.raises(BlankImageError, match=r"blank\.png: no digit found"):
+        read_image(blank)
+
+
+# ---------------------------------------------------------------------------------------------
+# read_digit_arrays and load_inputs
+
+
+@pytest.fixture
+def batch(rng) -> np.ndarray:
+    return rng.integers(0, 256, size=(3, 28, 28), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("shape", [(3, 28, 28), (3, 784)])
+def test_read_digit_arrays_from_npy(tmp_path, batch, shape):
+    path = tmp_path / "digits.npy"
+    np.save(path, batch.reshape(shape))
+    assert np.array_equal(read_digit_arrays(path), batch)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_digit_arrays_from_idx(tmp_path, batch, compress):
+    path = tmp_path / "images-idx3-ubyte"
+    write_idx(path, batch)
+    if compress:
+        path.write_bytes(gzip.compress(path.read_bytes()))
+    assert np.array_equal(read_digit_arrays(path), batch)
+
+
+def test_file_type_is_told_by_content_not_name(tmp_path, batch):
+    path = tmp_path / "digits.png"  # misnamed
+    np.save(tmp_path / "x.npy", batch)
+    path.write_bytes((tmp_path / "x.npy").read_bytes())
+    assert np.array_equal(read_digit_arrays(path), batch)
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.zeros((3, 32, 32), dtype=np.uint8), r"shape \(3, 32, 32\); expected MNIST-style"),
+        (np.zeros((0, 28, 28), dtype=np.uint8), "empty array"),
+        (np.zeros((28, 28), dtype=np.float32), "float32 values; expected integer gray levels"),
+        (np.full((28, 28), 300, dtype=np.int16), "values from 300 to 300"),
+        (np.array([[None]], dtype=object), "pickled objects"),
+    ],
+)
+def test_read_digit_arrays_refuses_other_arrays(tmp_path, array, message):
+    path = tmp_path / "bad.npy"
+    np.save(path, array, allow_pickle=True)
+    with pytest.raises(InputFormatError, match=message):
+        read_digit_arrays(path)
+
+
+def test_read_digit_arrays_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_digit_arrays(tmp_path / "missing.npy")
+    picture = tmp_path / "p.png"
+    Image.new("L", (5, 5)).save(picture)
+    with pytest.raises(InputFormatError, match=r"neither a \.npy nor an IDX file"):
+        read_digit_arrays(picture)
+    broken = tmp_path / "broken-idx"
+    broken.write_bytes(bytes([0, 0, 0x08, 3, 0, 0, 0, 9]))
+    with pytest.raises(InputFormatError, match="broken-idx"):
+        read_digit_arrays(broken)
+
+
+def test_load_inputs_names_every_image(tmp_path, batch, seven):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for name in ("b.png", "a.jpg"):
+        Image.fromarray(seven).save(folder / name)
+    (folder / "notes.txt").write_text("ignored")
+    np.save(tmp_path / "many.npy", batch)
+    np.save(tmp_path / "one.npy", batch[0])
+    Image.fromarray(seven).save(tmp_path / "single.png")
+    names, images = load_inputs([tmp_path / "single.png", folder, tmp_path / "many.npy",
+                                 tmp_path / "one.npy"])
+    assert names == [
+        str(tmp_path / "single.png"), str(folder / "a.jpg"), str(folder / "b.png"),
+        *(f"{tmp_path / 'many.npy'}[{i}]" for i in range(3)), str(tmp_path / "one.npy"),
+    ]
+    assert images.shape == (7, 28, 28) and images.dtype == np.uint8
+    assert np.array_equal(images[3:6], batch) and np.array_equal(images[6], batch[0])
+    assert np.array_equal(images[0], preprocess_digit(seven))
+
+
+def test_load_inputs_errors(tmp_path: Path):
+    with pytest.raises(ValueError, match="no inputs given"):
+        load_inputs([])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputFormatError, match="empty holds no pictures"):
+        load_inputs([tmp_path / "empty"])
+    with pytest.raises(FileNotFoundError, match=r"nothing\.png does not exist"):
+        load_inputs([tmp_path / "nothing.png"])
