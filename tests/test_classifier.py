@@ -69,6 +69,13 @@ def test_learns_blobs(rng, n_classes):
     assert clf.history_.epochs == 30
 
 
+def test_no_hidden_layers_is_a_linear_model(rng):
+    X, y = _blobs(rng, 2)
+    clf = _small(hidden_layers=()).fit(X, y)
+    assert len(clf.model_.layers) == 1
+    assert clf.score(X, y) > 0.95
+
+
 @pytest.mark.parametrize(
     "labels",
     [

@@ -70,15 +70,15 @@ class DataConversionWarning(UserWarning):
 
 
 class NeuralNetClassifier:
-    """Multi-layer perceptron classifier trained with mini-batch gradient descent.
+    r"""Multi-layer perceptron classifier trained with mini-batch gradient descent.
 
     Parameters
     ----------
     hidden_layers : sequence of int, default=(256, 128)
         Width of each hidden layer; ``()`` gives a linear (logistic-regression) model.
-    activation : {"relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity"}, \
-default="relu"
-        Non-linearity after each hidden layer.
+    activation : str, default="relu"
+        Non-linearity after each hidden layer, one of ``"relu"``, ``"leaky_relu"``, ``"elu"``,
+        ``"gelu"``, ``"tanh"``, ``"sigmoid"``, ``"identity"``.
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
     learning_rate : float, default=1e-3
         Initial step size, positive.
@@ -142,7 +142,7 @@ default="relu"
     Notes
     -----
     With weights :math:`w_i` (``sample_weight``, all 1 by default), each mini-batch minimises
-    the weighted mean cross-entropy :math:`\\sum_i w_i \\ell_i / \\sum_i w_i`. With full batches
+    the weighted mean cross-entropy :math:`\sum_i w_i \ell_i / \sum_i w_i`. With full batches
     (``batch_size=None``), an integer weight is therefore the same as repeating the sample; with
     mini-batches it is so in expectation only, because repeating samples changes the batches.
 
