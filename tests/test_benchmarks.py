@@ -1,0 +1,84 @@
+"""The benchmark runs end to end in quick mode and writes its table, JSON, Markdown and plots.
+
+Nothing here is timed: quick mode only proves that every task and contender code path works
+(the real figures come from a full run, see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPARE = ROOT / "benchmarks" / "compare.py"
+TASKS = ["tutorial-float64", "tutorial-float32", "epoch-b128", "epoch-b512", "tta-binary",
+         "tta-ten", "inference-b1", "inference-b10000"]
+FIGURES = ["seconds", "samples_per_second", "gflops", "peak_mib", "compute_dtype", "recipe"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path):
+    out = tmp_path_factory.mktemp("benchmark")
+    completed = subprocess.run(
+        [sys.executable, str(COMPARE), "--quick", "--out", str(out), "--data-dir", str(mnist_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )
+    return completed, out
+
+
+@pytest.mark.slow
+def test_quick_run_exits_zero_and_prints_the_table(quick_run) -> None:
+    completed, _ = quick_run
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "| task " in completed.stdout
+    for key in TASKS:
+        assert key in completed.stdout
+
+
+@pytest.mark.slow
+def test_quick_run_writes_json_with_every_task_and_contender(quick_run) -> None:
+    _, out = quick_run
+    report = json.loads((out / "results.json").read_text())
+    assert {"mode", "command", "machine", "settings", "tasks", "targets", "plots",
+            "notes"} <= report.keys()
+    assert report["mode"] == "quick"
+    assert {"cpu", "logical_cpus", "numpy", "numpy_blas", "threads",
+            "environment"} <= report["machine"].keys()
+    assert [task["key"] for task in report["tasks"]] == TASKS
+    for task in report["tasks"]:
+        results = task["results"]
+        assert results["nnscratch"]["status"] == "ok", task["key"]
+        for name in ("pytorch", "sklearn"):
+            # A contender whose library is missing is skipped with a note, never an error.
+            assert results[name]["status"] in ("ok", "skipped"), (task["key"], results[name])
+        assert set(FIGURES) <= results["nnscratch"].keys()
+        assert {"nnscratch/pytorch", "nnscratch/sklearn"} == task["ratios"].keys()
+        if task["kind"] == "tta":
+            assert "numpy-gemm" not in results
+            assert results["nnscratch"]["curve"]["seconds"]
+            assert results["nnscratch"]["recipe"]["hidden"]
+        else:
+            assert results["numpy-gemm"]["status"] == "ok"
+            assert task["ceiling_seconds"] > 0
+            assert results["nnscratch"]["ceiling_fraction"] > 0
+    names = [target["name"] for target in report["targets"]]
+    assert len(names) == 8 and all("nnscratch" in name for name in names)
+
+
+@pytest.mark.slow
+def test_quick_run_writes_markdown_and_plots(quick_run) -> None:
+    _, out = quick_run
+    markdown = (out / "results.md").read_text()
+    assert "**Quick mode**" in markdown
+    for heading in ("## Results", "## Targets", "## Recipes", "## Time to accuracy"):
+        assert heading in markdown
+    for key in TASKS:
+        assert f"| {key}" in markdown
+    report = json.loads((out / "results.json").read_text())
+    assert len(report["plots"]) == 2
+    for path in report["plots"]:
+        assert Path(path).read_bytes().startswith(b"\x89PNG")
