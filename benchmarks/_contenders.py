@@ -142,7 +142,7 @@ class Curve:
         }
 
 
-def tta_setup(task: dict[str, Any], contender: str, data: Data) -> tuple[dict[str, Any], int]:
+def tta_setup(task: dict[str, Any], contender: str) -> tuple[dict[str, Any], int]:
     """A contender's recipe for a time-to-accuracy task and its epoch cap."""
     recipe = task["params"]["recipes"][contender]
     cap = task["params"]["max_epochs"]
@@ -236,7 +236,7 @@ class NNScratch(Contender):
 
     def tta(self, task: dict[str, Any], data: Data) -> dict[str, Any]:
         p, dtype = task["params"], np.dtype(task["dtype"])
-        recipe, epochs = tta_setup(task, self.name, data)
+        recipe, epochs = tta_setup(task, self.name)
         layers = recipe_layers(recipe, data.n_classes)
         binary = layers[-1] == 1
         y_fit = data.y_train.astype(dtype) if binary else data.y_train
@@ -410,7 +410,7 @@ class PyTorch(Contender):
     def tta(self, task: dict[str, Any], data: Data) -> dict[str, Any]:
         torch, nn = self.torch, self.torch.nn
         p, dtype = task["params"], np.dtype(task["dtype"])
-        recipe, epochs = tta_setup(task, self.name, data)
+        recipe, epochs = tta_setup(task, self.name)
         layers = recipe_layers(recipe, data.n_classes)
         binary = layers[-1] == 1
         weights = mlp_weights(layers, dtype, init=recipe["init"])
@@ -561,7 +561,7 @@ class ScikitLearn(Contender):
 
     def tta(self, task: dict[str, Any], data: Data) -> dict[str, Any]:
         p = task["params"]
-        recipe, epochs = tta_setup(task, self.name, data)
+        recipe, epochs = tta_setup(task, self.name)
         layers = recipe_layers(recipe, data.n_classes)
         classes = np.unique(data.y_train)
 
