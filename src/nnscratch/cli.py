@@ -1,22 +1,32 @@
-"""The ``nnscratch`` command line: ``train`` now; one sub-command per task.
+"""The ``nnscratch`` command line: train, evaluate, predict, plot, info and gradcheck.
 
-Parsing is argparse's; the work is done by the library. Errors are printed as one line that
-says what went wrong and how to fix it, with exit status 1 (2 for usage errors, 130 for
-Ctrl-C); ``--debug`` shows the full traceback instead.
+Each sub-command is a thin layer over the library: ``train`` runs a recipe and writes a run
+folder; ``evaluate`` scores a model on MNIST's train or test split; ``predict`` labels pictures
+and arrays of digits; ``plot`` redraws a run's figures; ``info`` describes a model file;
+``gradcheck`` proves the gradients of a small model numerically. ``docs/cli.md`` is the
+reference.
 
-What is left out: interactive prompts and colour.
+Parsing is argparse's, with one parent parser giving every command ``--quiet``, ``--json``
+(machine-readable output on stdout) and ``--debug``. Errors are printed as one line that says
+what went wrong and how to fix it, with exit status 1 (2 for usage errors, 130 for Ctrl-C); a
+failed gradient check also exits with 1. ``--debug`` shows the full traceback instead.
+
+What is left out: interactive prompts, colour, and shell completion.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import io
 import json
+import os
 import sys
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +44,44 @@ examples:
   nnscratch train --recipe mnist10 --epochs 20
   nnscratch train --config runs/RUN/config.toml      # repeat a run exactly
 """
+
+EXAMPLES_EVALUATE = """\
+examples:
+  nnscratch evaluate runs/RUN                        # the run folder's model.npz, test split
+  nnscratch evaluate model.npz --split train
+  nnscratch evaluate model.npz --json > scores.json
+"""
+
+EXAMPLES_PREDICT = """\
+examples:
+  nnscratch predict runs/RUN/model.npz seven.png photo-of-a-two.jpg
+  nnscratch predict model.npz scans/                 # every picture in a folder
+  nnscratch predict model.npz digits.npy             # one row per image: digits.npy[0], ...
+  nnscratch predict model.npz t10k-images-idx3-ubyte.gz --json
+"""
+
+EXAMPLES_PLOT = """\
+examples:
+  nnscratch plot runs/RUN
+  nnscratch plot runs/RUN --no-data                  # only the plots that need no MNIST
+"""
+
+EXAMPLES_INFO = """\
+examples:
+  nnscratch info runs/RUN/model.npz
+  nnscratch info runs/RUN --json
+"""
+
+EXAMPLES_GRADCHECK = """\
+examples:
+  nnscratch gradcheck                                # 6-5-4-3 tanh, softmax cross-entropy
+  nnscratch gradcheck --layers 5 4 --activation tanh --loss softmax
+  nnscratch gradcheck --layers 8 --activation sigmoid --loss binary
+  nnscratch gradcheck --activation elu --loss mse --classes 2 --json
+"""
+
+#: Images scored per forward pass by evaluate and predict, to bound memory.
+_CHUNK = 8192
 
 
 class CLIError(Exception):
@@ -211,7 +259,9 @@ def _train(args: argparse.Namespace) -> int:
             "metrics": {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "seconds")},
         },
     )
-    _write_plots(out, recipe, cost_history, history_rows, predictor, data, test_pred)
+    if not args.no_plots:
+        _train_plots(out, recipe, cost_history, history_rows, predictor, data, test_pred,
+                     np.asarray(metrics["confusion_matrix"]))
     if args.json:
         print(json.dumps({**metrics, "run_dir": str(out)}, indent=2))
     elif not args.quiet:
@@ -221,6 +271,17 @@ def _train(args: argparse.Namespace) -> int:
         print(f"training time:  {seconds:.1f} s")
         print(f"run folder:     {out}")
     return 0
+
+
+def _train_plots(out: Path, recipe: Recipe, cost_history: list, history_rows: list,
+                 predictor: Any, data: Any, test_pred: np.ndarray, matrix: np.ndarray) -> None:
+    scores = None
+    if data.n_classes == 2:
+        scores = predictor.predict_proba(data.X_test)
+        scores = scores[:, 1] if scores.ndim == 2 else scores
+    _draw_plots(out, recipe.kind, cost_history, history_rows,
+                first_layer_W=predictor.model_.layers[0].W.value, digits=list(data.digits),
+                matrix=matrix, data=data, test_pred=test_pred, scores=scores)
 
 
 def _train_tutorial(settings: dict[str, Any], data: Any, *, verbose: int) -> tuple:
@@ -283,36 +344,437 @@ def _train_mlp(settings: dict[str, Any], data: Any, *, verbose: int) -> tuple:
     return classifier, cost_history, rows
 
 
-def _write_plots(out: Path, recipe: Recipe, cost_history: list, history_rows: list,
-                 predictor: Any, data: Any, test_pred: np.ndarray) -> None:
+def _draw_plots(
+    out: Path, kind: str, cost_history: list[tuple[int, float]], history_rows: list[dict],
+    *, first_layer_W: np.ndarray, digits: list[int], matrix: np.ndarray, data: Any = None,
+    test_pred: np.ndarray | None = None, scores: np.ndarray | None = None,
+) -> list[Path]:
+    """Draw a run's figures into ``out``; the misclassified digits and ROC need ``data``."""
     from nnscratch import plotting
-    from nnscratch.metrics import confusion_matrix
 
-    digits = [str(d) for d in data.digits]
-    if recipe.kind == "tutorial":
+    names = [str(d) for d in digits]
+    written = []
+    if kind == "tutorial":
         iterations, costs = zip(*cost_history, strict=True) if cost_history else ((), ())
         if costs:
-            plotting.plot_cost(list(costs), list(iterations), path=out / "cost.png",
-                               title=f"Training cost, digits {digits[0]} vs {digits[1]}")
-    else:
+            written.append(out / "cost.png")
+            plotting.plot_cost(list(costs), list(iterations), path=written[-1],
+                               title=f"Training cost, digits {names[0]} vs {names[1]}")
+    elif history_rows:
         history = {key: [row[key] for row in history_rows] for key in history_rows[0]
                    if key in ("loss", "accuracy", "val_loss", "val_accuracy")}
-        plotting.plot_history(history, path=out / "history.png")
+        written.append(out / "history.png")
+        plotting.plot_history(history, path=written[-1])
+        written.append(out / "cost.png")
         plotting.plot_cost(history["loss"], [row["epoch"] for row in history_rows],
-                           path=out / "cost.png", title="Training loss per epoch")
-    matrix = confusion_matrix(data.y_test, test_pred, labels=np.arange(len(digits)))
-    plotting.plot_confusion_matrix(matrix, digits, path=out / "confusion_matrix.png")
-    wrong = np.flatnonzero(test_pred != data.y_test)
-    plotting.plot_misclassified(
-        data.X_test[wrong].reshape(-1, 28, 28), np.asarray(data.digits)[data.y_test[wrong]],
-        np.asarray(data.digits)[test_pred[wrong]], path=out / "misclassified.png",
+                           path=written[-1], title="Training loss per epoch")
+    written.append(out / "confusion_matrix.png")
+    plotting.plot_confusion_matrix(matrix, names, path=written[-1])
+    if data is not None and test_pred is not None:
+        wrong = np.flatnonzero(test_pred != data.y_test)
+        written.append(out / "misclassified.png")
+        plotting.plot_misclassified(
+            data.X_test[wrong].reshape(-1, 28, 28), np.asarray(digits)[data.y_test[wrong]],
+            np.asarray(digits)[test_pred[wrong]], path=written[-1],
+        )
+    written.append(out / "first_layer_weights.png")
+    plotting.plot_first_layer_weights(first_layer_W, path=written[-1])
+    if data is not None and scores is not None:
+        written.append(out / "roc.png")
+        plotting.plot_roc(data.y_test, scores, path=written[-1])
+    return written
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared by the commands that read a model
+
+
+def _model_file(given: str) -> Path:
+    """A model file, or the ``model.npz`` of a run folder."""
+    path = Path(given)
+    if path.is_dir():
+        if not (path / "model.npz").is_file():
+            raise CLIError(
+                f"{path} is a folder without a model.npz; give a model file or a run folder "
+                "written by nnscratch train."
+            )
+        return path / "model.npz"
+    if not path.exists():
+        raise CLIError(f"{path} does not exist; give a model file (.npz) or a run folder.")
+    return path
+
+
+def _load(given: str) -> tuple[Path, Any]:
+    from nnscratch.serialization import load_model
+
+    path = _model_file(given)
+    return path, load_model(path)
+
+
+def _check_mnist_model(saved: Any, path: Path) -> None:
+    """The model must read 784 pixels scaled to [0, 1], as ``train`` makes them."""
+    if saved.model.in_features != 784:
+        raise CLIError(
+            f"{path} takes {saved.model.in_features} inputs, but MNIST images have 784 "
+            "(28x28 pixels); this command needs a model trained on MNIST."
+        )
+    scale = saved.metadata.get("preprocessing", {}).get("scale", "pixel / 255")
+    if scale != "pixel / 255":
+        raise CLIError(
+            f"{path} expects inputs scaled as {scale!r}, which this command cannot make; "
+            "it scales pixels to [0, 1] (pixel / 255)."
+        )
+
+
+def _model_digits(saved: Any, path: Path) -> list[int]:
+    """The MNIST digits a model classifies, in class order."""
+    digits = saved.classes.tolist()
+    if not all(isinstance(d, int) and 0 <= d <= 9 for d in digits):
+        raise CLIError(
+            f"{path} classifies {digits}, not MNIST digits 0..9; evaluate it in Python on its "
+            "own data."
+        )
+    return digits
+
+
+def _class_indices(saved: Any, X: np.ndarray) -> np.ndarray:
+    """The predicted class index of every row, a chunk at a time."""
+    chunks = [saved.loss.predict(saved.model.forward(X[i:i + _CHUNK], training=False))
+              for i in range(0, len(X), _CHUNK)]
+    return np.concatenate(chunks).astype(np.int64)
+
+
+def _probabilities(saved: Any, X: np.ndarray) -> np.ndarray:
+    return np.concatenate([saved.predict_proba(X[i:i + _CHUNK])
+                           for i in range(0, len(X), _CHUNK)])
+
+
+def _load_data(args: argparse.Namespace, digits: Sequence[int], dtype: Any) -> Any:
+    from nnscratch.data import load_digits
+
+    return load_digits(
+        digits, data_dir=args.data_dir, dtype=np.dtype(dtype), download=not args.no_download,
+        verify=not args.no_verify, progress=not (args.quiet or args.json),
     )
-    plotting.plot_first_layer_weights(predictor.model_.layers[0].W.value,
-                                      path=out / "first_layer_weights.png")
-    if len(digits) == 2:
-        scores = predictor.predict_proba(data.X_test)
-        scores = scores[:, 1] if scores.ndim == 2 else scores
-        plotting.plot_roc(data.y_test, scores, path=out / "roc.png")
+
+
+def _print_json(document: Any) -> None:
+    print(json.dumps(document, indent=2))
+
+
+def _table(rows: list[list[str]], *, right: bool = True) -> str:
+    """Columns padded to their widest cell; the first column left-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(w) if right else cell.ljust(w) for cell, w in zip(row[1:],
+                                                                               widths[1:],
+                                                                               strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from nnscratch.metrics import confusion_matrix, precision_recall_f1
+
+    path, saved = _load(args.model)
+    _check_mnist_model(saved, path)
+    digits = _model_digits(saved, path)
+    data = _load_data(args, digits, saved.model.dtype)
+    X, y = (data.X_test, data.y_test) if args.split == "test" else (data.X_train, data.y_train)
+    predicted = _class_indices(saved, X)
+    labels = np.arange(len(digits))
+    correct = int(np.count_nonzero(predicted == y))
+    precision, recall, f1, support = precision_recall_f1(y, predicted, labels=labels)
+    macro = precision_recall_f1(y, predicted, labels=labels, average="macro")
+    matrix = confusion_matrix(y, predicted, labels=labels)
+    report = {
+        "model": str(path),
+        "split": args.split,
+        "digits": digits,
+        "n_samples": len(y),
+        "correct": correct,
+        "accuracy": correct / len(y),
+        "per_class": [
+            {"label": digit, "precision": float(p), "recall": float(r), "f1": float(f),
+             "support": int(n)}
+            for digit, p, r, f, n in zip(digits, precision, recall, f1, support, strict=True)
+        ],
+        "macro_avg": {"precision": float(macro[0]), "recall": float(macro[1]),
+                      "f1": float(macro[2])},
+        "confusion_matrix": matrix.tolist(),
+    }
+    if args.json:
+        _print_json(report)
+    elif not args.quiet:
+        print(f"model {path}, digits {digits}, {args.split} split: {len(y)} images")
+        print(f"accuracy: {report['accuracy']:.2%} ({correct}/{len(y)})\n")
+        rows = [["digit", "precision", "recall", "f1", "support"]]
+        rows += [[str(c["label"]), f"{c['precision']:.4f}", f"{c['recall']:.4f}",
+                  f"{c['f1']:.4f}", str(c["support"])] for c in report["per_class"]]
+        rows.append(["macro avg", f"{macro[0]:.4f}", f"{macro[1]:.4f}", f"{macro[2]:.4f}",
+                     str(len(y))])
+        print(_table(rows))
+        print("\nconfusion matrix (rows: true digit, columns: predicted digit)")
+        print(_table([["", *map(str, digits)]]
+                     + [[str(d), *map(str, row)] for d, row in zip(digits, matrix, strict=True)]))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# predict
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from nnscratch.data import preprocess_images
+    from nnscratch.images import load_inputs
+
+    path, saved = _load(args.model)
+    _check_mnist_model(saved, path)
+    names, images = load_inputs(args.inputs)
+    probabilities = _probabilities(saved, preprocess_images(images, saved.model.dtype))
+    labels = saved.classes[np.argmax(probabilities, axis=1)].tolist()
+    classes = [str(c) for c in saved.classes.tolist()]
+    if args.json:
+        _print_json([
+            {"input": name, "label": label,
+             "probabilities": dict(zip(classes, map(float, row), strict=True))}
+            for name, label, row in zip(names, labels, probabilities, strict=True)
+        ])
+    elif not args.quiet:
+        rows = [["input", "label", *(f"p({c})" for c in classes)]]
+        rows += [[name, str(label), *(f"{p:.3f}" for p in row)]
+                 for name, label, row in zip(names, labels, probabilities, strict=True)]
+        print(_table(rows))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# plot
+
+
+def _read_run(run: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """The settings, metrics and history rows of a run folder."""
+    if not run.is_dir():
+        raise CLIError(f"{run} is not a folder; give a run folder written by nnscratch train.")
+    missing = [n for n in ("config.toml", "metrics.json", "history.csv", "model.npz")
+               if not (run / n).is_file()]
+    if missing:
+        raise CLIError(
+            f"{run} lacks {', '.join(missing)}; give a complete run folder written by "
+            "nnscratch train (or train again)."
+        )
+    settings = _load_toml(run / "config.toml").get("train", {})
+    try:
+        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise CLIError(f"{run / 'metrics.json'} is not valid JSON: {error}") from None
+    with open(run / "history.csv", newline="", encoding="utf-8") as handle:
+        rows = [{key: _number(value) for key, value in row.items()}
+                for row in csv.DictReader(handle)]
+    return settings, metrics, rows
+
+
+def _number(text: str) -> float | int | str:
+    for kind in (int, float):
+        with contextlib.suppress(ValueError):
+            return kind(text)
+    return text
+
+
+def _plot(args: argparse.Namespace) -> int:
+    run = Path(args.run)
+    settings, metrics, rows = _read_run(run)
+    try:
+        recipe = get_recipe(settings.get("recipe", ""))
+    except ValueError as error:
+        raise CLIError(f"{run / 'config.toml'}: {error}") from None
+    path, saved = _load(str(run))
+    digits = _model_digits(saved, path)
+    if recipe.kind == "tutorial":
+        cost_history = [(p["iteration"], p["cost"]) for p in metrics.get("cost_history", [])]
+    else:
+        cost_history = [(row["epoch"], row["loss"]) for row in rows]
+    data = test_pred = scores = None
+    matrix = np.asarray(metrics.get("confusion_matrix", np.zeros((len(digits),) * 2)))
+    if not args.no_data:
+        from nnscratch.metrics import confusion_matrix
+
+        data = _load_data(args, digits, saved.model.dtype)
+        test_pred = _class_indices(saved, data.X_test)
+        matrix = confusion_matrix(data.y_test, test_pred, labels=np.arange(len(digits)))
+        if len(digits) == 2:
+            scores = _probabilities(saved, data.X_test)[:, 1]
+    written = _draw_plots(run, recipe.kind, cost_history, rows,
+                          first_layer_W=saved.model.layers[0].W.value, digits=digits,
+                          matrix=matrix, data=data, test_pred=test_pred, scores=scores)
+    if args.json:
+        _print_json({"run_dir": str(run), "plots": [str(p) for p in written]})
+    elif not args.quiet:
+        for plot in written:
+            print(plot)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# info
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _describe_layer(layer: Any) -> str:
+    from nnscratch.layers import Dense
+
+    if isinstance(layer, Dense):
+        return f"{layer.in_features} -> {layer.out_features}, init {layer.init}"
+    return ", ".join(f"{key}={value}" for key, value in layer.get_config().items())
+
+
+def _info(args: argparse.Namespace) -> int:
+    path, saved = _load(args.model)
+    meta = saved.metadata
+    layers = [
+        {"type": type(layer).__name__, "config": layer.get_config(),
+         "parameters": sum(p.value.size for p in layer.parameters())}
+        for layer in saved.model.layers
+    ]
+    widths = [saved.model.in_features] + [
+        layer.out_features for layer in saved.model.layers if hasattr(layer, "out_features")]
+    report = {
+        "path": str(path),
+        "file_size": path.stat().st_size,
+        "file_sha256": _file_sha256(path),
+        "format": meta["format"],
+        "format_version": meta["format_version"],
+        "versions": meta.get("versions", {}),
+        "layer_sizes": widths,
+        "layers": layers,
+        "n_parameters": saved.n_parameters,
+        "classes": saved.classes.tolist(),
+        "output": meta.get("output"),
+        "dtype": meta["dtype"],
+        "preprocessing": meta.get("preprocessing"),
+        "seeds": meta.get("seeds"),
+        "training_data_sha256": meta.get("training_data_sha256"),
+        "metrics": meta.get("metrics"),
+        "config": meta.get("config"),
+    }
+    if args.json:
+        _print_json(report)
+        return 0
+    if args.quiet:
+        return 0
+    versions = report["versions"]
+    lines = [
+        ("model file", f"{path} ({report['file_size']:,} bytes)"),
+        ("file SHA-256", report["file_sha256"]),
+        ("format", f"{report['format']} version {report['format_version']}, written by "
+                   f"nnscratch {versions.get('nnscratch', '?')} with NumPy "
+                   f"{versions.get('numpy', '?')}"),
+        ("architecture", " -> ".join(map(str, widths))),
+        ("parameters", f"{saved.n_parameters:,}"),
+        ("classes", f"{' '.join(map(str, report['classes']))} ({report['output']} output)"),
+        ("dtype", report["dtype"]),
+    ]
+    if report["preprocessing"]:
+        lines.append(("preprocessing", "; ".join(f"{k}: {v}" for k, v in
+                                                  report["preprocessing"].items())))
+    if report["config"]:
+        lines.append(("recipe", str(report["config"].get("recipe", "?"))))
+    if report["seeds"]:
+        lines.append(("seeds", ", ".join(f"{k} {v}" for k, v in report["seeds"].items())))
+    if report["training_data_sha256"]:
+        lines.append(("training data", f"SHA-256 {report['training_data_sha256']}"))
+    if report["metrics"]:
+        lines.append(("metrics", ", ".join(
+            f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in report["metrics"].items())))
+    width = max(len(key) for key, _ in lines)
+    for key, value in lines:
+        print(f"{key + ':':<{width + 1}}  {value}")
+    print("layers:")
+    print(_table([[f"  {i}", entry["type"], _describe_layer(layer),
+                   f"{entry['parameters']:,} parameters" if entry["parameters"] else ""]
+                  for i, (entry, layer) in enumerate(zip(layers, saved.model.layers,
+                                                         strict=True))], right=False))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# gradcheck
+
+#: The losses gradcheck can check, by their option name.
+_GRADCHECK_LOSSES = {
+    "softmax": "softmax_cross_entropy",
+    "binary": "binary_cross_entropy",
+    "mse": "mean_squared_error",
+}
+
+
+def _gradcheck(args: argparse.Namespace) -> int:
+    from nnscratch.gradcheck import check_model
+    from nnscratch.losses import LOSSES
+    from nnscratch.model import build_mlp
+
+    classes = args.classes if args.classes is not None else (2 if args.loss == "binary" else 3)
+    if args.loss == "binary" and classes != 2:
+        raise CLIError(f"--classes {classes}: the binary loss has 2 classes (one logit).")
+    if classes < 2 and args.loss == "softmax":
+        raise CLIError(f"--classes {classes}: softmax needs at least 2 classes.")
+    for name, value in (("--inputs", args.inputs), ("--samples", args.samples),
+                        ("--classes", classes), *(("--layers", n) for n in args.layers)):
+        if value < 1:
+            raise CLIError(f"{name} must be at least 1, got {value}.")
+    if not 0 < args.step < 1:
+        raise CLIError(f"--step must be between 0 and 1 (e.g. 1e-6), got {args.step}.")
+    outputs = 1 if args.loss == "binary" else classes
+    rng = np.random.default_rng(args.seed)
+    model = build_mlp(args.inputs, args.layers, outputs, activation=args.activation,
+                      rng=rng, dtype=np.float64)
+    X = rng.standard_normal((args.samples, args.inputs))
+    if args.loss == "mse":
+        y = rng.standard_normal((args.samples, outputs))
+    else:
+        y = rng.integers(0, classes, args.samples)
+    loss = LOSSES[_GRADCHECK_LOSSES[args.loss]]()
+    report = check_model(model, loss, X, y, h=args.step)
+    names = ["input"] + [f"layers[{i}].{p.name}" for i, layer in enumerate(model.layers)
+                         for p in layer.parameters()]
+    errors = dict(zip(names, report.errors.values(), strict=True))
+    passed = report.max_error < args.tolerance
+    sizes = [args.inputs, *args.layers, outputs]
+    summary = {
+        "layer_sizes": sizes,
+        "activation": args.activation,
+        "loss": args.loss,
+        "samples": args.samples,
+        "step": args.step,
+        "errors": errors,
+        "max_error": report.max_error,
+        "tolerance": args.tolerance,
+        "passed": passed,
+    }
+    if args.json:
+        _print_json(summary)
+    elif not args.quiet:
+        print(f"gradient check of {'-'.join(map(str, sizes))} {args.activation}, {args.loss} "
+              f"loss, {args.samples} samples, float64, central differences with h={args.step:g}")
+        print(_table([["array", "relative error"]]
+                     + [[name, f"{error:.2e}"] for name, error in errors.items()]))
+        verdict = "passed" if passed else "FAILED"
+        print(f"worst: {report.max_error:.2e}, tolerance {args.tolerance:g}: {verdict}")
+    return 0 if passed else 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,34 +784,60 @@ def _write_plots(out: Path, recipe: Recipe, cost_history: list, history_rows: li
 def _common_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("output")
-    group.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
-    group.add_argument("--json", action="store_true", help="print the result as JSON")
-    group.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    group.add_argument("--quiet", "-q", action="store_true",
+                       help="print nothing but errors (no progress bars)")
+    group.add_argument("--json", action="store_true",
+                       help="print the result as JSON on stdout, for scripts (no progress bars)")
+    group.add_argument("--debug", action="store_true",
+                       help="show the full traceback of an error instead of one line")
     return parent
+
+
+def _data_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("MNIST data")
+    group.add_argument("--data-dir", metavar="DIR",
+                       help="folder with the four MNIST files (else $NNSCRATCH_DATA, the cache "
+                            "~/.cache/nnscratch/mnist, or a verified download into it)")
+    group.add_argument("--no-download", action="store_true",
+                       help="fail instead of downloading MNIST")
+    group.add_argument("--no-verify", action="store_true",
+                       help="skip the SHA-256 check (for a deliberately different dataset)")
+    return parent
+
+
+def _add_command(
+    commands: Any, name: str, parents: list[argparse.ArgumentParser], summary: str,
+    description: str, examples: str,
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name, parents=parents, help=summary, description=description, epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nnscratch`` command."""
+    from nnscratch import __version__
+    from nnscratch.activations import ACTIVATIONS
+
     parser = argparse.ArgumentParser(
         prog="nnscratch",
         description="Neural networks from scratch in NumPy, trained on MNIST.",
-        epilog="Run 'nnscratch COMMAND --help' for the options of each command.",
+        epilog="Run 'nnscratch COMMAND --help' for the options and examples of each command.",
     )
-    from nnscratch import __version__
-
     parser.add_argument("--version", action="version", version=f"nnscratch {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common = _common_options()
+    common, data = _common_options(), _data_options()
 
-    train = commands.add_parser(
-        "train", parents=[common], help="train a network and write a run folder",
-        description=(
-            "Train a network on MNIST digits and write a run folder with metrics.json, "
-            "history.csv, config.toml, model.npz and plots. With no options it runs the "
-            "tutorial's experiment. Recipes: "
-            + "; ".join(f"{r.name}: {r.description}" for r in RECIPES.values())
-        ),
-        epilog=EXAMPLES_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter,
+    train = _add_command(
+        commands, "train", [common, data], "train a network and write a run folder",
+        "Train a network on MNIST digits and write a run folder with metrics.json, "
+        "history.csv, config.toml (the settings that repeat the run exactly), model.npz and "
+        "plots. With no options it runs the tutorial's experiment. Settings come from the "
+        "recipe, then --config, then the flags.\n\nrecipes:\n"
+        + "\n".join(f"  {r.name}: {r.description}" for r in RECIPES.values()),
+        EXAMPLES_TRAIN,
     )
     what = train.add_argument_group("what to train")
     what.add_argument("--recipe", choices=sorted(RECIPES),
@@ -362,57 +850,179 @@ def build_parser() -> argparse.ArgumentParser:
                       help="tutorial: sizes after the input, ending with the output (196 1); "
                            "other recipes: hidden layer sizes")
     how = train.add_argument_group("how to train")
-    how.add_argument("--learning-rate", type=float, metavar="LR")
+    how.add_argument("--learning-rate", type=float, metavar="LR", help="step size")
     how.add_argument("--iterations", type=int, metavar="N",
                      help="tutorial: full-batch gradient-descent steps (1000)")
     how.add_argument("--log-every", type=int, metavar="N",
                      help="tutorial: log the cost every N iterations (100)")
-    how.add_argument("--epochs", type=int, metavar="N")
-    how.add_argument("--batch-size", type=int, metavar="N")
+    how.add_argument("--epochs", type=int, metavar="N", help="passes over the training set")
+    how.add_argument("--batch-size", type=int, metavar="N", help="examples per update")
     how.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
     how.add_argument("--activation",
-                     choices=["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"])
-    how.add_argument("--momentum", type=float)
-    how.add_argument("--weight-decay", type=float)
-    how.add_argument("--dropout", type=float)
-    how.add_argument("--schedule", choices=["constant", "cosine", "step", "exponential"])
-    how.add_argument("--warmup-epochs", type=int, metavar="N")
-    how.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=None)
-    how.add_argument("--validation-fraction", type=float)
-    how.add_argument("--patience", type=int)
-    how.add_argument("--seed", type=int)
+                     choices=["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"],
+                     help="hidden-layer activation")
+    how.add_argument("--momentum", type=float, help="for sgd")
+    how.add_argument("--weight-decay", type=float, help="L2 penalty (decoupled for adamw)")
+    how.add_argument("--dropout", type=float, metavar="P",
+                     help="dropout probability after each hidden layer")
+    how.add_argument("--schedule", choices=["constant", "cosine", "step", "exponential"],
+                     help="learning-rate schedule over the epochs")
+    how.add_argument("--warmup-epochs", type=int, metavar="N",
+                     help="linear learning-rate warm-up")
+    how.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=None,
+                     help="stop when the validation loss stops improving")
+    how.add_argument("--validation-fraction", type=float, metavar="F",
+                     help="held out for early stopping")
+    how.add_argument("--patience", type=int, metavar="N",
+                     help="epochs without improvement before stopping")
+    how.add_argument("--seed", type=int, help="seeds weights, dropout and shuffling")
     how.add_argument("--dtype", choices=["float32", "float64"])
-    where = train.add_argument_group("data and output")
-    where.add_argument("--data-dir", metavar="DIR",
-                       help="folder with the MNIST files (else $NNSCRATCH_DATA, the cache, or "
-                            "a download)")
-    where.add_argument("--no-download", action="store_true",
-                       help="fail instead of downloading MNIST")
-    where.add_argument("--no-verify", action="store_true",
-                       help="skip the SHA-256 check (for a deliberately different dataset)")
-    where.add_argument("--out", metavar="DIR", help="run folder (default: a new one in runs/)")
+    folder = train.add_argument_group("run folder")
+    folder.add_argument("--out", metavar="DIR", help="run folder (default: a new one in runs/)")
+    folder.add_argument("--no-plots", action="store_true",
+                        help="skip the figures (draw them later with: nnscratch plot RUN)")
     train.set_defaults(handler=_train)
+
+    evaluate = _add_command(
+        commands, "evaluate", [common, data], "score a model on MNIST",
+        "Score a model on MNIST: accuracy, per-class precision, recall and F1, and the "
+        "confusion matrix. The digits and the preprocessing are read from the model file; the "
+        "same digits are selected from MNIST, found as train finds it.",
+        EXAMPLES_EVALUATE,
+    )
+    evaluate.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
+    evaluate.add_argument("--split", choices=["test", "train"], default="test",
+                          help="which part of MNIST to score (default: test)")
+    evaluate.set_defaults(handler=_evaluate)
+
+    predict = _add_command(
+        commands, "predict", [common], "label pictures or arrays of digits",
+        "Print the label and the class probabilities of every input. Pictures (PNG, JPEG, "
+        "...; a folder means every picture in it) are preprocessed as MNIST was made: "
+        "grayscale, inverted when the background is light, cropped to the digit, scaled to "
+        "fit 20x20 keeping the aspect ratio and centred by centre of mass in 28x28. .npy and "
+        "IDX files hold MNIST-style uint8 images, (28, 28), (n, 28, 28), (784,) or (n, 784), "
+        "used as they are; each image of a file with several is one row, 'file.npy[3]'. "
+        "--json prints a list of {input, label, probabilities}.",
+        EXAMPLES_PREDICT,
+    )
+    predict.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
+    predict.add_argument("inputs", metavar="INPUT", nargs="+",
+                         help="picture files, folders of them, .npy or IDX files")
+    predict.set_defaults(handler=_predict)
+
+    plot = _add_command(
+        commands, "plot", [common, data], "redraw the plots of a run folder",
+        "Redraw the figures of a run folder from its metrics.json, history.csv, config.toml "
+        "and model.npz: the cost (and history) curves, the confusion matrix, the first-layer "
+        "weights and, with MNIST, the misclassified test digits and (for two digits) the ROC "
+        "curve.",
+        EXAMPLES_PLOT,
+    )
+    plot.add_argument("run", metavar="RUN", help="a run folder written by nnscratch train")
+    plot.add_argument("--no-data", action="store_true",
+                      help="do not load MNIST: skip the misclassified digits and the ROC curve")
+    plot.set_defaults(handler=_plot)
+
+    info = _add_command(
+        commands, "info", [common], "describe a model file",
+        "Describe a model file: the architecture, parameter count, classes, dtype, the "
+        "nnscratch and NumPy versions that wrote it, the preprocessing, seeds, the SHA-256 of "
+        "its training data and of the file itself, and its metrics. The file is fully checked "
+        "on the way (version, array names, shapes and checksums).",
+        EXAMPLES_INFO,
+    )
+    info.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
+    info.set_defaults(handler=_info)
+
+    gradcheck = _add_command(
+        commands, "gradcheck", [common], "check backpropagation with finite differences",
+        "Build a small float64 model of the chosen architecture and compare the gradient of "
+        "the loss from backpropagation with central finite differences, for the input and "
+        "every parameter. Prints the relative error of each (norm of the difference over the "
+        "larger norm) and exits with status 1 if the worst is not below the tolerance.",
+        EXAMPLES_GRADCHECK,
+    )
+    model = gradcheck.add_argument_group("model")
+    model.add_argument("--layers", nargs="*", type=int, default=[5, 4], metavar="N",
+                       help="hidden layer sizes (default: 5 4; none for a linear model)")
+    model.add_argument("--activation", choices=sorted(ACTIVATIONS), default="tanh",
+                       help="hidden-layer activation (default: tanh)")
+    model.add_argument("--loss", choices=sorted(_GRADCHECK_LOSSES), default="softmax",
+                       help="softmax cross-entropy, binary cross-entropy (one logit) or mean "
+                            "squared error (default: softmax)")
+    model.add_argument("--inputs", type=int, default=6, metavar="N",
+                       help="input features (default: 6)")
+    model.add_argument("--classes", type=int, metavar="K",
+                       help="classes, or outputs for mse (default: 3; binary: 2)")
+    check = gradcheck.add_argument_group("check")
+    check.add_argument("--samples", type=int, default=8, metavar="N",
+                       help="random examples in the batch (default: 8)")
+    check.add_argument("--seed", type=int, default=0, help="seeds weights and data (default: 0)")
+    check.add_argument("--step", type=float, default=1e-6, metavar="H",
+                       help="finite-difference step (default: 1e-6)")
+    check.add_argument("--tolerance", type=float, default=1e-7,
+                       help="largest relative error that passes (default: 1e-7)")
+    gradcheck.set_defaults(handler=_gradcheck)
     return parser
 
 
+def _one_line(message: str) -> str:
+    """Join a multi-line message (a list of places looked in, say) into one line."""
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    print(f"nnscratch: warning: {_one_line(str(message))}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, default=None
+        The arguments after the program name; ``None`` reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 for an error or a failed gradient check, 2 for a usage error, 130
+        when interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2
     try:
-        return args.handler(args)
+        with _warnings_as_lines(args.debug):
+            return args.handler(args)
     except KeyboardInterrupt:
         print("nnscratch: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): nothing left to say
+        # Python's own flush at exit would fail again and print a traceback; point stdout at
+        # /dev/null first, as the Python documentation advises for SIGPIPE.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as error:  # one clear line for the user, unless they asked for details
         if args.debug:
             raise
-        message = str(error) or type(error).__name__
+        message = _one_line(str(error)) or type(error).__name__
         print(f"nnscratch: error: {message}", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(debug: bool) -> Iterator[None]:
+    """Show warnings as one ``nnscratch: warning:`` line (with the source line under --debug)."""
+    with warnings.catch_warnings():
+        if not debug:
+            warnings.showwarning = _show_warning
+        yield
 
 
 if __name__ == "__main__":  # pragma: no cover

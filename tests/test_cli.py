@@ -1,0 +1,466 @@
+"""Tests for the ``nnscratch`` command line.
+
+The commands run end to end as a user runs them, ``python -m nnscratch ...`` in a subprocess;
+variations and error paths call :func:`nnscratch.cli.main` in-process, which is the same code
+without the start-up cost. Tests marked ``slow`` train on the real MNIST (``NNSCRATCH_DATA``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnscratch.cli import build_parser, main, resolve_settings
+from nnscratch.model import build_mlp
+from nnscratch.serialization import load_model, save_model
+
+COMMANDS = ["train", "evaluate", "predict", "plot", "info", "gradcheck"]
+PREPROCESSING = {"flatten": [28, 28], "scale": "pixel / 255", "dtype": "float32"}
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m nnscratch ARGS`` in a subprocess, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "nnscratch", *map(str, args)], capture_output=True, text=True,
+        cwd=cwd, timeout=600, check=False,
+    )
+
+
+def assert_one_line_error(stderr: str, message: str) -> None:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("nnscratch: error: ") and message in lines[0], stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.fixture
+def digit_model(tmp_path) -> Path:
+    """An untrained 784-16-10 model on all ten digits, saved as train saves one."""
+    path = tmp_path / "model.npz"
+    model = build_mlp(784, [16], 10, rng=0)
+    save_model(path, model, list(range(10)), metadata={"preprocessing": PREPROCESSING})
+    return path
+
+
+@pytest.fixture
+def inputs(tmp_path, rng) -> dict[str, Path]:
+    """A picture, a folder with two pictures, and a .npy file of three MNIST-style images."""
+    digit = np.zeros((40, 30), dtype=np.uint8)
+    digit[5:35, 12:18] = 255
+    Image.fromarray(255 - digit).save(tmp_path / "one.png")
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    Image.fromarray(digit).save(folder / "a.png")
+    Image.fromarray(digit).convert("RGB").save(folder / "b.jpg")
+    np.save(tmp_path / "batch.npy", rng.integers(0, 256, (3, 28, 28), dtype=np.uint8))
+    return {"png": tmp_path / "one.png", "folder": folder, "npy": tmp_path / "batch.npy"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Help, usage and errors
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_examples(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert f"usage: nnscratch {command}" in text
+    assert "examples:" in text and f"nnscratch {command}" in text.split("examples:")[1]
+    for option in ("--quiet", "--json", "--debug"):
+        assert option in text
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    text = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in text
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("nnscratch ")
+
+
+def test_errors_are_one_line_without_a_traceback(tmp_path):
+    result = run_cli("info", tmp_path / "missing.npz")
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "missing.npz does not exist")
+    assert result.stdout == ""
+    debug = run_cli("info", tmp_path / "missing.npz", "--debug")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_usage_errors_exit_with_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "model.npz", "--split", "validation"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'validation'" in capsys.readouterr().err
+
+
+def test_a_multi_line_message_is_joined_into_one(tmp_path, digit_model, capsys):
+    empty = tmp_path / "no-mnist"
+    empty.mkdir()
+    assert main(["evaluate", str(digit_model), "--data-dir", str(empty), "--quiet"]) == 1
+    assert_one_line_error(capsys.readouterr().err, "no-mnist")
+
+
+# ---------------------------------------------------------------------------------------------
+# train settings: recipe, then config, then flags
+
+
+def _settings(*argv: str):
+    return resolve_settings(build_parser().parse_args(["train", *argv]))
+
+
+def test_settings_come_from_recipe_then_config_then_flags(tmp_path):
+    recipe, settings = _settings()
+    assert recipe.name == "tutorial" and settings["iterations"] == 1000
+    config = tmp_path / "run.toml"
+    config.write_text('[train]\nrecipe = "binary-fast"\nepochs = 3\ndigits = [3, 8]\n')
+    recipe, settings = _settings("--config", str(config))
+    assert recipe.name == "binary-fast"
+    assert settings["epochs"] == 3 and settings["digits"] == [3, 8]
+    assert settings["batch_size"] == 64  # the recipe's
+    _, settings = _settings("--config", str(config), "--epochs", "5")
+    assert settings["epochs"] == 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--epochs", "3"], "--epochs: the setting 'epochs' does not apply to the 'tutorial'"),
+        (["--digits", "1", "2", "3"], "the tutorial recipe classifies two digits"),
+        (["--digits", "1", "11"], "--digits: digit '11' is out of range"),
+        (["--config", "nowhere.toml"], "config file nowhere.toml does not exist"),
+    ],
+)
+def test_settings_errors(argv, message):
+    from nnscratch.cli import CLIError
+
+    with pytest.raises(CLIError, match=message):
+        _settings(*argv)
+
+
+def test_config_errors(tmp_path):
+    from nnscratch.cli import CLIError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\n")
+    with pytest.raises(CLIError, match="is not valid TOML"):
+        _settings("--config", str(bad))
+    other = tmp_path / "other.toml"
+    other.write_text('[train]\nrecipe = "mnist10"\niterations = 5\n')
+    with pytest.raises(CLIError, match="the setting 'iterations' does not apply to the 'mnist10'"):
+        _settings("--config", str(other))
+
+
+# ---------------------------------------------------------------------------------------------
+# predict and info, on a synthetic model
+
+
+def test_predict_end_to_end(digit_model, inputs):
+    result = run_cli("predict", digit_model, inputs["png"], inputs["folder"], inputs["npy"],
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [row["input"] for row in rows] == [
+        str(inputs["png"]), str(inputs["folder"] / "a.png"), str(inputs["folder"] / "b.jpg"),
+        *(f"{inputs['npy']}[{i}]" for i in range(3)),
+    ]
+    saved = load_model(digit_model)
+    batch = np.load(inputs["npy"]).reshape(3, -1).astype(np.float32) / np.float32(255)
+    expected = saved.predict_proba(batch)
+    for row, probabilities in zip(rows[3:], expected, strict=True):
+        assert set(row) == {"input", "label", "probabilities"}
+        assert list(row["probabilities"]) == [str(d) for d in range(10)]
+        assert list(row["probabilities"].values()) == probabilities.tolist()
+        assert row["label"] == int(np.argmax(probabilities))
+    # The dark-on-light picture and the light-on-dark ones are the same digit to the model.
+    assert rows[0]["probabilities"] == rows[1]["probabilities"]
+
+
+def test_predict_prints_a_table(digit_model, inputs, capsys):
+    assert main(["predict", str(digit_model), str(inputs["npy"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["input", "label", *(f"p({d})" for d in range(10))]
+    assert len(lines) == 4 and lines[1].startswith(f"{inputs['npy']}[0]")
+    assert main(["predict", str(digit_model), str(inputs["npy"]), "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_predict_accepts_a_run_folder_and_a_binary_model(tmp_path, inputs, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model(run / "model.npz", build_mlp(784, [4], 1, rng=0), [3, 8])
+    assert main(["predict", str(run), str(inputs["png"]), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert list(row["probabilities"]) == ["3", "8"] and row["label"] in (3, 8)
+    assert sum(row["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_predict_errors(tmp_path, digit_model, inputs, capsys):
+    blank = tmp_path / "blank.png"
+    Image.new("L", (28, 28), 255).save(blank)
+    result = run_cli("predict", digit_model, inputs["png"], blank)
+    assert result.returncode == 1 and result.stdout == ""
+    assert_one_line_error(result.stderr, f"{blank}: no digit found: the image is blank")
+    small = tmp_path / "small.npz"
+    save_model(small, build_mlp(64, [4], 3, rng=0), [0, 1, 2])
+    assert main(["predict", str(small), str(inputs["png"])]) == 1
+    assert_one_line_error(capsys.readouterr().err, "takes 64 inputs, but MNIST images have 784")
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(tmp_path / "empty"), str(inputs["png"])]) == 1
+    assert_one_line_error(capsys.readouterr().err, "is a folder without a model.npz")
+
+
+def test_info_describes_a_model(digit_model, capsys):
+    assert main(["info", str(digit_model), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["layer_sizes"] == [784, 16, 10]
+    assert report["n_parameters"] == 784 * 16 + 16 + 16 * 10 + 10
+    assert report["classes"] == list(range(10)) and report["dtype"] == "float32"
+    assert report["format_version"] == 1 and set(report["versions"]) == {"nnscratch", "numpy"}
+    assert report["preprocessing"] == PREPROCESSING
+    assert report["file_size"] == digit_model.stat().st_size and len(report["file_sha256"]) == 64
+    assert main(["info", str(digit_model)]) == 0
+    text = capsys.readouterr().out
+    assert "architecture:" in text and "784 -> 16 -> 10" in text and "12,730" in text
+
+
+def test_info_rejects_a_tampered_file(digit_model):
+    data = bytearray(digit_model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    digit_model.write_bytes(bytes(data))
+    result = run_cli("info", digit_model)
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "truncated or corrupted")
+
+
+def test_evaluate_needs_a_digit_model(tmp_path, capsys):
+    path = tmp_path / "words.npz"
+    save_model(path, build_mlp(784, [4], 3, rng=0), ["cat", "dog", "emu"])
+    assert main(["evaluate", str(path), "--no-download"]) == 1
+    assert_one_line_error(capsys.readouterr().err, "not MNIST digits 0..9")
+
+
+# ---------------------------------------------------------------------------------------------
+# gradcheck
+
+
+def test_gradcheck_end_to_end():
+    result = run_cli("gradcheck", "--layers", "5", "4", "--activation", "tanh", "--loss",
+                     "softmax")
+    assert result.returncode == 0, result.stderr
+    assert "6-5-4-3 tanh" in result.stdout and result.stdout.rstrip().endswith("passed")
+    for name in ("input", "layers[0].W", "layers[0].b", "layers[2].W", "layers[4].b"):
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--activation", "sigmoid", "--loss", "binary", "--layers", "8"],
+     ["--activation", "leaky_relu", "--loss", "mse", "--classes", "2"],
+     ["--activation", "elu", "--layers"],
+     ["--activation", "gelu", "--inputs", "3", "--samples", "4", "--seed", "7"]],
+)
+def test_gradcheck_passes_for_correct_gradients(argv, capsys):
+    assert main(["gradcheck", *argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and report["max_error"] < 1e-7
+    assert max(report["errors"].values()) == report["max_error"]
+
+
+def test_gradcheck_fails_above_the_tolerance(capsys):
+    assert main(["gradcheck", "--tolerance", "1e-15"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--loss", "binary", "--classes", "3"], "the binary loss has 2 classes"),
+     (["--inputs", "0"], "--inputs must be at least 1"),
+     (["--step", "2"], "--step must be between 0 and 1")],
+)
+def test_gradcheck_errors(argv, message, capsys):
+    assert main(["gradcheck", *argv]) == 1
+    assert_one_line_error(capsys.readouterr().err, message)
+
+
+# ---------------------------------------------------------------------------------------------
+# On the real MNIST: train, reproduce, evaluate, plot, info
+
+
+def _weights(run: Path) -> list[np.ndarray]:
+    return [param.value for param in load_model(run / "model.npz").model.parameters()]
+
+
+def _train_twice(tmp_path: Path, mnist_dir: Path, *flags: str) -> tuple[Path, Path]:
+    """Train once with flags, then again from the first run's config.toml (without plots)."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    result = run_cli("train", *flags, "--data-dir", mnist_dir, "--out", first, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["run_dir"] == str(first)
+    result = run_cli("train", "--config", first / "config.toml", "--data-dir", mnist_dir,
+                     "--out", second, "--quiet", "--no-plots")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    return first, second
+
+
+def _assert_same_run(first: Path, second: Path) -> None:
+    assert (first / "config.toml").read_text().split("\n", 2)[2] == \
+        (second / "config.toml").read_text().split("\n", 2)[2]  # after the comment header
+    for a, b in zip(_weights(first), _weights(second), strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)  # bit-identical weights
+    metrics = [json.loads((run / "metrics.json").read_text()) for run in (first, second)]
+    for m in metrics:
+        del m["seconds"]
+    assert metrics[0] == metrics[1]
+
+
+@pytest.fixture(scope="module")
+def tutorial_runs(tmp_path_factory, mnist_dir) -> tuple[Path, Path]:
+    return _train_twice(tmp_path_factory.mktemp("tutorial"), mnist_dir, "--iterations", "5",
+                        "--log-every", "1", "--no-plots")
+
+
+@pytest.mark.slow
+def test_tutorial_run_folder(tutorial_runs):
+    run = tutorial_runs[0]
+    assert {p.name for p in run.iterdir()} == {"metrics.json", "history.csv", "config.toml",
+                                               "model.npz"}  # and no plots, as asked
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [p["iteration"] for p in metrics["cost_history"]] == [0, 1, 2, 3, 4]
+    assert metrics["train_size"] == 12700 and metrics["test_size"] == 2167
+    assert (run / "history.csv").read_text().splitlines()[0] == "iteration,cost"
+    meta = load_model(run / "model.npz").metadata
+    assert meta["config"]["iterations"] == 5 and meta["seeds"] == {"seed": 42}
+    assert len(meta["training_data_sha256"]) == 64
+
+
+@pytest.mark.slow
+def test_config_toml_reproduces_the_tutorial_run_exactly(tutorial_runs):
+    _assert_same_run(*tutorial_runs)
+
+
+@pytest.mark.slow
+def test_config_toml_reproduces_a_binary_fast_run_exactly(tmp_path, mnist_dir):
+    first, second = _train_twice(tmp_path, mnist_dir, "--recipe", "binary-fast", "--epochs",
+                                 "1", "--layers", "32")
+    _assert_same_run(first, second)
+    for name in ("cost.png", "history.png", "confusion_matrix.png", "misclassified.png",
+                 "first_layer_weights.png", "roc.png"):
+        assert (first / name).is_file(), name
+    assert (first / "history.csv").read_text().startswith("epoch,loss,accuracy,")
+
+
+@pytest.mark.slow
+def test_evaluate_agrees_with_the_run(tutorial_runs, mnist_dir, capsys):
+    run = tutorial_runs[0]
+    metrics = json.loads((run / "metrics.json").read_text())
+    result = run_cli("evaluate", run, "--data-dir", mnist_dir, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["accuracy"] == metrics["test_accuracy"]
+    assert report["confusion_matrix"] == metrics["confusion_matrix"]
+    assert report["digits"] == [1, 2] and report["n_samples"] == 2167
+    assert [c["support"] for c in report["per_class"]] == [1135, 1032]
+    for entry in report["per_class"]:
+        assert 0 <= entry["precision"] <= 1 and 0 <= entry["recall"] <= 1
+    assert main(["evaluate", str(run), "--split", "train", "--data-dir", str(mnist_dir),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == metrics["train_accuracy"]
+    assert main(["evaluate", str(run / "model.npz"), "--data-dir", str(mnist_dir)]) == 0
+    text = capsys.readouterr().out
+    assert f"accuracy: {metrics['test_accuracy']:.2%}" in text
+    assert "precision" in text and "confusion matrix" in text
+
+
+@pytest.mark.slow
+def test_plot_redraws_the_figures(tutorial_runs, mnist_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(tutorial_runs[1], run)
+    result = run_cli("plot", run, "--data-dir", mnist_dir)
+    assert result.returncode == 0, result.stderr
+    names = {"cost.png", "confusion_matrix.png", "misclassified.png",
+             "first_layer_weights.png", "roc.png"}
+    assert {p.name for p in run.glob("*.png")} == names
+    assert main(["plot", str(run), "--no-data", "--json"]) == 0
+    plots = json.loads(capsys.readouterr().out)["plots"]
+    assert {Path(p).name for p in plots} == names - {"misclassified.png", "roc.png"}
+    (run / "history.csv").unlink()
+    assert main(["plot", str(run), "--no-data"]) == 1
+    assert_one_line_error(capsys.readouterr().err, "lacks history.csv")
+
+
+@pytest.mark.slow
+def test_info_reports_the_training_data(tutorial_runs):
+    result = run_cli("info", tutorial_runs[0], "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["layer_sizes"] == [784, 196, 1]
+    assert report["n_parameters"] == 784 * 196 + 196 + 196 + 1
+    assert report["classes"] == [1, 2] and report["output"] == "sigmoid"
+    assert report["dtype"] == "float64" and report["seeds"] == {"seed": 42}
+    assert set(report["metrics"]) >= {"train_accuracy", "test_accuracy"}
+    assert report["training_data_sha256"] == load_model(
+        tutorial_runs[1] / "model.npz").metadata["training_data_sha256"]
+
+
+# ---------------------------------------------------------------------------------------------
+# predict on pictures agrees with predict on the arrays they were made from
+
+
+def _write_pictures(folder: Path, images: np.ndarray, rng: np.random.Generator) -> None:
+    """Plain, inverted, shifted and 3x-scaled PNG copies of MNIST digits, one folder each."""
+    for variant in ("plain", "inverted", "shifted", "scaled"):
+        (folder / variant).mkdir()
+    for i, digit in enumerate(images):
+        name = f"{i:03d}.png"
+        Image.fromarray(digit).save(folder / "plain" / name)
+        Image.fromarray(255 - digit).save(folder / "inverted" / name)  # black on white
+        page = np.zeros((64, 48), dtype=np.uint8)
+        row, col = rng.integers(0, 64 - 28 + 1), rng.integers(0, 48 - 28 + 1)
+        page[row:row + 28, col:col + 28] = digit
+        Image.fromarray(page).save(folder / "shifted" / name)
+        big = Image.fromarray(digit).resize((84, 84), Image.Resampling.LANCZOS)
+        big.save(folder / "scaled" / name)
+
+
+@pytest.mark.slow
+def test_predict_on_pictures_agrees_with_the_arrays(tmp_path, mnist_dir):
+    from nnscratch.classifier import NeuralNetClassifier
+    from nnscratch.data import load_mnist, preprocess_images
+
+    mnist = load_mnist(mnist_dir, progress=False)
+    classifier = NeuralNetClassifier(hidden_layers=(128,), epochs=3, random_state=0)
+    classifier.fit(preprocess_images(mnist.train_images[:10000]), mnist.train_labels[:10000])
+    model = tmp_path / "model.npz"
+    save_model(model, classifier.model_, classifier.classes_,
+               metadata={"preprocessing": PREPROCESSING})
+    digits = mnist.test_images[:200]
+    np.save(tmp_path / "digits.npy", digits)
+    _write_pictures(tmp_path, digits, np.random.default_rng(0))
+    result = run_cli("predict", model, "digits.npy", "plain", "inverted", "shifted", "scaled",
+                     "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    labels: dict[str, list[int]] = {}
+    for row in json.loads(result.stdout):
+        source = row["input"].split("[")[0].split("/")[0]
+        labels.setdefault(source, []).append(row["label"])
+    reference = np.array(labels.pop("digits.npy"))
+    assert np.mean(reference == mnist.test_labels[:200]) > 0.9  # a model worth comparing
+    for variant, found in labels.items():
+        agreement = np.mean(np.array(found) == reference)
+        assert agreement >= 0.98, f"{variant}: {agreement:.1%}"
+    assert sorted(labels) == ["inverted", "plain", "scaled", "shifted"]

@@ -1,0 +1,82 @@
+"""Tests for nnscratch.recipes: complete, valid settings that the CLI and the library accept."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from nnscratch.cli import build_parser
+from nnscratch.recipes import (
+    COMMON_KEYS,
+    MLP_KEYS,
+    RECIPES,
+    TUTORIAL_KEYS,
+    allowed_keys,
+    get_recipe,
+)
+
+
+def test_get_recipe():
+    assert get_recipe("tutorial") is RECIPES["tutorial"]
+    with pytest.raises(ValueError, match=r"unknown recipe 'fast'; choose one of \["):
+        get_recipe("fast")
+
+
+def test_allowed_keys_by_kind():
+    assert allowed_keys(RECIPES["tutorial"]) == COMMON_KEYS + TUTORIAL_KEYS
+    assert allowed_keys(RECIPES["mnist10"]) == COMMON_KEYS + MLP_KEYS
+    assert not set(TUTORIAL_KEYS) & set(MLP_KEYS)
+
+
+@pytest.mark.parametrize("recipe", RECIPES.values(), ids=lambda r: r.name)
+def test_every_recipe_sets_every_key_it_allows(recipe):
+    # A run's config.toml is the recipe's settings after overrides: a missing default would
+    # leave the run depending on a library default that may change.
+    assert recipe.kind in ("tutorial", "mlp")
+    assert set(recipe.settings) | {"recipe"} == set(allowed_keys(recipe))
+    assert recipe.name in RECIPES and recipe.description
+
+
+def test_the_tutorial_recipe_is_the_tutorials_experiment():
+    assert RECIPES["tutorial"].settings == {
+        "digits": [1, 2], "layers": [196, 1], "learning_rate": 0.1, "iterations": 1000,
+        "log_every": 100, "seed": 42, "dtype": "float64",
+    }
+
+
+def _choices(parser: argparse.ArgumentParser, command: str) -> dict[str, list]:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    train = sub.choices[command]
+    return {action.dest: list(action.choices) for action in train._actions if action.choices}
+
+
+@pytest.mark.parametrize("recipe", RECIPES.values(), ids=lambda r: r.name)
+def test_every_setting_is_a_choice_the_cli_offers(recipe):
+    choices = _choices(build_parser(), "train")
+    assert recipe.name in choices["recipe"]
+    for key, value in recipe.settings.items():
+        if key in choices:
+            assert value in choices[key], key
+
+
+@pytest.mark.parametrize("name", [n for n, r in RECIPES.items() if r.kind == "mlp"])
+def test_mlp_recipes_train_a_classifier(name, rng):
+    from nnscratch.classifier import NeuralNetClassifier
+
+    s = RECIPES[name].settings
+    classifier = NeuralNetClassifier(
+        hidden_layers=(8,), activation=s["activation"], optimizer=s["optimizer"],
+        learning_rate=s["learning_rate"], batch_size=s["batch_size"], epochs=1,
+        momentum=s["momentum"], weight_decay=s["weight_decay"], dropout=s["dropout"],
+        schedule=s["schedule"], warmup_epochs=s["warmup_epochs"],
+        early_stopping=s["early_stopping"], validation_fraction=s["validation_fraction"],
+        patience=s["patience"], dtype=s["dtype"], random_state=s["seed"],
+    )
+    X = rng.random((40, 784)).astype(s["dtype"])
+    y = np.arange(40) % len(s["digits"])
+    classifier.fit(X, y)
+    assert classifier.model_.dtype == np.dtype(s["dtype"])
+    assert [layer.out_features for layer in classifier.model_.layers
+            if hasattr(layer, "out_features")][-1] == (1 if len(s["digits"]) == 2 else 10)
