@@ -248,3 +248,48 @@ def test_real_mnist_first_100_costs_match_the_tutorial(mnist_dir):
                                   n_iterations=100, log_every=1)
     assert [iteration for iteration, _ in net.cost_history_] == list(range(100))
     np.testing.assert_allclose(net.costs_, reference["cost"][:100], rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tutorial_run(mnist_dir):
+    """The tutorial's full recipe on the real MNIST, trained once for the tests below (~2 min)."""
+    if not REFERENCE.is_file():
+        pytest.skip(f"the tutorial's reference figures are missing: {REFERENCE}")
+    from nnscratch.data import load_digits
+
+    data = load_digits((1, 2), data_dir=mnist_dir, dtype=np.float64, progress=False)
+    net = NeuralNet([196, 1]).fit(data.X_train, data.y_train, learning_rate=0.1,
+                                  n_iterations=1000, log_every=1)
+    return json.loads(REFERENCE.read_text()), data, net
+
+
+@pytest.mark.slow
+def test_real_mnist_all_1000_costs_match_the_tutorial(tutorial_run):
+    reference, _, net = tutorial_run
+    assert len(net.costs_) == 1000
+    np.testing.assert_allclose(net.costs_, reference["cost"], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_real_mnist_accuracy_counts_match_the_tutorial_exactly(tutorial_run):
+    reference, data, net = tutorial_run
+    train_correct = int(np.count_nonzero(net.predict(data.X_train) == data.y_train))
+    test_correct = int(np.count_nonzero(net.predict(data.X_test) == data.y_test))
+    assert (train_correct, test_correct) == (reference["train_correct"], reference["test_correct"])
+    assert data.test_size == reference["test_size"]
+    assert np.bincount(data.y_test).tolist() == reference["test_label_counts"]
+
+
+@pytest.mark.slow
+def test_real_mnist_float32_counts_within_one_test_example(tutorial_run, mnist_dir):
+    """float32 is the fast path: same recipe, at most one test example classified differently."""
+    from nnscratch.data import load_digits
+
+    reference, _, _ = tutorial_run
+    data = load_digits((1, 2), data_dir=mnist_dir, dtype=np.float32, progress=False)
+    net = NeuralNet([196, 1], dtype=np.float32).fit(data.X_train, data.y_train,
+                                                    learning_rate=0.1, n_iterations=1000)
+    assert net.model_.dtype == np.float32
+    test_correct = int(np.count_nonzero(net.predict(data.X_test) == data.y_test))
+    assert abs(test_correct - reference["test_correct"]) <= 1
+    np.testing.assert_allclose(net.costs_[-1], reference["cost"][-1], rtol=1e-3)
