@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -811,9 +812,22 @@ def _add_command(
     description: str, examples: str,
 ) -> argparse.ArgumentParser:
     return commands.add_parser(
-        name, parents=parents, help=summary, description=description, epilog=examples,
+        name, parents=parents, help=summary, description=_wrap(description), epilog=examples,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def _wrap(text: str, width: int = 79) -> str:
+    """Wrap each paragraph of a description; indented lines (lists) wrap under themselves."""
+    import textwrap
+
+    lines = []
+    for line in text.splitlines():
+        indent = line[: len(line) - len(line.lstrip())]
+        fill = functools.partial(textwrap.fill, width=width, break_on_hyphens=False)
+        lines.append(fill(line, subsequent_indent=indent + "  ")
+                     if indent else fill(line) if line else "")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -861,8 +875,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--activation",
                      choices=["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"],
                      help="hidden-layer activation")
-    how.add_argument("--momentum", type=float, help="for sgd")
-    how.add_argument("--weight-decay", type=float, help="L2 penalty (decoupled for adamw)")
+    how.add_argument("--momentum", type=float, metavar="M", help="for sgd")
+    how.add_argument("--weight-decay", type=float, metavar="WD",
+                     help="L2 penalty (decoupled for adamw)")
     how.add_argument("--dropout", type=float, metavar="P",
                      help="dropout probability after each hidden layer")
     how.add_argument("--schedule", choices=["constant", "cosine", "step", "exponential"],
@@ -961,7 +976,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=int, default=0, help="seeds weights and data (default: 0)")
     check.add_argument("--step", type=float, default=1e-6, metavar="H",
                        help="finite-difference step (default: 1e-6)")
-    check.add_argument("--tolerance", type=float, default=1e-7,
+    check.add_argument("--tolerance", type=float, default=1e-7, metavar="TOL",
                        help="largest relative error that passes (default: 1e-7)")
     gradcheck.set_defaults(handler=_gradcheck)
     return parser
