@@ -114,6 +114,17 @@ def test_a_multi_line_message_is_joined_into_one(tmp_path, digit_model, capsys):
     assert_one_line_error(capsys.readouterr().err, "no-mnist")
 
 
+def test_warnings_are_one_line_too(tmp_path, digit_model, monkeypatch, capsys):
+    incomplete = tmp_path / "half-mnist"
+    incomplete.mkdir()
+    monkeypatch.setenv("NNSCRATCH_DATA", str(incomplete))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["evaluate", str(digit_model), "--no-download"]) == 1
+    warning, error = capsys.readouterr().err.strip().splitlines()
+    assert warning.startswith("nnscratch: warning: NNSCRATCH_DATA=") and "half-mnist" in warning
+    assert error.startswith("nnscratch: error: MNIST not found and download=False")
+
+
 # ---------------------------------------------------------------------------------------------
 # train settings: recipe, then config, then flags
 
