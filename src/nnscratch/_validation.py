@@ -7,6 +7,7 @@ and how to fix it. Inner loops never call these.
 from __future__ import annotations
 
 import numbers
+import sys
 from typing import Any
 
 import numpy as np
@@ -64,28 +65,74 @@ def check_int(value: Any, name: str, *, low: int | None = None) -> int:
 
 
 def check_features(X: Any, dtype: np.dtype, *, name: str = "X") -> np.ndarray:
-    """Return ``X`` as a C-contiguous 2-D array of ``dtype`` with finite values.
+    """Return ``X`` as a C-contiguous, finite 2-D array of ``dtype``, or raise a clear error.
 
     Casting to the model's dtype is the model's choice, made once here, never inside a layer.
+    The messages contain the phrases scikit-learn's ``check_array`` uses ("Complex data not
+    supported", "Reshape your data", "0 feature(s)", "sparse"), because its estimator checks
+    look for them.
+
+    Raises
+    ------
+    TypeError
+        For sparse matrices, text, or objects that are not numbers.
+    ValueError
+        For complex numbers, a shape other than 2-D, no rows or columns, NaN or infinity.
     """
-    if isinstance(X, np.ndarray) and X.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold numbers, got an array of dtype {X.dtype}.")
-    try:
-        array = np.asarray(X, dtype=dtype)
-    except (TypeError, ValueError) as error:
+    if _is_sparse(X):
         raise TypeError(
-            f"{name} must be a numeric array, got {type(X).__name__}: {error}"
-        ) from None
-    if array.ndim != 2:
-        raise ValueError(
-            f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}. "
-            "Flatten images first, e.g. X.reshape(len(X), -1)."
+            f"Sparse input is not supported: {name} is a scipy.sparse {type(X).__name__}. Pass "
+            f"a dense array, e.g. {name}.toarray()."
         )
-    if array.shape[0] == 0:
-        raise ValueError(f"{name} has no samples (shape {array.shape}); pass at least one row.")
+    try:
+        array = np.asarray(X)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular 2-D array: {error}") from None
+    if array.dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {name} has dtype {array.dtype}. Split the real and "
+            "imaginary parts into separate features."
+        )
+    if array.dtype.kind in "USV":
+        raise TypeError(
+            f"{name} must hold numbers, got an array of dtype {array.dtype}; encode categorical "
+            "features as numbers first (e.g. one-hot)."
+        )
+    if array.ndim != 2:
+        if array.ndim == 1:
+            hint = ("Reshape your data either using X.reshape(-1, 1) if it has a single "
+                    "feature or X.reshape(1, -1) if it is a single sample.")
+        elif array.ndim == 0:
+            hint = "Reshape your data: pass a 2-D array (n_samples, n_features)."
+        else:
+            hint = "Flatten images first, e.g. X.reshape(len(X), -1)."
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}. {hint}"
+        )
+    n_samples, n_features = array.shape
+    if n_samples == 0:
+        raise ValueError(
+            f"{name} has 0 sample(s) (shape={array.shape}) while a minimum of 1 is required; "
+            "pass at least one row."
+        )
+    if n_features == 0:
+        raise ValueError(
+            f"{name} has 0 feature(s) (shape={array.shape}) while a minimum of 1 is required; "
+            "pass at least one column."
+        )
+    try:
+        array = np.asarray(array, dtype=dtype)  # object arrays of numbers convert here
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must hold numbers only: {error}") from None
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity; clean or impute the input first.")
     return np.ascontiguousarray(array)
+
+
+def _is_sparse(X: Any) -> bool:
+    # A scipy.sparse object can only exist once scipy.sparse is imported: no import needed.
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and bool(sparse.issparse(X))
 
 
 def check_n_features(X: np.ndarray, expected: int, *, name: str = "X") -> None:

@@ -34,6 +34,7 @@ import numpy as np
 from nnscratch._validation import (
     NotFittedError,
     check_dtype,
+    check_features,
     check_int,
     check_real,
 )
@@ -307,7 +308,7 @@ class NeuralNetClassifier:
     def _check_X(self, X: Any, dtype: np.dtype, *, reset: bool) -> np.ndarray:
         """``X`` as a finite 2-D array of ``dtype``; after fitting, with ``n_features_in_``
         columns. Messages follow scikit-learn's ``check_array``."""
-        X = _as_float_matrix(X, dtype)
+        X = check_features(X, dtype)
         if not reset and X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
@@ -698,69 +699,6 @@ def _make_rng(random_state: int | np.random.Generator | None) -> np.random.Gener
     # default_rng returns a Generator unchanged, so a shared generator advances across fits,
     # as scikit-learn's random_state instances do.
     return np.random.default_rng(random_state)
-
-
-def _as_float_matrix(X: Any, dtype: np.dtype) -> np.ndarray:
-    """``X`` as a C-contiguous, finite 2-D array of ``dtype``, or a clear error.
-
-    The messages contain the phrases scikit-learn's ``check_array`` uses ("Complex data not
-    supported", "Reshape your data", "0 feature(s)", "sparse"), because its estimator checks
-    look for them.
-    """
-    if _is_sparse(X):
-        raise TypeError(
-            f"Sparse input is not supported: X is a scipy.sparse {type(X).__name__}. Pass a "
-            "dense array, e.g. X.toarray()."
-        )
-    try:
-        array = np.asarray(X)
-    except ValueError as error:  # ragged nested lists
-        raise ValueError(f"X must be a rectangular 2-D array: {error}") from None
-    if array.dtype.kind == "c":
-        raise ValueError(
-            f"Complex data not supported: X has dtype {array.dtype}. Split the real and "
-            "imaginary parts into separate features."
-        )
-    if array.dtype.kind in "USV":
-        raise TypeError(
-            f"X must hold numbers, got an array of dtype {array.dtype}; encode categorical "
-            "features as numbers first (e.g. one-hot)."
-        )
-    if array.ndim != 2:
-        if array.ndim == 1:
-            hint = ("Reshape your data either using X.reshape(-1, 1) if it has a single "
-                    "feature or X.reshape(1, -1) if it is a single sample.")
-        elif array.ndim == 0:
-            hint = "Reshape your data: pass a 2-D array (n_samples, n_features)."
-        else:
-            hint = "Flatten images first, e.g. X.reshape(len(X), -1)."
-        raise ValueError(
-            f"X must be 2-D (n_samples, n_features), got shape {array.shape}. {hint}"
-        )
-    n_samples, n_features = array.shape
-    if n_samples == 0:
-        raise ValueError(
-            f"X has 0 sample(s) (shape={array.shape}) while a minimum of 1 is required; pass "
-            "at least one row."
-        )
-    if n_features == 0:
-        raise ValueError(
-            f"X has 0 feature(s) (shape={array.shape}) while a minimum of 1 is required; pass "
-            "at least one column."
-        )
-    try:
-        array = np.asarray(array, dtype=dtype)  # object arrays of numbers convert here
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"X must hold numbers only: {error}") from None
-    if not np.all(np.isfinite(array)):
-        raise ValueError("X contains NaN or infinity; clean or impute the input first.")
-    return np.ascontiguousarray(array)
-
-
-def _is_sparse(X: Any) -> bool:
-    # A scipy.sparse object can only exist once scipy.sparse is imported: no import needed.
-    sparse = sys.modules.get("scipy.sparse")
-    return sparse is not None and bool(sparse.issparse(X))
 
 
 def _not_fitted_error(message: str) -> NotFittedError:
