@@ -7,7 +7,9 @@ without the start-up cost. Tests marked ``slow`` train on the real MNIST (``NNSC
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,12 +27,27 @@ COMMANDS = ["train", "evaluate", "predict", "plot", "info", "gradcheck"]
 PREPROCESSING = {"flatten": [28, 28], "scale": "pixel / 255", "dtype": "float32"}
 
 
+#: One BLAS thread: these runs are small, and on a busy two-core machine a second thread spends
+#: more time waiting for a core than it saves (tenfold, measured). Results are as exact.
+ONE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                     "MKL_NUM_THREADS")}
+
+
 def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``python -m nnscratch ARGS`` in a subprocess, as a user would run it."""
     return subprocess.run(
         [sys.executable, "-m", "nnscratch", *map(str, args)], capture_output=True, text=True,
-        cwd=cwd, timeout=600, check=False,
+        cwd=cwd, timeout=600, check=False, env={**os.environ, **ONE_THREAD},
     )
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager:
+    """Limit BLAS to one thread in this process, when threadpoolctl is there to do it."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - only slower
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
 
 
 def assert_one_line_error(stderr: str, message: str) -> None:
@@ -454,8 +471,11 @@ def test_predict_on_pictures_agrees_with_the_arrays(tmp_path, mnist_dir):
     from nnscratch.data import load_mnist, preprocess_images
 
     mnist = load_mnist(mnist_dir, progress=False)
-    classifier = NeuralNetClassifier(hidden_layers=(128,), epochs=3, random_state=0)
-    classifier.fit(preprocess_images(mnist.train_images[:10000]), mnist.train_labels[:10000])
+    # A small model trained in seconds; agreement grows with the model's quality (a borderline
+    # digit can flip under any resampling), and this one is about 95 % accurate.
+    classifier = NeuralNetClassifier(hidden_layers=(256,), epochs=2, random_state=0)
+    with one_blas_thread():
+        classifier.fit(preprocess_images(mnist.train_images), mnist.train_labels)
     model = tmp_path / "model.npz"
     save_model(model, classifier.model_, classifier.classes_,
                metadata={"preprocessing": PREPROCESSING})
@@ -470,7 +490,7 @@ def test_predict_on_pictures_agrees_with_the_arrays(tmp_path, mnist_dir):
         source = row["input"].split("[")[0].split("/")[0]
         labels.setdefault(source, []).append(row["label"])
     reference = np.array(labels.pop("digits.npy"))
-    assert np.mean(reference == mnist.test_labels[:200]) > 0.9  # a model worth comparing
+    assert np.mean(reference == mnist.test_labels[:200]) > 0.93  # a model worth comparing
     for variant, found in labels.items():
         agreement = np.mean(np.array(found) == reference)
         assert agreement >= 0.98, f"{variant}: {agreement:.1%}"
