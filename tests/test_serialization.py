@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -240,8 +241,9 @@ def test_a_killed_save_leaves_a_complete_file(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", _SAVER, str(path)], stdout=subprocess.PIPE)
     try:
         assert child.stdout is not None and child.stdout.readline() == b"saving\n"
-        while not path.exists() and child.poll() is None:  # the first save has completed
-            pass
+        while not path.exists() and child.poll() is None:  # until the first save completes
+            time.sleep(0.005)
+        time.sleep(0.05)
         os.kill(child.pid, signal.SIGKILL)  # mid-way through some later save
     finally:
         child.kill()
