@@ -9,12 +9,10 @@ compared step by step.
 
 For speed, when the parameters live in one contiguous block
 (:class:`~nnscratch.parameter.ParameterBlock`; a ``Sequential`` puts them there), a step is one
-sweep of whole-array NumPy operations over all the weights instead of one per parameter. NumPy
-runs an element-wise operation on one core, while the matrix products use them all; so a large
-block is cut into one contiguous chunk per core and the chunks are updated in parallel threads
-(NumPy releases the GIL inside its loops), much as BLAS splits a matrix product. If someone
-later re-assigns a ``param.value``, the optimiser notices and updates parameter by parameter;
-the numbers are the same either way.
+sweep of whole-array NumPy operations over all the weights instead of one per parameter.
+(Splitting that sweep across threads was measured slower: BLAS's worker threads spin on the
+other cores between matrix products.) If someone later re-assigns a ``param.value``, the
+optimiser notices and updates parameter by parameter; the numbers are the same either way.
 
 Schedules multiply the base learning rate as a function of the epoch; :func:`nnscratch.fit`
 applies them at the start of each epoch.
@@ -24,11 +22,8 @@ What is left out: RMSprop, Adagrad, AMSGrad, LBFGS, per-parameter-group settings
 
 from __future__ import annotations
 
-import itertools
 import math
-import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -101,8 +96,7 @@ class Optimizer:
             if self.clip_norm is not None:
                 _clip(self._block.grad, float(np.vdot(self._block.grad, self._block.grad)),
                       self.clip_norm)
-            arrays = (self._block.value, self._block.grad, *self._state_blocks)
-            _run_in_chunks(self._update, arrays)
+            self._update(self._block.value, self._block.grad, *self._state_blocks)
             return
         if self.clip_norm is not None:
             clip_grad_norm(self.params, self.clip_norm)
@@ -297,40 +291,6 @@ class AdamW(Adam):
         if self.weight_decay:
             value *= value.dtype.type(1 - self.learning_rate * self.weight_decay)
         return grad
-
-
-#: Blocks smaller than this are updated in one piece: threads would cost more than they save.
-_PARALLEL_MIN_SIZE = 1 << 16
-_pool: ThreadPoolExecutor | None = None
-
-
-def _n_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _run_in_chunks(update: Callable[..., None], arrays: tuple[np.ndarray, ...]) -> None:
-    """Call ``update(*arrays)`` on one contiguous chunk of the arrays per core, in parallel.
-
-    Every operation of an update is element-wise, so chunks are independent and the result is
-    bit-for-bit the same as one call on the whole arrays.
-    """
-    global _pool
-    size = arrays[0].shape[0]
-    n_chunks = min(_n_cores(), 8)
-    if n_chunks < 2 or size < _PARALLEL_MIN_SIZE:
-        update(*arrays)
-        return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=n_chunks - 1, thread_name_prefix="nnscratch")
-    bounds = np.linspace(0, size, n_chunks + 1).astype(int)
-    chunks = [tuple(a[start:stop] for a in arrays) for start, stop in itertools.pairwise(bounds)]
-    futures = [_pool.submit(update, *chunk) for chunk in chunks[1:]]
-    update(*chunks[0])
-    for future in futures:
-        future.result()
 
 
 def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
