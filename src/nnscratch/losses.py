@@ -232,10 +232,10 @@ class SoftmaxCrossEntropy(Loss):
         n, n_classes = logits.shape
         y = np.asarray(y)
         shifted = logits - np.max(logits, axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        sum_exp = np.sum(exp, axis=1, keepdims=True)
-        log_probs = shifted - np.log(sum_exp)
-        grad = exp / sum_exp
+        grad = np.exp(shifted)
+        sum_exp = np.sum(grad, axis=1, keepdims=True)
+        log_sum_exp = np.log(sum_exp)
+        grad /= sum_exp  # softmax(z): the probabilities p
         if y.ndim == 1:
             if y.shape[0] != n:
                 raise ValueError(f"y has {y.shape[0]} labels but logits has {n} rows.")
@@ -246,12 +246,13 @@ class SoftmaxCrossEntropy(Loss):
                     f"got values from {index.min()} to {index.max()}."
                 )
             rows = np.arange(n)
-            per_sample = -log_probs[rows, index]
+            # -log p[y] = logsumexp(z) - z[y], read off at the targets only.
+            per_sample = log_sum_exp[:, 0] - shifted[rows, index]
             grad[rows, index] -= 1
         else:
             index = None
             target = y.astype(logits.dtype, copy=False).reshape(n, n_classes)
-            per_sample = -np.sum(target * log_probs, axis=1)
+            per_sample = -np.sum(target * (shifted - log_sum_exp), axis=1)
             grad -= target
         weights = self._weights(index, n, sample_weight, logits.dtype)
         if weights is not None:

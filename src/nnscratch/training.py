@@ -4,9 +4,9 @@
 gradient descent is ``fit(..., batch_size=None)``. One step is always the same four lines:
 forward, loss, backward, optimiser step.
 
-Speed without obscurity: each epoch gathers its shuffled rows once into one contiguous array so
-that every mini-batch is a cheap slice of it, the first layer skips its input gradient, and the
-dtype chosen for the model is kept end to end.
+Speed without obscurity: each shuffled mini-batch is gathered into a small contiguous array just
+before it is used, layers reuse their arrays from one step to the next, the first layer skips
+its input gradient, and the dtype chosen for the model is kept end to end.
 
 What is left out: distributed training, mixed precision, gradient accumulation.
 """
@@ -153,25 +153,37 @@ def minibatches(
     batch_size : int or None
         ``None`` (or a size >= n_samples) yields everything as one batch.
     rng : Generator or None, default=None
-        Shuffles the rows when given. The shuffled rows are gathered once per epoch into
-        contiguous copies, so each batch is a view (a slice) rather than a fancy-indexed copy per
-        step.
+        Shuffles the rows when given.
 
     Yields
     ------
     tuple of ndarray or None
-        One batch of each array, in the order given; the last batch may be smaller.
+        One batch of each array, in the order given; the last batch may be smaller. Without
+        shuffling each batch is a view (a slice); with shuffling, a small contiguous copy.
+
+    Notes
+    -----
+    Shuffled batches are gathered one at a time (``X[order[i:i + batch_size]]``) rather than by
+    copying the whole shuffled set once per epoch: the same bytes are moved, but the batch is
+    still in cache when the first matrix product reads it, and no array the size of the data
+    set is allocated each epoch (for MNIST in float32, 188 MB whose first touch alone cost
+    0.27 s on our test machine).
     """
     n_samples = next(a for a in arrays if a is not None).shape[0]
-    if rng is not None:
-        order = rng.permutation(n_samples)
-        arrays = tuple(None if a is None else a[order] for a in arrays)
     if batch_size is None or batch_size >= n_samples:
+        if rng is not None:
+            order = rng.permutation(n_samples)
+            arrays = tuple(None if a is None else a[order] for a in arrays)
         yield arrays
         return
+    order = rng.permutation(n_samples) if rng is not None else None
     for start in range(0, n_samples, batch_size):
         stop = start + batch_size
-        yield tuple(None if a is None else a[start:stop] for a in arrays)
+        if order is None:
+            yield tuple(None if a is None else a[start:stop] for a in arrays)
+        else:
+            rows = order[start:stop]
+            yield tuple(None if a is None else a[rows] for a in arrays)
 
 
 def stratified_split(
