@@ -12,6 +12,17 @@ reproduced exactly on top of the same pieces.
 
 __version__ = "0.1.0"
 
+from nnscratch import (
+    activations,
+    data,
+    gradcheck,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    optimizers,
+    plotting,
+)
 from nnscratch.classic import NeuralNet
 from nnscratch.classifier import NeuralNetClassifier
 from nnscratch.layers import Dense, Dropout, Layer
@@ -39,8 +50,17 @@ __all__ = [
     "Sequential",
     "SoftmaxCrossEntropy",
     "__version__",
+    "activations",
     "build_mlp",
+    "data",
     "fit",
+    "gradcheck",
+    "initializers",
+    "layers",
     "load_model",
+    "losses",
+    "metrics",
+    "optimizers",
+    "plotting",
     "save_model",
 ]
