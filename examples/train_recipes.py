@@ -15,9 +15,8 @@ import time
 
 import numpy as np
 
-from nnscratch import NeuralNet, NeuralNetClassifier
 from nnscratch.data import load_digits
-from nnscratch.recipes import RECIPES
+from nnscratch.recipes import RECIPES, train_recipe
 
 
 def run(name: str, data_dir: str | None) -> tuple[float, float, int, int]:
@@ -27,20 +26,7 @@ def run(name: str, data_dir: str | None) -> tuple[float, float, int, int]:
     data = load_digits(settings["digits"], data_dir=data_dir, dtype=np.dtype(settings["dtype"]),
                        progress=False)
     start = time.perf_counter()
-    if recipe.kind == "tutorial":
-        model = NeuralNet(settings["layers"], seed=settings["seed"], dtype=settings["dtype"])
-        model.fit(data.X_train, data.y_train, learning_rate=settings["learning_rate"],
-                  n_iterations=settings["iterations"], log_every=settings["log_every"])
-    else:
-        model = NeuralNetClassifier(
-            hidden_layers=tuple(settings["layers"]), activation=settings["activation"],
-            optimizer=settings["optimizer"], learning_rate=settings["learning_rate"],
-            batch_size=settings["batch_size"], epochs=settings["epochs"],
-            dropout=settings["dropout"], schedule=settings["schedule"],
-            weight_decay=settings["weight_decay"], dtype=settings["dtype"],
-            random_state=settings["seed"],
-        )
-        model.fit(data.X_train, data.y_train)
+    model = train_recipe(recipe, settings, data.X_train, data.y_train)
     seconds = time.perf_counter() - start
     correct = int(np.count_nonzero(model.predict(data.X_test) == data.y_test))
     return correct / data.test_size, seconds, correct, data.test_size

@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 import pytest
 
+from nnscratch import NeuralNet, NeuralNetClassifier
 from nnscratch.cli import build_parser
 from nnscratch.recipes import (
     COMMON_KEYS,
@@ -15,6 +16,7 @@ from nnscratch.recipes import (
     TUTORIAL_KEYS,
     allowed_keys,
     get_recipe,
+    train_recipe,
 )
 
 
@@ -80,3 +82,17 @@ def test_mlp_recipes_train_a_classifier(name, rng):
     assert classifier.model_.dtype == np.dtype(s["dtype"])
     assert [layer.out_features for layer in classifier.model_.layers
             if hasattr(layer, "out_features")][-1] == (1 if len(s["digits"]) == 2 else 10)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_train_recipe_fits_the_model_the_recipe_describes(name, rng):
+    recipe = RECIPES[name]
+    settings = {**recipe.settings, "layers": [4, 1] if recipe.kind == "tutorial" else [4]}
+    settings.update({"iterations": 30} if recipe.kind == "tutorial" else {"epochs": 3})
+    X = rng.random((60, 5))
+    y = (X[:, 0] > 0.5).astype(np.int64)
+    model = train_recipe(recipe, settings, X, y)
+    kind = NeuralNet if recipe.kind == "tutorial" else NeuralNetClassifier
+    assert isinstance(model, kind)
+    assert model.predict(X).shape == (60,)
+    assert model.model_.dtype == np.dtype(settings["dtype"])

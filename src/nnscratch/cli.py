@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch._atomic import atomic_write
-from nnscratch.recipes import RECIPES, Recipe, allowed_keys, get_recipe
+from nnscratch.recipes import RECIPES, Recipe, allowed_keys, get_recipe, train_recipe
 
 EXAMPLES_TRAIN = """\
 examples:
@@ -286,48 +286,19 @@ def _train_plots(out: Path, recipe: Recipe, cost_history: list, history_rows: li
 
 
 def _train_tutorial(settings: dict[str, Any], data: Any, *, verbose: int) -> tuple:
-    from nnscratch.classic import NeuralNet
-
-    net = NeuralNet(settings["layers"], seed=settings["seed"], dtype=settings["dtype"])
     try:
-        net.fit(data.X_train, data.y_train, learning_rate=settings["learning_rate"],
-                n_iterations=settings["iterations"], log_every=settings["log_every"],
-                verbose=verbose)
+        net = train_recipe(get_recipe(settings["recipe"]), settings, data.X_train,
+                           data.y_train, verbose=verbose)
     except ValueError as error:
         raise CLIError(str(error)) from None
     rows = [{"iteration": i, "cost": c} for i, c in net.cost_history_]
-    return _TutorialPredictor(net), net.cost_history_, rows
-
-
-class _TutorialPredictor:
-    """Adapts NeuralNet to the class-index predictions the run folder records."""
-
-    def __init__(self, net: Any) -> None:
-        self.net = net
-        self.model_ = net.model_
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.net.predict(X)
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.net.predict_proba(X)
+    return net, net.cost_history_, rows
 
 
 def _train_mlp(settings: dict[str, Any], data: Any, *, verbose: int) -> tuple:
-    from nnscratch.classifier import NeuralNetClassifier
-
-    classifier = NeuralNetClassifier(
-        hidden_layers=tuple(settings["layers"]), activation=settings["activation"],
-        optimizer=settings["optimizer"], learning_rate=settings["learning_rate"],
-        batch_size=settings["batch_size"], epochs=settings["epochs"],
-        momentum=settings["momentum"], weight_decay=settings["weight_decay"],
-        dropout=settings["dropout"], schedule=settings["schedule"],
-        warmup_epochs=settings["warmup_epochs"], early_stopping=settings["early_stopping"],
-        validation_fraction=settings["validation_fraction"], patience=settings["patience"],
-        dtype=settings["dtype"], random_state=settings["seed"], verbose=verbose,
-    )
     try:
-        classifier.fit(data.X_train, data.y_train)
+        classifier = train_recipe(get_recipe(settings["recipe"]), settings, data.X_train,
+                                  data.y_train, verbose=verbose)
     except ValueError as error:
         raise CLIError(str(error)) from None
     history = classifier.history_

@@ -13,7 +13,13 @@ What is left out: hyper-parameter search (use scikit-learn's ``GridSearchCV`` wi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from nnscratch.classic import NeuralNet
+    from nnscratch.classifier import NeuralNetClassifier
 
 
 @dataclass(frozen=True)
@@ -105,3 +111,45 @@ def get_recipe(name: str) -> Recipe:
 def allowed_keys(recipe: Recipe) -> tuple[str, ...]:
     """The setting names that apply to ``recipe``."""
     return COMMON_KEYS + (TUTORIAL_KEYS if recipe.kind == "tutorial" else MLP_KEYS)
+
+
+def train_recipe(
+    recipe: Recipe, settings: dict[str, Any], X: np.ndarray, y: np.ndarray, *, verbose: int = 0
+) -> NeuralNet | NeuralNetClassifier:
+    """Build the model that ``recipe`` and its resolved ``settings`` describe, and fit it.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    settings : dict
+        The recipe's settings, possibly overridden (every key of :func:`allowed_keys`).
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        Labels 0 .. n_classes - 1.
+    verbose : int, default=0
+        1 shows the training progress bar.
+
+    Returns
+    -------
+    NeuralNet (the ``tutorial`` kind) or NeuralNetClassifier (the ``mlp`` kind), fitted.
+    """
+    if recipe.kind == "tutorial":
+        from nnscratch.classic import NeuralNet
+
+        net = NeuralNet(settings["layers"], seed=settings["seed"], dtype=settings["dtype"])
+        return net.fit(X, y, learning_rate=settings["learning_rate"],
+                       n_iterations=settings["iterations"], log_every=settings["log_every"],
+                       verbose=verbose)
+    from nnscratch.classifier import NeuralNetClassifier
+
+    classifier = NeuralNetClassifier(
+        hidden_layers=tuple(settings["layers"]), activation=settings["activation"],
+        optimizer=settings["optimizer"], learning_rate=settings["learning_rate"],
+        batch_size=settings["batch_size"], epochs=settings["epochs"],
+        momentum=settings["momentum"], weight_decay=settings["weight_decay"],
+        dropout=settings["dropout"], schedule=settings["schedule"],
+        warmup_epochs=settings["warmup_epochs"], early_stopping=settings["early_stopping"],
+        validation_fraction=settings["validation_fraction"], patience=settings["patience"],
+        dtype=settings["dtype"], random_state=settings["seed"], verbose=verbose,
+    )
+    return classifier.fit(X, y)
