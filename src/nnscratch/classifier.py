@@ -612,11 +612,8 @@ class NeuralNetClassifier:
         NotFittedError, ValueError
             As for :meth:`decision_function`.
         """
-        logits = self.decision_function(X)
-        probabilities = self.loss_.probabilities(logits)
-        if self.classes_.shape[0] == 2:
-            return np.column_stack([1 - probabilities, probabilities])
-        return probabilities
+        logits = self.decision_function(X)  # checks fitted and X before the loss is touched
+        return self.loss_.class_probabilities(logits)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of :meth:`predict_proba` (``-inf`` where a probability underflows to 0).

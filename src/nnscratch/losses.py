@@ -60,6 +60,10 @@ class Loss:
         """The output non-linearity the loss fuses, applied to ``logits``."""
         return logits
 
+    def class_probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Probabilities of every class, shape ``(n_samples, n_classes)``."""
+        return self.probabilities(logits)
+
     def _weights(
         self, y_index: np.ndarray | None, n_samples: int, sample_weight: np.ndarray | None,
         dtype: np.dtype,
@@ -199,6 +203,11 @@ class BinaryCrossEntropy(Loss):
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """:math:`\\sigma(z)`, the probability of class 1, shape ``(n_samples,)``."""
         return sigmoid(logits.reshape(-1))
+
+    def class_probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """:math:`(1 - \\sigma(z), \\sigma(z))` per row, shape ``(n_samples, 2)``."""
+        p = self.probabilities(logits)
+        return np.column_stack([1 - p, p])
 
 
 class SoftmaxCrossEntropy(Loss):

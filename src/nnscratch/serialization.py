@@ -104,10 +104,7 @@ class SavedModel:
         """Probabilities of shape ``(n_samples, n_classes)`` for preprocessed rows ``X``."""
         X = check_features(X, self.model.dtype)
         check_n_features(X, self.model.in_features)  # type: ignore[arg-type]
-        probabilities = self.loss.probabilities(self.model.forward(X, training=False))
-        if self.classes.shape[0] == 2:
-            return np.column_stack([1 - probabilities, probabilities])
-        return probabilities
+        return self.loss.class_probabilities(self.model.forward(X, training=False))
 
     def predict(self, X: Any) -> np.ndarray:
         """The label of the most probable class for each row."""
