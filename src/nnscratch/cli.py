@@ -167,13 +167,6 @@ def _new_run_dir(recipe: str) -> Path:
     return path
 
 
-def _sha256_of(*arrays: np.ndarray) -> str:
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
-
-
 def _write_text(path: Path, text: str) -> None:
     with atomic_write(path, "w") as handle:
         handle.write(text)
@@ -243,7 +236,7 @@ def _train(args: argparse.Namespace) -> int:
     _write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     _write_config(out / "config.toml", settings)
     _write_history_csv(out / "history.csv", history_rows)
-    from nnscratch.serialization import save_model
+    from nnscratch.serialization import save_model, sha256_of_arrays
 
     save_model(
         out / "model.npz", predictor.model_, digits,
@@ -256,7 +249,7 @@ def _train(args: argparse.Namespace) -> int:
                 "dtype": settings["dtype"],
             },
             "seeds": {"seed": settings["seed"]},
-            "training_data_sha256": _sha256_of(data.X_train, data.y_train),
+            "training_data_sha256": sha256_of_arrays(data.X_train, data.y_train),
             "metrics": {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "seconds")},
         },
     )

@@ -113,8 +113,12 @@ class SavedModel:
         return self.classes[self.loss.predict(self.model.forward(X, training=False))]
 
 
-def _sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+def sha256_of_arrays(*arrays: np.ndarray) -> str:
+    """The SHA-256 (hex) of the arrays' bytes in C order, one after the other."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def _versions() -> dict[str, str]:
@@ -198,7 +202,7 @@ def save_model(
         arrays[key] = np.ascontiguousarray(param.value)
         params_meta.append({
             "key": key, "name": f"{layer_index}.{param.name}", "shape": list(param.shape),
-            "dtype": param.dtype.name, "sha256": _sha256(param.value),
+            "dtype": param.dtype.name, "sha256": sha256_of_arrays(param.value),
         })
     document = {
         **extra,
@@ -491,7 +495,7 @@ def _read_parameters(path: str, archive: Any, plan: _Plan) -> list[np.ndarray]:
     arrays = []
     for key, name, sha in zip(plan.keys, plan.names, plan.sha256, strict=True):
         array = archive[key]
-        if _sha256(array) != sha:
+        if sha256_of_arrays(array) != sha:
             raise ModelFileError(
                 f"{path}: the values of {name} do not match their recorded SHA-256; the file "
                 f"was corrupted or tampered with. {_RESAVE}"

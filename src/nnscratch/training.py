@@ -21,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch._validation import check_dtype, check_features, check_int, check_real
+from nnscratch._validation import (
+    check_dtype,
+    check_features,
+    check_int,
+    check_n_features,
+    check_real,
+)
 from nnscratch.losses import Loss
 from nnscratch.model import Sequential
 from nnscratch.optimizers import Optimizer
@@ -316,10 +322,8 @@ def fit(
         raise ValueError(
             f"X has {X.shape[0]} samples but y has {y.shape[0]}; pass one label per row of X."
         )
-    if model.in_features is not None and X.shape[1] != model.in_features:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but the model expects {model.in_features}."
-        )
+    if model.in_features is not None:
+        check_n_features(X, model.in_features)
     if y.dtype.kind == "f":
         y = y.astype(model_dtype, copy=False)
     if sample_weight is not None:
