@@ -196,6 +196,9 @@ class Adam(Optimizer):
         \theta \leftarrow \theta - \eta \frac{m / (1 - \beta_1^t)}
             {\sqrt{v / (1 - \beta_2^t)} + \epsilon}
 
+    ``first_moments`` and ``second_moments`` hold :math:`m / (1 - \beta_1)` and
+    :math:`v / (1 - \beta_2)`: the same update with two passes fewer (see ``_update``).
+
     References
     ----------
     Kingma & Ba (2015), "Adam: A Method for Stochastic Optimization".
@@ -229,30 +232,33 @@ class Adam(Optimizer):
         return grad
 
     def _update(self, value: np.ndarray, grad: np.ndarray, *state: np.ndarray) -> None:
-        m, v, scratch = state
+        # The moments are stored divided by (1 - beta): M = m / (1 - beta1), V = v / (1 - beta2).
+        # Then the running averages need no multiply of the gradient (M <- beta1 M + g), and
+        # the constants move into the per-step scalars below: 10 passes over the weights per
+        # step instead of 12. This sweep is about a quarter of a mini-batch epoch.
+        M, V, scratch = state
         dtype = value.dtype.type
         grad = self._decay(value, grad, scratch)
-        # m = beta1 m + (1 - beta1) g, written as beta1 (m - g) + g: no temporary array.
-        m -= grad
-        m *= dtype(self.beta1)
-        m += grad
-        # v = beta2 v + (1 - beta2) g^2, the same way (grad is not needed after this).
+        M *= dtype(self.beta1)
+        M += grad
+        # grad may be scratch itself (with weight decay); it is not needed after this line.
         np.multiply(grad, grad, out=scratch)
-        v -= scratch
-        v *= dtype(self.beta2)
-        v += scratch
+        V *= dtype(self.beta2)
+        V += scratch
         t = self.iterations
+        # With m_hat = (1 - beta1) M / bc1 and sqrt(v_hat) = root * sqrt(V):
+        #   value -= lr m_hat / (sqrt(v_hat) + eps) = M / (sqrt(V) / step + eps / (root step)),
+        # where step = lr (1 - beta1) / (bc1 root).
         bias_correction1 = 1 - self.beta1**t
         bias_correction2 = 1 - self.beta2**t
-        # value -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), with the two scalars moved into
-        # the denominator: one pass fewer over the weights, the same numbers to rounding.
-        step = self.learning_rate / bias_correction1
+        root = math.sqrt((1 - self.beta2) / bias_correction2)
+        step = self.learning_rate * (1 - self.beta1) / (bias_correction1 * root)
         if step == 0:  # a zero learning rate moves nothing (and must not divide by zero)
             return
-        np.sqrt(v, out=scratch)
-        scratch *= dtype(1 / (math.sqrt(bias_correction2) * step))
-        scratch += dtype(self.eps / step)
-        np.divide(m, scratch, out=scratch)
+        np.sqrt(V, out=scratch)
+        scratch *= dtype(1 / step)
+        scratch += dtype(self.eps / (root * step))
+        np.divide(M, scratch, out=scratch)
         value -= scratch
 
 

@@ -67,8 +67,8 @@ class Parameter:
 class ParameterBlock:
     """Several parameters stored as views into one contiguous value array and one gradient array.
 
-    An optimiser step is a dozen element-wise operations per parameter; on one block they are
-    a dozen operations in all, whatever the number of layers — fewer Python calls, and long
+    An optimiser step is about ten element-wise operations per parameter; on one block they are
+    about ten operations in all, whatever the number of layers — fewer Python calls, and long
     contiguous loops that NumPy vectorises well. :class:`~nnscratch.model.Sequential` builds one
     for its parameters with :meth:`consolidate`, which moves the values (and gradients) into the
     block and points each ``Parameter`` at its slice, so layers keep reading ``param.value`` as
