@@ -304,6 +304,20 @@ def _blas_line(machine: dict[str, Any]) -> str:
             f"({pool.get('architecture')} kernels, {pool.get('threading_layer')} threads)")
 
 
+def _repeats_line(repeats: int | dict[str, int]) -> str:
+    """``"3 repeat(s)"``, or per task when the counts differ: ``"5 repeats (epoch-b128), ..."``."""
+    if isinstance(repeats, int):
+        return f"{repeats} repeat(s)"
+    counts = sorted(set(repeats.values()))
+    if len(counts) == 1:
+        return f"{counts[0]} repeat(s)"
+    groups = []
+    for count in counts:
+        keys = ", ".join(key for key, n in repeats.items() if n == count)
+        groups.append(f"{count} repeat(s) for {keys}")
+    return "; ".join(groups)
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """``results.md``: the machine, the command, the table, the targets and the recipes."""
     machine = report["machine"]
@@ -315,7 +329,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         f"- Command: `{report['command']}`",
         f"- Started {report['started']}, took {report['wall_seconds']:.0f} s; "
-        f"{report['settings']['repeats']} repeat(s) per measurement, median reported, "
+        f"{_repeats_line(report['settings']['repeats'])} per measurement, median reported, "
         "contenders alternated.",
         f"- CPU: {machine['cpu']}, {machine['usable_cpus']} usable of {machine['logical_cpus']} "
         f"logical CPUs, {machine['memory_gib']:.0f} GiB"

@@ -10,7 +10,8 @@ alone, in the same run.
 
 Method: every measurement runs in a fresh worker process (``_worker.py``) with the same thread
 count for every library; for each task the contenders are alternated, in an order rotated at
-each repeat, and the median of the repeats is reported. One table goes to stdout, and
+each repeat, and the median of the repeats is reported (5 repeats for the tasks of about a
+second, 3 for the long ones, unless ``--repeats`` says otherwise). One table goes to stdout, and
 ``results.json``, ``results.md`` and the time-to-accuracy plots to ``--out``.
 
 ``--quick`` runs every task and contender at tiny sizes, to prove that the code works (CI runs
@@ -54,6 +55,11 @@ from nnscratch.data import load_digits
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_worker.py"
 DIGITS = {"binary": (1, 2), "ten": "all"}
+#: Measurements per task and contender by task kind, when ``--repeats`` is not given. A task of
+#: about a second can land in one of the shared machine's slow stretches (two-thread matrix
+#: products there run up to 1.7 times slower for several seconds; see docs/performance.md), so
+#: the short kinds get five repeats and the median is less often a slow one.
+DEFAULT_REPEATS = {"epoch": 5, "inference": 5, "tutorial": 3, "tta": 3}
 #: The import name and the install hint of each optional contender.
 LIBRARIES = {"pytorch": ("torch", "pip install torch==2.13.0"),
              "sklearn": ("sklearn", "pip install scikit-learn")}
@@ -78,7 +84,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(the NumPy GEMM ceiling always runs)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="measurements per task and contender, median reported "
-                             "(default: 3, or 1 with --quick)")
+                             "(default: 5 for epoch and inference tasks, 3 for tutorial and "
+                             "time-to-accuracy tasks, 1 with --quick)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for every contender (default: the usable CPUs, or 1 with "
                              "--quick)")
@@ -96,9 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.process_per is None:
         args.process_per = "contender" if args.quick else "measurement"
-    if args.repeats is None:
-        args.repeats = 1 if args.quick else 3
-    if args.repeats < 1:
+    if args.repeats is not None and args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}.")
     if args.threads is None and args.quick:
         # On a busy CI machine, two-thread BLAS/OpenMP pools wait on each other and a run of a
@@ -194,14 +199,23 @@ def run_worker(specs: list[dict[str, Any]], folder: Path, timeout: float | None,
     return [{"status": "error", "error": error} for _ in specs]
 
 
-def plan_jobs(tasks: list[Task], contenders: list[str], repeats: int, per_contender: bool
-              ) -> list[list[tuple[Task, str, int]]]:
+def repeats_per_task(tasks: list[Task], repeats: int | None, quick: bool) -> dict[str, int]:
+    """How many times each task is measured per contender: ``repeats`` if given, else 1 in quick
+    mode, else :data:`DEFAULT_REPEATS` for the task's kind."""
+    if repeats is None:
+        return {task.key: 1 if quick else DEFAULT_REPEATS[task.kind] for task in tasks}
+    return {task.key: repeats for task in tasks}
+
+
+def plan_jobs(tasks: list[Task], contenders: list[str], repeats: dict[str, int],
+              per_contender: bool) -> list[list[tuple[Task, str, int]]]:
     """The worker processes to start, in order, each a list of (task, contender, repeat).
 
-    By default each measurement gets its own process; per task, ``repeats`` rounds go over the
-    contenders in an order rotated every round, so none always runs first or after the same
-    neighbour. With ``per_contender`` (``--quick``) each round starts one process per contender
-    that runs all its tasks, the contender order rotated in the same way.
+    By default each measurement gets its own process; per task, ``repeats[task.key]`` rounds go
+    over the contenders in an order rotated every round, so none always runs first or after the
+    same neighbour. With ``per_contender`` (``--quick``) each round starts one process per
+    contender that runs all its tasks still to repeat, the contender order rotated in the same
+    way.
     """
     def runners(task: Task) -> list[str]:
         return contenders + ([] if task.kind == "tta" else [CEILING])
@@ -211,9 +225,11 @@ def plan_jobs(tasks: list[Task], contenders: list[str], repeats: int, per_conten
         return names[shift:] + names[:shift]
 
     if per_contender:
-        return [[(task, name, rep) for task in tasks if name in runners(task)]
-                for rep in range(repeats) for name in rotated([*contenders, CEILING], rep)]
-    return [[(task, name, rep)] for task in tasks for rep in range(repeats)
+        rounds = max(repeats.values(), default=0)
+        return [[(task, name, rep) for task in tasks
+                 if name in runners(task) and rep < repeats[task.key]]
+                for rep in range(rounds) for name in rotated([*contenders, CEILING], rep)]
+    return [[(task, name, rep)] for task in tasks for rep in range(repeats[task.key])
             for name in rotated(runners(task), rep)]
 
 
@@ -221,8 +237,9 @@ def run_all(tasks: list[Task], contenders: list[str], args: argparse.Namespace,
             files: dict[str, Any], folder: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Run every job and gather the results by task and contender."""
     block_seconds = 0.02 if args.quick else 1.0
-    jobs = [job for job in plan_jobs(tasks, contenders, args.repeats,
-                                              args.process_per == "contender") if job]
+    repeats = repeats_per_task(tasks, args.repeats, args.quick)
+    jobs = [job for job in plan_jobs(tasks, contenders, repeats,
+                                     args.process_per == "contender") if job]
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {task.key: {} for task in tasks}
     count, total = 0, sum(len(job) for job in jobs)
     for number, job in enumerate(jobs):
@@ -281,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "quick" if args.quick else "full",
         "command": command.strip(),
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "settings": {"repeats": args.repeats, "threads": args.threads,
+        "settings": {"repeats": repeats_per_task(tasks, args.repeats, args.quick),
+                     "threads": args.threads,
                      "process_per": args.process_per, "contenders": contenders, "skipped": skipped,
                      "tasks": [task.key for task in tasks],
                      "data_dir": str(args.data_dir) if args.data_dir else None},

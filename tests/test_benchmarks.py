@@ -82,3 +82,38 @@ def test_quick_run_writes_markdown_and_plots(quick_run) -> None:
     assert len(report["plots"]) == 2
     for path in report["plots"]:
         assert Path(path).read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.fixture()
+def compare_module(monkeypatch: pytest.MonkeyPatch):
+    """benchmarks/compare.py imported as a module (its folder is not a package)."""
+    monkeypatch.syspath_prepend(str(COMPARE.parent))
+    import compare
+
+    return compare
+
+
+def test_short_tasks_get_five_repeats_by_default(compare_module) -> None:
+    tasks = compare_module.build_tasks(quick=False)
+    repeats = compare_module.repeats_per_task(tasks, None, quick=False)
+    assert repeats["epoch-b128"] == repeats["inference-b1"] == 5
+    assert repeats["tutorial-float64"] == repeats["tta-ten"] == 3
+    assert set(compare_module.repeats_per_task(tasks, None, quick=True).values()) == {1}
+    assert set(compare_module.repeats_per_task(tasks, 4, quick=False).values()) == {4}
+
+
+@pytest.mark.parametrize("per_contender", [False, True])
+def test_plan_measures_each_pair_as_often_as_its_task_asks(compare_module, per_contender) -> None:
+    tasks = [t for t in compare_module.build_tasks(quick=False)
+             if t.key in ("tutorial-float32", "epoch-b128")]
+    repeats = {"tutorial-float32": 3, "epoch-b128": 5}
+    contenders = ["nnscratch", "pytorch"]
+    jobs = compare_module.plan_jobs(tasks, contenders, repeats, per_contender)
+    runs = [(task.key, name) for job in jobs for task, name, _ in job]
+    for key, count in repeats.items():
+        for name in [*contenders, compare_module.CEILING]:
+            assert runs.count((key, name)) == count
+    if not per_contender:
+        # Rotated: nnscratch does not always run first.
+        firsts = [job[0][1] for job in jobs[::3]]
+        assert len(set(firsts)) > 1
