@@ -305,16 +305,16 @@ def _blas_line(machine: dict[str, Any]) -> str:
 
 
 def _repeats_line(repeats: int | dict[str, int]) -> str:
-    """``"3 repeat(s)"``, or per task when the counts differ: ``"5 repeats (epoch-b128), ..."``."""
+    """``"3"``, or per task when the counts differ: ``"3 for tutorial-float64, ...; 5 for ..."``."""
     if isinstance(repeats, int):
-        return f"{repeats} repeat(s)"
+        return str(repeats)
     counts = sorted(set(repeats.values()))
     if len(counts) == 1:
-        return f"{counts[0]} repeat(s)"
+        return str(counts[0])
     groups = []
     for count in counts:
         keys = ", ".join(key for key, n in repeats.items() if n == count)
-        groups.append(f"{count} repeat(s) for {keys}")
+        groups.append(f"{count} for {keys}")
     return "; ".join(groups)
 
 
@@ -329,8 +329,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         f"- Command: `{report['command']}`",
         f"- Started {report['started']}, took {report['wall_seconds']:.0f} s; "
-        f"{_repeats_line(report['settings']['repeats'])} per measurement, median reported, "
-        "contenders alternated.",
+        f"repeats per task and contender: {_repeats_line(report['settings']['repeats'])}; "
+        "median reported, contenders alternated.",
         f"- CPU: {machine['cpu']}, {machine['usable_cpus']} usable of {machine['logical_cpus']} "
         f"logical CPUs, {machine['memory_gib']:.0f} GiB"
         if machine.get("memory_gib") else f"- CPU: {machine['cpu']}",
