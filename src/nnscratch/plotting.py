@@ -41,6 +41,7 @@ from nnscratch._atomic import atomic_write
 from nnscratch._validation import check_int, check_real
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from nnscratch.training import History
@@ -83,6 +84,19 @@ def _finish(figure: Figure, path: str | os.PathLike[str] | None) -> Figure:
         with atomic_write(path) as file:
             figure.savefig(file, format="png", dpi=DPI)
     return figure
+
+
+def _label_line_axes(
+    ax: Axes, title: str, xlabel: str, ylabel: str, *, legend_loc: str | None = None
+) -> None:
+    """The title, axis labels and light grid of every line chart here, and a legend at
+    ``legend_loc`` when one is asked for."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if legend_loc is not None:
+        ax.legend(loc=legend_loc)
 
 
 def _series(values: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -174,10 +188,7 @@ def plot_cost(
     figure = _new_figure(6.4, 4.2)
     ax = figure.add_subplot()
     ax.plot(steps, cost, color="tab:blue", marker="o" if cost.size <= 50 else None, markersize=4)
-    ax.set_title(title)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("cost")
-    ax.grid(alpha=0.3)
+    _label_line_axes(ax, title, "iteration", "cost")
     return _finish(figure, path)
 
 
@@ -272,12 +283,8 @@ def plot_history(
             ax.axvline(
                 best_epoch + 1, color="gray", linestyle=":", label=f"best epoch ({best_epoch + 1})"
             )
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
+        _label_line_axes(ax, title, "epoch", metric, legend_loc="best")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(alpha=0.3)
-        ax.legend()
     return _finish(figure, path)
 
 
@@ -335,11 +342,8 @@ def plot_roc(
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.01)
     ax.set_aspect("equal")
-    ax.set_title("ROC curve")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    _label_line_axes(ax, "ROC curve", "false positive rate", "true positive rate",
+                     legend_loc="lower right")
     return _finish(figure, path)
 
 
@@ -424,11 +428,8 @@ def plot_time_to_accuracy(
             )
     if target is not None:
         ax.axhline(target, color="gray", linestyle="--", linewidth=1, label=f"target {target:g}")
-    ax.set_title("Accuracy against training time")
-    ax.set_xlabel("wall-clock time (s)")
-    ax.set_ylabel("accuracy")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    _label_line_axes(ax, "Accuracy against training time", "wall-clock time (s)", "accuracy",
+                     legend_loc="lower right")
     return _finish(figure, path)
 
 
