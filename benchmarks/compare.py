@@ -233,11 +233,11 @@ def plan_jobs(tasks: list[Task], contenders: list[str], repeats: dict[str, int],
             for name in rotated(runners(task), rep)]
 
 
-def run_all(tasks: list[Task], contenders: list[str], args: argparse.Namespace,
-            files: dict[str, Any], folder: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
+def run_all(tasks: list[Task], contenders: list[str], repeats: dict[str, int],
+            args: argparse.Namespace, files: dict[str, Any], folder: Path
+            ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Run every job and gather the results by task and contender."""
     block_seconds = 0.02 if args.quick else 1.0
-    repeats = repeats_per_task(tasks, args.repeats, args.quick)
     jobs = [job for job in plan_jobs(tasks, contenders, repeats,
                                      args.process_per == "contender") if job]
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {task.key: {} for task in tasks}
@@ -292,14 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"note: {note}", flush=True)
     machine = machine_info(args.threads)
+    repeats = repeats_per_task(tasks, args.repeats, args.quick)
     command = "python benchmarks/compare.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     report: dict[str, Any] = {
         "schema": 1,
         "mode": "quick" if args.quick else "full",
         "command": command.strip(),
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "settings": {"repeats": repeats_per_task(tasks, args.repeats, args.quick),
-                     "threads": args.threads,
+        "settings": {"repeats": repeats, "threads": args.threads,
                      "process_per": args.process_per, "contenders": contenders, "skipped": skipped,
                      "tasks": [task.key for task in tasks],
                      "data_dir": str(args.data_dir) if args.data_dir else None},
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="nnscratch-bench-") as temporary:
         folder = Path(temporary)
         files = prepare_data(tasks, args.data_dir, folder)
-        raw = run_all(tasks, contenders, args, files, folder)
+        raw = run_all(tasks, contenders, repeats, args, files, folder)
     for task in tasks:
         for name, reason in skipped.items():
             raw[task.key][name] = [{"status": "skipped", "note": reason}]

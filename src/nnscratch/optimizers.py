@@ -235,7 +235,7 @@ class Adam(Optimizer):
         # The moments are stored divided by (1 - beta): M = m / (1 - beta1), V = v / (1 - beta2).
         # Then the running averages need no multiply of the gradient (M <- beta1 M + g), and
         # the constants move into the per-step scalars below: 10 passes over the weights per
-        # step instead of 12. This sweep is about a quarter of a mini-batch epoch.
+        # step instead of 12. This sweep is about a fifth of a batch-128 epoch.
         M, V, scratch = state
         dtype = value.dtype.type
         grad = self._decay(value, grad, scratch)
