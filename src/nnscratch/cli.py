@@ -18,24 +18,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import functools
 import hashlib
-import io
 import json
 import os
 import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nnscratch._atomic import atomic_write
-from nnscratch.recipes import RECIPES, Recipe, allowed_keys, get_recipe, train_recipe
+from nnscratch import runs
+from nnscratch.recipes import (
+    RECIPES,
+    SETTING_KEYS,
+    Recipe,
+    allowed_keys,
+    get_recipe,
+    train_recipe,
+)
 
 EXAMPLES_TRAIN = """\
 examples:
@@ -93,25 +97,14 @@ class CLIError(Exception):
 # Settings: recipe defaults, then a TOML config, then command-line flags.
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise CLIError(f"config file {path} does not exist.") from None
-    except tomllib.TOMLDecodeError as error:
-        raise CLIError(f"config file {path} is not valid TOML: {error}") from None
-
-
 def resolve_settings(args: argparse.Namespace) -> tuple[Recipe, dict[str, Any]]:
     """Merge recipe defaults, the ``--config`` file and explicit flags, and check them."""
     config: dict[str, Any] = {}
     if args.config is not None:
-        config = dict(_load_toml(Path(args.config)).get("train", {}))
+        try:
+            config = runs.read_config(Path(args.config))
+        except runs.RunFolderError as error:
+            raise CLIError(str(error)) from None
     name = args.recipe or config.get("recipe") or "tutorial"
     try:
         recipe = get_recipe(name)
@@ -142,212 +135,48 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Recipe, dict[str, Any]]:
     return recipe, settings
 
 
-_SETTING_FLAGS = (
-    "digits", "layers", "learning_rate", "iterations", "log_every", "seed", "dtype",
-    "activation", "optimizer", "batch_size", "epochs", "momentum", "weight_decay", "dropout",
-    "schedule", "warmup_epochs", "early_stopping", "validation_fraction", "patience",
-)
-
-
 def _given_flags(args: argparse.Namespace) -> dict[str, Any]:
-    return {key: getattr(args, key) for key in _SETTING_FLAGS if getattr(args, key) is not None}
+    """The settings given as flags: every setting of :data:`~nnscratch.recipes.SETTING_KEYS`
+    has a flag of the same name (``--batch-size`` for ``batch_size``)."""
+    return {key: getattr(args, key) for key in SETTING_KEYS if getattr(args, key) is not None}
 
 
 # ---------------------------------------------------------------------------------------------
 # train
 
 
-def _new_run_dir(recipe: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{stamp}-{recipe}"
-    path, suffix = base, 1
-    while path.exists():
-        suffix += 1
-        path = Path(f"{base}-{suffix}")
-    return path
-
-
-def _write_text(path: Path, text: str) -> None:
-    with atomic_write(path, "w") as handle:
-        handle.write(text)
-
-
-def _write_config(path: Path, settings: dict[str, Any]) -> None:
-    import tomli_w
-
-    header = (
-        "# The exact settings of this run. Repeat it with:\n"
-        f"#   nnscratch train --config {path}\n"
-    )
-    _write_text(path, header + tomli_w.dumps({"train": settings}))
-
-
-def _write_history_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["epoch"])
-    writer.writeheader()
-    writer.writerows(rows)
-    _write_text(path, buffer.getvalue())
-
-
 def _train(args: argparse.Namespace) -> int:
     from nnscratch.data import load_digits
 
     recipe, settings = resolve_settings(args)
-    out = Path(args.out) if args.out else _new_run_dir(recipe.name)
+    out = Path(args.out) if args.out else runs.new_run_dir(recipe.name)
     quiet = args.quiet or args.json
     data = load_digits(
         settings["digits"], data_dir=args.data_dir, dtype=np.dtype(settings["dtype"]),
         download=not args.no_download, verify=not args.no_verify, progress=not quiet,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    digits = np.asarray(settings["digits"])
     if not quiet:
         print(f"nnscratch train: recipe {recipe.name!r}, digits {settings['digits']}, "
               f"{data.train_size} train / {data.test_size} test examples -> {out}")
     start = time.perf_counter()
-    if recipe.kind == "tutorial":
-        trained = _train_tutorial(settings, data, verbose=0 if quiet else 1)
-    else:
-        trained = _train_mlp(settings, data, verbose=0 if quiet else 1)
-    seconds = time.perf_counter() - start
-    predictor, cost_history, history_rows = trained
-
-    train_pred = predictor.predict(data.X_train)
-    test_pred = predictor.predict(data.X_test)
-    train_correct = int(np.count_nonzero(train_pred == data.y_train))
-    test_correct = int(np.count_nonzero(test_pred == data.y_test))
-    from nnscratch.metrics import confusion_matrix
-
-    metrics = {
-        "recipe": recipe.name,
-        "digits": settings["digits"],
-        "train_accuracy": train_correct / data.train_size,
-        "test_accuracy": test_correct / data.test_size,
-        "train_correct": train_correct,
-        "test_correct": test_correct,
-        "train_size": data.train_size,
-        "test_size": data.test_size,
-        "seconds": seconds,
-        "cost_history": [{"iteration": i, "cost": c} for i, c in cost_history],
-        "confusion_matrix": confusion_matrix(
-            data.y_test, test_pred, labels=np.arange(len(digits))).tolist(),
-    }
-    _write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    _write_config(out / "config.toml", settings)
-    _write_history_csv(out / "history.csv", history_rows)
-    from nnscratch.serialization import save_model, sha256_of_arrays
-
-    save_model(
-        out / "model.npz", predictor.model_, digits,
-        metadata={
-            "config": settings,
-            "preprocessing": {
-                "source": "MNIST 28x28 grayscale, digit white on black",
-                "flatten": [28, 28],
-                "scale": "pixel / 255",
-                "dtype": settings["dtype"],
-            },
-            "seeds": {"seed": settings["seed"]},
-            "training_data_sha256": sha256_of_arrays(data.X_train, data.y_train),
-            "metrics": {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "seconds")},
-        },
-    )
-    if not args.no_plots:
-        _train_plots(out, recipe, cost_history, history_rows, predictor, data, test_pred,
-                     np.asarray(metrics["confusion_matrix"]))
+    try:
+        predictor = train_recipe(recipe, settings, data.X_train, data.y_train,
+                                 verbose=0 if quiet else 1)
+    except ValueError as error:
+        raise CLIError(str(error)) from None
+    run = runs.record_run(recipe, settings, predictor, data, time.perf_counter() - start)
+    runs.write_run(out, run, plots=not args.no_plots)
+    metrics = run.metrics
     if args.json:
         print(json.dumps({**metrics, "run_dir": str(out)}, indent=2))
     elif not args.quiet:
         print(f"train accuracy: {metrics['train_accuracy']:.2%} "
-              f"({train_correct}/{data.train_size})")
-        print(f"test accuracy:  {metrics['test_accuracy']:.2%} ({test_correct}/{data.test_size})")
-        print(f"training time:  {seconds:.1f} s")
+              f"({metrics['train_correct']}/{metrics['train_size']})")
+        print(f"test accuracy:  {metrics['test_accuracy']:.2%} "
+              f"({metrics['test_correct']}/{metrics['test_size']})")
+        print(f"training time:  {metrics['seconds']:.1f} s")
         print(f"run folder:     {out}")
     return 0
-
-
-def _train_plots(out: Path, recipe: Recipe, cost_history: list, history_rows: list,
-                 predictor: Any, data: Any, test_pred: np.ndarray, matrix: np.ndarray) -> None:
-    scores = None
-    if data.n_classes == 2:
-        scores = predictor.predict_proba(data.X_test)
-        scores = scores[:, 1] if scores.ndim == 2 else scores
-    _draw_plots(out, recipe.kind, cost_history, history_rows,
-                first_layer_W=predictor.model_.layers[0].W.value, digits=list(data.digits),
-                matrix=matrix, data=data, test_pred=test_pred, scores=scores)
-
-
-def _train_tutorial(settings: dict[str, Any], data: Any, *, verbose: int) -> tuple:
-    try:
-        net = train_recipe(get_recipe(settings["recipe"]), settings, data.X_train,
-                           data.y_train, verbose=verbose)
-    except ValueError as error:
-        raise CLIError(str(error)) from None
-    rows = [{"iteration": i, "cost": c} for i, c in net.cost_history_]
-    return net, net.cost_history_, rows
-
-
-def _train_mlp(settings: dict[str, Any], data: Any, *, verbose: int) -> tuple:
-    try:
-        classifier = train_recipe(get_recipe(settings["recipe"]), settings, data.X_train,
-                                  data.y_train, verbose=verbose)
-    except ValueError as error:
-        raise CLIError(str(error)) from None
-    history = classifier.history_
-    rows = []
-    for epoch in range(history.epochs):
-        row: dict[str, Any] = {"epoch": epoch + 1, "loss": history.loss[epoch],
-                               "accuracy": history.accuracy[epoch]}
-        if history.val_loss:
-            row["val_loss"] = history.val_loss[epoch]
-            row["val_accuracy"] = history.val_accuracy[epoch]
-        row["seconds"] = history.seconds[epoch]
-        row["learning_rate"] = history.learning_rate[epoch]
-        rows.append(row)
-    cost_history = [(epoch + 1, loss) for epoch, loss in enumerate(history.loss)]
-    return classifier, cost_history, rows
-
-
-def _draw_plots(
-    out: Path, kind: str, cost_history: list[tuple[int, float]], history_rows: list[dict],
-    *, first_layer_W: np.ndarray, digits: list[int], matrix: np.ndarray, data: Any = None,
-    test_pred: np.ndarray | None = None, scores: np.ndarray | None = None,
-) -> list[Path]:
-    """Draw a run's figures into ``out``; the misclassified digits and ROC need ``data``."""
-    from nnscratch import plotting
-
-    names = [str(d) for d in digits]
-    written = []
-    if kind == "tutorial":
-        iterations, costs = zip(*cost_history, strict=True) if cost_history else ((), ())
-        if costs:
-            written.append(out / "cost.png")
-            plotting.plot_cost(list(costs), list(iterations), path=written[-1],
-                               title=f"Training cost, digits {names[0]} vs {names[1]}")
-    elif history_rows:
-        history = {key: [row[key] for row in history_rows] for key in history_rows[0]
-                   if key in ("loss", "accuracy", "val_loss", "val_accuracy")}
-        written.append(out / "history.png")
-        plotting.plot_history(history, path=written[-1])
-        written.append(out / "cost.png")
-        plotting.plot_cost(history["loss"], [row["epoch"] for row in history_rows],
-                           path=written[-1], title="Training loss per epoch")
-    written.append(out / "confusion_matrix.png")
-    plotting.plot_confusion_matrix(matrix, names, path=written[-1])
-    if data is not None and test_pred is not None:
-        wrong = np.flatnonzero(test_pred != data.y_test)
-        written.append(out / "misclassified.png")
-        plotting.plot_misclassified(
-            data.X_test[wrong].reshape(-1, 28, 28), np.asarray(digits)[data.y_test[wrong]],
-            np.asarray(digits)[test_pred[wrong]], path=written[-1],
-        )
-    written.append(out / "first_layer_weights.png")
-    plotting.plot_first_layer_weights(first_layer_W, path=written[-1])
-    if data is not None and scores is not None:
-        written.append(out / "roc.png")
-        plotting.plot_roc(data.y_test, scores, path=written[-1])
-    return written
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,63 +352,29 @@ def _predict(args: argparse.Namespace) -> int:
 # plot
 
 
-def _read_run(run: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-    """The settings, metrics and history rows of a run folder."""
-    if not run.is_dir():
-        raise CLIError(f"{run} is not a folder; give a run folder written by nnscratch train.")
-    missing = [n for n in ("config.toml", "metrics.json", "history.csv", "model.npz")
-               if not (run / n).is_file()]
-    if missing:
-        raise CLIError(
-            f"{run} lacks {', '.join(missing)}; give a complete run folder written by "
-            "nnscratch train (or train again)."
-        )
-    settings = _load_toml(run / "config.toml").get("train", {})
-    try:
-        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise CLIError(f"{run / 'metrics.json'} is not valid JSON: {error}") from None
-    with open(run / "history.csv", newline="", encoding="utf-8") as handle:
-        rows = [{key: _number(value) for key, value in row.items()}
-                for row in csv.DictReader(handle)]
-    return settings, metrics, rows
-
-
-def _number(text: str) -> float | int | str:
-    for kind in (int, float):
-        with contextlib.suppress(ValueError):
-            return kind(text)
-    return text
-
-
 def _plot(args: argparse.Namespace) -> int:
-    run = Path(args.run)
-    settings, metrics, rows = _read_run(run)
     try:
-        recipe = get_recipe(settings.get("recipe", ""))
-    except ValueError as error:
-        raise CLIError(f"{run / 'config.toml'}: {error}") from None
-    path, saved = _load(str(run))
-    digits = _model_digits(saved, path)
-    if recipe.kind == "tutorial":
-        cost_history = [(p["iteration"], p["cost"]) for p in metrics.get("cost_history", [])]
-    else:
-        cost_history = [(row["epoch"], row["loss"]) for row in rows]
-    data = test_pred = scores = None
-    matrix = np.asarray(metrics.get("confusion_matrix", np.zeros((len(digits),) * 2)))
+        run = runs.read_run(args.run)
+        recipe = run.recipe
+    except runs.RunFolderError as error:
+        raise CLIError(str(error)) from None
+    digits = _model_digits(run.saved, run.path / "model.npz")
+    matrix = np.asarray(run.metrics.get("confusion_matrix", np.zeros((len(digits),) * 2)))
+    figures = runs.Figures(recipe.kind, run.cost_history, run.history_rows,
+                           run.saved.model.layers[0].W.value, digits, matrix)
     if not args.no_data:
         from nnscratch.metrics import confusion_matrix
 
-        data = _load_data(args, digits, saved.model.dtype)
-        test_pred = _class_indices(saved, data.X_test)
-        matrix = confusion_matrix(data.y_test, test_pred, labels=np.arange(len(digits)))
+        data = _load_data(args, digits, run.saved.model.dtype)
+        figures.X_test, figures.y_test = data.X_test, data.y_test
+        figures.test_pred = _class_indices(run.saved, data.X_test)
+        figures.confusion = confusion_matrix(data.y_test, figures.test_pred,
+                                             labels=np.arange(len(digits)))
         if len(digits) == 2:
-            scores = _probabilities(saved, data.X_test)[:, 1]
-    written = _draw_plots(run, recipe.kind, cost_history, rows,
-                          first_layer_W=saved.model.layers[0].W.value, digits=digits,
-                          matrix=matrix, data=data, test_pred=test_pred, scores=scores)
+            figures.scores = _probabilities(run.saved, data.X_test)[:, 1]
+    written = runs.draw_figures(run.path, figures)
     if args.json:
-        _print_json({"run_dir": str(run), "plots": [str(p) for p in written]})
+        _print_json({"run_dir": str(run.path), "plots": [str(p) for p in written]})
     elif not args.quiet:
         for plot in written:
             print(plot)
@@ -798,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nnscratch`` command."""
     from nnscratch import __version__
     from nnscratch.activations import ACTIVATIONS
+    from nnscratch.optimizers import OPTIMIZERS, SCHEDULES
 
     parser = argparse.ArgumentParser(
         prog="nnscratch",
@@ -835,7 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="tutorial: log the cost every N iterations (100)")
     how.add_argument("--epochs", type=int, metavar="N", help="passes over the training set")
     how.add_argument("--batch-size", type=int, metavar="N", help="examples per update")
-    how.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
+    how.add_argument("--optimizer", choices=list(OPTIMIZERS))
     how.add_argument("--activation",
                      choices=["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"],
                      help="hidden-layer activation")
@@ -844,7 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="L2 penalty (decoupled for adamw)")
     how.add_argument("--dropout", type=float, metavar="P",
                      help="dropout probability after each hidden layer")
-    how.add_argument("--schedule", choices=["constant", "cosine", "step", "exponential"],
+    how.add_argument("--schedule", choices=list(SCHEDULES),
                      help="learning-rate schedule over the epochs")
     how.add_argument("--warmup-epochs", type=int, metavar="N",
                      help="linear learning-rate warm-up")

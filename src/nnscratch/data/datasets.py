@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import numbers
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from nnscratch.data.mnist import load_mnist
+from nnscratch.data.mnist import DataFile, load_mnist
 
 __all__ = [
     "DigitsDataset",
@@ -256,6 +256,8 @@ class DigitsDataset:
     y_test : ndarray of shape (n_test,), dtype int64
     digits : tuple of int
         The digit each label stands for: label ``i`` is digit ``digits[i]``.
+    files : mapping of str to DataFile
+        The MNIST file behind each array, with its SHA-256 (empty when not loaded from files).
     """
 
     X_train: np.ndarray = field(repr=False)
@@ -263,6 +265,7 @@ class DigitsDataset:
     X_test: np.ndarray = field(repr=False)
     y_test: np.ndarray = field(repr=False)
     digits: tuple[int, ...]
+    files: Mapping[str, DataFile] = field(default_factory=dict, repr=False)
 
     @property
     def train_size(self) -> int:
@@ -347,4 +350,5 @@ def load_digits(
     X_train = preprocess_images(train_images, dtype)
     if shuffle_seed is not None:
         X_train, y_train = shuffle(X_train, y_train, shuffle_seed)
-    return DigitsDataset(X_train, y_train, preprocess_images(test_images, dtype), y_test, digits)
+    return DigitsDataset(X_train, y_train, preprocess_images(test_images, dtype), y_test, digits,
+                         mnist.files)

@@ -46,6 +46,7 @@ __all__ = [
     "MIRRORS",
     "MNIST",
     "MNIST_FILES",
+    "DataFile",
     "MNISTChecksumError",
     "MNISTFile",
     "MNISTNotFoundError",
@@ -131,6 +132,23 @@ MNIST_FILES: Mapping[str, MNISTFile] = MappingProxyType(
 """The four files, keyed like the fields of :class:`MNIST`."""
 
 
+class DataFile(NamedTuple):
+    """Where one data file was read from, and the SHA-256 of its bytes as stored there.
+
+    Attributes
+    ----------
+    path : str
+        The file read (for a download, the verified copy in the cache).
+    sha256 : str
+        SHA-256 (hex) of the file's bytes as stored, gzipped or not: it names the exact file a
+        run used. (:data:`MNIST_FILES` holds the SHA-256 of the decompressed content instead,
+        the same for every correct copy.)
+    """
+
+    path: str
+    sha256: str
+
+
 class MNIST(NamedTuple):
     """The MNIST arrays, exactly as stored: uint8 pixels 0..255 and uint8 labels 0..9.
 
@@ -140,12 +158,15 @@ class MNIST(NamedTuple):
     train_labels : ndarray of shape (60000,)
     test_images : ndarray of shape (10000, 28, 28)
     test_labels : ndarray of shape (10000,)
+    files : mapping of str to DataFile
+        The file behind each array, keyed like the arrays.
     """
 
     train_images: np.ndarray
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
+    files: Mapping[str, DataFile] = MappingProxyType({})
 
 
 class MNISTChecksumError(ValueError):
@@ -435,10 +456,17 @@ def _parse_checked(data: bytes, source: str, key: str, *, verify: bool) -> np.nd
 
 
 def _load_files(paths: dict[str, Path], arrays: dict[str, np.ndarray], verify: bool) -> MNIST:
-    """Read every file in `paths` not already in `arrays` and check images and labels pair up."""
+    """Read every file in `paths` not already in `arrays` and check images and labels pair up.
+
+    Every file in `paths` is recorded with the SHA-256 of its bytes (downloaded ones are read
+    back from the cache for that).
+    """
+    files = {}
     for key, path in paths.items():
+        data = path.read_bytes()
         if key not in arrays:
-            arrays[key] = _parse_checked(path.read_bytes(), str(path), key, verify=verify)
+            arrays[key] = _parse_checked(data, str(path), key, verify=verify)
+        files[key] = DataFile(str(path), hashlib.sha256(data).hexdigest())
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if len(images) != len(labels):
@@ -447,4 +475,4 @@ def _load_files(paths: dict[str, Path], arrays: dict[str, np.ndarray], verify: b
                 f"{paths[f'{split}_labels']} holds {len(labels)} labels; both files must come "
                 "from the same dataset and split."
             )
-    return MNIST(**{key: arrays[key] for key in MNIST._fields})
+    return MNIST(**{key: arrays[key] for key in MNIST_FILES}, files=MappingProxyType(files))
