@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from _numerics import assert_close
@@ -760,3 +762,33 @@ def test_a_named_pipe_never_hangs_the_cli(tmp_path, digit_model, inputs, where):
     result = run_cli(*argv, timeout=60)
     assert result.returncode == 1
     assert_one_line_error(result.stderr, f"{fifo} is a named pipe (FIFO), not ")
+
+
+_ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["metrics", "preprocessing", "seeds", "config", "versions",
+                              "output", "classes", "training_data_sha256", "note"]),
+       value=_ANY_JSON)
+def test_info_on_any_metadata_describes_the_model_or_names_the_file(tmp_path, capsys, field,
+                                                                    value):
+    path = tmp_path / "model.npz"
+    save_model(path, build_mlp(784, [4], 3, rng=0), [0, 1, 2],
+               metadata={"preprocessing": PREPROCESSING})
+    rewrite(path, lambda arrays, document: document.__setitem__(field, value))
+    for argv in (["info", str(path)], ["info", str(path), "--json"]):
+        status = main(argv)
+        captured = capsys.readouterr()
+        if status == 0:
+            assert captured.err == ""
+        else:
+            assert status == 1 and captured.out == ""
+            assert_one_line_error(captured.err, f"nnscratch: error: {path}")
