@@ -117,9 +117,10 @@ def explain_os_error(
             parent = os.path.dirname(os.fspath(path if path is not None else error.filename or ""))
             return (f"{shown}: the folder it goes in ({_show(parent or '.')}) does not exist; "
                     "create it first or check the path.")
-        if path is not None and os.path.islink(path):
-            return (f"{shown} is a symbolic link to {os.readlink(path)}, which does not exist; "
-                    "fix the link or give the file itself.")
+        with contextlib.suppress(OSError):
+            if path is not None and os.path.islink(path):
+                return (f"{shown} is a symbolic link to {os.readlink(path)}, which does not "
+                        "exist; fix the link or give the file itself.")
         return f"{shown} does not exist; check the path."
     if code == errno.EEXIST:
         return f"{shown} already exists; choose another name or remove it first."
@@ -207,7 +208,7 @@ def open_regular_file(path: str | os.PathLike[str], *, what: str = "a file") -> 
         fd = os.open(path, flags)
     try:
         _check_regular(path, os.fstat(fd).st_mode, what)
-        if hasattr(os, "set_blocking"):
+        if os.name == "posix":  # reads of the regular file need not be non-blocking
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
