@@ -663,6 +663,15 @@ REFUSALS: dict[str, tuple[Any, int, list[str]]] = {
         lambda t: ["predict", *_good_model(t), _file_as_folder(t)], 1,
         ["{tmp}/notes/one.png: part of this path is a file where a folder is needed",
          "check the path"]),
+    "info --max-parameters below the model": (
+        lambda t: ["info", *_good_model(t), "--max-parameters", "100"], 1,
+        ["{tmp}/model.npz declares", "more than the limit of 100", "--max-parameters N"]),
+    "predict --max-parameters below the model": (
+        lambda t: ["predict", *_good_model(t), _npy_input(t), "--max-parameters", "100"], 1,
+        ["more than the limit of 100", "--max-parameters N"]),
+    "evaluate --max-parameters 0": (
+        lambda t: ["evaluate", *_good_model(t), "--max-parameters", "0"], 2,
+        ["argument --max-parameters: expected a number of at least 1, got 0"]),
     "predict --max-pixels 0": (
         lambda t: ["predict", *_good_model(t), _small_png(t), "--max-pixels", "0"], 2,
         ["argument --max-pixels: expected a number of at least 1, got 0"]),

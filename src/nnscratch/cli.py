@@ -39,6 +39,7 @@ from nnscratch._files import explain_os_error, open_regular_file, user_file_erro
 from nnscratch._json import to_json
 from nnscratch.images import MAX_PIXELS
 from nnscratch.recipes import RECIPES, Recipe, allowed_keys, get_recipe, train_recipe
+from nnscratch.serialization import MAX_PARAMETERS
 
 EXAMPLES_TRAIN = """\
 examples:
@@ -460,7 +461,7 @@ def _table(rows: list[list[str]], *, right: bool = True) -> str:
 def _evaluate(args: argparse.Namespace) -> int:
     from nnscratch.metrics import confusion_matrix, precision_recall_f1
 
-    path, saved = _load(args.model)
+    path, saved = _load(args.model, max_parameters=args.max_parameters)
     _check_mnist_model(saved, path)
     digits = _model_digits(saved, path)
     data = _load_data(args, digits, saved.model.dtype)
@@ -512,7 +513,7 @@ def _predict(args: argparse.Namespace) -> int:
     from nnscratch.data import preprocess_images
     from nnscratch.images import load_inputs
 
-    path, saved = _load(args.model)
+    path, saved = _load(args.model, max_parameters=args.max_parameters)
     _check_mnist_model(saved, path)
     names, images = load_inputs(args.inputs, max_pixels=args.max_pixels)
     probabilities = _probabilities(saved, preprocess_images(images, saved.model.dtype))
@@ -574,7 +575,7 @@ def _plot(args: argparse.Namespace) -> int:
         recipe = get_recipe(settings.get("recipe", ""))
     except ValueError as error:
         raise CLIError(f"{run / 'config.toml'}: {error}") from None
-    path, saved = _load(str(run))
+    path, saved = _load(str(run), max_parameters=args.max_parameters)
     digits = _model_digits(saved, path)
     if recipe.kind == "tutorial":
         cost_history = [(p["iteration"], p["cost"]) for p in metrics.get("cost_history", [])]
@@ -622,7 +623,7 @@ def _describe_layer(layer: Any) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
-    path, saved = _load(args.model)
+    path, saved = _load(args.model, max_parameters=args.max_parameters)
     meta = saved.metadata
     layers = [
         {"type": type(layer).__name__, "config": layer.get_config(),
@@ -887,6 +888,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
     evaluate.add_argument("--split", choices=["test", "train"], default="test",
                           help="which part of MNIST to score (default: test)")
+    _add_max_parameters(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
     predict = _add_command(
@@ -907,6 +909,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="refuse a picture with more pixels, or an array file with more "
                               f"gray levels (default: {MAX_PIXELS:,}; decompression bombs "
                               "declare far more)")
+    _add_max_parameters(predict)
     predict.set_defaults(handler=_predict)
 
     plot = _add_command(
@@ -920,6 +923,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run", metavar="RUN", help="a run folder written by nnscratch train")
     plot.add_argument("--no-data", action="store_true",
                       help="do not load MNIST: skip the misclassified digits and the ROC curve")
+    _add_max_parameters(plot)
     plot.set_defaults(handler=_plot)
 
     info = _add_command(
@@ -931,6 +935,7 @@ def build_parser() -> argparse.ArgumentParser:
         EXAMPLES_INFO,
     )
     info.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
+    _add_max_parameters(info)
     info.set_defaults(handler=_info)
 
     gradcheck = _add_command(
@@ -963,6 +968,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="largest relative error that passes (default: 1e-7)")
     gradcheck.set_defaults(handler=_gradcheck)
     return parser
+
+
+def _add_max_parameters(command: argparse.ArgumentParser) -> None:
+    """The model-file size limit, for every command that loads a model."""
+    command.add_argument("--max-parameters", type=_positive_int, default=MAX_PARAMETERS,
+                         metavar="N",
+                         help="refuse a model file that declares more parameters (default: "
+                              f"{MAX_PARAMETERS:,}; raise it for a genuinely bigger model)")
 
 
 def _positive_int(text: str) -> int:
