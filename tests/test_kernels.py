@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _numerics import assert_close
 
+from _numerics import assert_close
 from nnscratch._kernels import adam_update
 
 DTYPES = [np.float32, np.float64]

@@ -68,7 +68,7 @@ def test_forward_is_the_composition_of_the_layers(rng):
     X = rng.standard_normal((N_SAMPLES, IN_FEATURES))
     first, second = model[0], model[2]
     expected = np.tanh(X @ first.W.value + first.b.value) @ second.W.value + second.b.value
-    np.testing.assert_allclose(model.forward(X), expected, rtol=1e-14)
+    assert_close(model.forward(X), expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

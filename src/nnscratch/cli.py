@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import functools
 import hashlib
-import json
 import os
 import sys
 import time
@@ -32,6 +31,9 @@ from typing import Any
 import numpy as np
 
 from nnscratch import runs
+from nnscratch._files import explain_os_error
+from nnscratch._json import to_json
+from nnscratch.images import MAX_PIXELS
 from nnscratch.recipes import (
     RECIPES,
     SETTING_KEYS,
@@ -40,6 +42,7 @@ from nnscratch.recipes import (
     get_recipe,
     train_recipe,
 )
+from nnscratch.serialization import MAX_PARAMETERS
 
 EXAMPLES_TRAIN = """\
 examples:
@@ -168,7 +171,7 @@ def _train(args: argparse.Namespace) -> int:
     runs.write_run(out, run, plots=not args.no_plots)
     metrics = run.metrics
     if args.json:
-        print(json.dumps({**metrics, "run_dir": str(out)}, indent=2))
+        _print_json({**metrics, "run_dir": str(out)})
     elif not args.quiet:
         print(f"train accuracy: {metrics['train_accuracy']:.2%} "
               f"({metrics['train_correct']}/{metrics['train_size']})")
@@ -193,16 +196,22 @@ def _model_file(given: str) -> Path:
                 "written by nnscratch train."
             )
         return path / "model.npz"
-    if not path.exists():
-        raise CLIError(f"{path} does not exist; give a model file (.npz) or a run folder.")
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise CLIError(
+            f"{path} does not exist; give a model file (.npz) or a run folder."
+        ) from None
+    except OSError as error:  # a symbolic link loop, permission denied...: say which
+        raise CLIError(explain_os_error(error, path)) from None
     return path
 
 
-def _load(given: str) -> tuple[Path, Any]:
+def _load(given: str, **limits: Any) -> tuple[Path, Any]:
     from nnscratch.serialization import load_model
 
     path = _model_file(given)
-    return path, load_model(path)
+    return path, load_model(path, **limits)
 
 
 def _check_mnist_model(saved: Any, path: Path) -> None:
@@ -233,9 +242,8 @@ def _model_digits(saved: Any, path: Path) -> list[int]:
 
 def _class_indices(saved: Any, X: np.ndarray) -> np.ndarray:
     """The predicted class index of every row, a chunk at a time."""
-    chunks = [saved.loss.predict(saved.model.forward(X[i:i + _CHUNK], training=False))
-              for i in range(0, len(X), _CHUNK)]
-    return np.concatenate(chunks).astype(np.int64)
+    return np.concatenate([saved.predict_class_indices(X[i:i + _CHUNK])
+                           for i in range(0, len(X), _CHUNK)])
 
 
 def _probabilities(saved: Any, X: np.ndarray) -> np.ndarray:
@@ -253,7 +261,8 @@ def _load_data(args: argparse.Namespace, digits: Sequence[int], dtype: Any) -> A
 
 
 def _print_json(document: Any) -> None:
-    print(json.dumps(document, indent=2))
+    """Print strict JSON: a NaN or infinity is an error, never a bare ``NaN`` on stdout."""
+    print(to_json(document, what="--json output"))
 
 
 def _table(rows: list[list[str]], *, right: bool = True) -> str:
@@ -276,7 +285,7 @@ def _table(rows: list[list[str]], *, right: bool = True) -> str:
 def _evaluate(args: argparse.Namespace) -> int:
     from nnscratch.metrics import confusion_matrix, precision_recall_f1
 
-    path, saved = _load(args.model)
+    path, saved = _load(args.model, max_parameters=args.max_parameters)
     _check_mnist_model(saved, path)
     digits = _model_digits(saved, path)
     data = _load_data(args, digits, saved.model.dtype)
@@ -328,9 +337,9 @@ def _predict(args: argparse.Namespace) -> int:
     from nnscratch.data import preprocess_images
     from nnscratch.images import load_inputs
 
-    path, saved = _load(args.model)
+    path, saved = _load(args.model, max_parameters=args.max_parameters)
     _check_mnist_model(saved, path)
-    names, images = load_inputs(args.inputs)
+    names, images = load_inputs(args.inputs, max_pixels=args.max_pixels)
     probabilities = _probabilities(saved, preprocess_images(images, saved.model.dtype))
     labels = saved.classes[np.argmax(probabilities, axis=1)].tolist()
     classes = [str(c) for c in saved.classes.tolist()]
@@ -354,7 +363,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _plot(args: argparse.Namespace) -> int:
     try:
-        run = runs.read_run(args.run)
+        run = runs.read_run(args.run, max_parameters=args.max_parameters)
         recipe = run.recipe
     except runs.RunFolderError as error:
         raise CLIError(str(error)) from None
@@ -402,7 +411,7 @@ def _describe_layer(layer: Any) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
-    path, saved = _load(args.model)
+    path, saved = _load(args.model, max_parameters=args.max_parameters)
     meta = saved.metadata
     layers = [
         {"type": type(layer).__name__, "config": layer.get_config(),
@@ -668,6 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
     evaluate.add_argument("--split", choices=["test", "train"], default="test",
                           help="which part of MNIST to score (default: test)")
+    _add_max_parameters(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
     predict = _add_command(
@@ -684,6 +694,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
     predict.add_argument("inputs", metavar="INPUT", nargs="+",
                          help="picture files, folders of them, .npy or IDX files")
+    predict.add_argument("--max-pixels", type=_positive_int, default=MAX_PIXELS, metavar="N",
+                         help="refuse a picture with more pixels, or an array file with more "
+                              f"gray levels (default: {MAX_PIXELS:,}; decompression bombs "
+                              "declare far more)")
+    _add_max_parameters(predict)
     predict.set_defaults(handler=_predict)
 
     plot = _add_command(
@@ -697,6 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run", metavar="RUN", help="a run folder written by nnscratch train")
     plot.add_argument("--no-data", action="store_true",
                       help="do not load MNIST: skip the misclassified digits and the ROC curve")
+    _add_max_parameters(plot)
     plot.set_defaults(handler=_plot)
 
     info = _add_command(
@@ -708,6 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
         EXAMPLES_INFO,
     )
     info.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
+    _add_max_parameters(info)
     info.set_defaults(handler=_info)
 
     gradcheck = _add_command(
@@ -740,6 +757,25 @@ def build_parser() -> argparse.ArgumentParser:
                        help="largest relative error that passes (default: 1e-7)")
     gradcheck.set_defaults(handler=_gradcheck)
     return parser
+
+
+def _add_max_parameters(command: argparse.ArgumentParser) -> None:
+    """The model-file size limit, for every command that loads a model."""
+    command.add_argument("--max-parameters", type=_positive_int, default=MAX_PARAMETERS,
+                         metavar="N",
+                         help="refuse a model file that declares more parameters (default: "
+                              f"{MAX_PARAMETERS:,}; raise it for a genuinely bigger model)")
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (underscores allowed: 500_000_000)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
 
 
 def _one_line(message: str) -> str:
@@ -786,7 +822,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # one clear line for the user, unless they asked for details
         if args.debug:
             raise
-        message = _one_line(str(error)) or type(error).__name__
+        # An OSError straight from the system ("[Errno 13] Permission denied: 'x'") is
+        # reworded to name the path and the fix; every other error already says both.
+        text = explain_os_error(error) if isinstance(error, OSError) else str(error)
+        message = _one_line(text) or type(error).__name__
         print(f"nnscratch: error: {message}", file=sys.stderr)
         return 1
 

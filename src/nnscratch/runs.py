@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnscratch._atomic import atomic_write
+from nnscratch._files import open_regular_file, user_file_errors
+from nnscratch._json import to_json
 from nnscratch.recipes import Recipe, get_recipe
 
 if TYPE_CHECKING:
@@ -378,7 +380,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _write_json(path: Path, document: Any) -> None:
-    _write_text(path, json.dumps(document, indent=2) + "\n")
+    _write_text(path, to_json(document, what=path.name) + "\n")
 
 
 def write_config(path: Path, settings: dict[str, Any]) -> None:
@@ -462,23 +464,34 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises
     ------
     RunFolderError
-        If the file does not exist or is not valid TOML.
+        If the file does not exist, is not a regular readable file, is not UTF-8 or is not
+        valid TOML; the message names the file.
     """
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
     try:
-        with open(path, "rb") as handle:
+        with open_regular_file(path, what="a config file") as handle, user_file_errors(path):
             return dict(tomllib.load(handle).get("train", {}))
     except FileNotFoundError:
         raise RunFolderError(f"config file {path} does not exist.") from None
+    except OSError as error:  # a folder, a pipe, permission denied...: already one clear line
+        raise RunFolderError(str(error)) from None
     except tomllib.TOMLDecodeError as error:
         raise RunFolderError(f"config file {path} is not valid TOML: {error}") from None
+    except ValueError as error:  # not UTF-8
+        raise RunFolderError(f"config file {error}") from None
 
 
-def read_run(path: str | os.PathLike[str]) -> RunFolder:
+def read_run(path: str | os.PathLike[str], *, max_parameters: int | None = None) -> RunFolder:
     """Read a run folder written by :func:`write_run`.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    max_parameters : int, optional
+        Passed to :func:`~nnscratch.serialization.load_model` (its default when ``None``).
 
     Raises
     ------
@@ -503,17 +516,20 @@ def read_run(path: str | os.PathLike[str]) -> RunFolder:
         )
     settings = read_config(run / "config.toml")
     metrics = _read_json(run / "metrics.json")
-    with open(run / "history.csv", newline="", encoding="utf-8") as handle:
+    with user_file_errors(run / "history.csv"), \
+            open(run / "history.csv", newline="", encoding="utf-8") as handle:
         rows = [{key: _number(value) for key, value in row.items()}
                 for row in csv.DictReader(handle)]
+    limits = {} if max_parameters is None else {"max_parameters": max_parameters}
     provenance_file = run / "provenance.json"
-    return RunFolder(run, settings, metrics, rows, load_model(run / "model.npz"),
+    return RunFolder(run, settings, metrics, rows, load_model(run / "model.npz", **limits),
                      _read_json(provenance_file) if provenance_file.is_file() else {})
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        with user_file_errors(path):
+            return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise RunFolderError(f"{path} is not valid JSON: {error}") from None
 
