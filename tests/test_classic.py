@@ -16,7 +16,7 @@ from nnscratch.classic import NeuralNet
 
 #: The figures measured from the tutorial's own code (a copy of
 #: ``../shared/reference/tutorial_recipe.json``, so that a clone checks the headline claim).
-REFERENCE = Path(__file__).resolve().parent / "reference_data" / "tutorial_recipe.json"
+REFERENCE = Path(__file__).resolve().parent / "tutorial_recipe.json"
 
 
 @pytest.fixture
