@@ -3,10 +3,13 @@ r"""Layers with an explicit forward and backward pass: the base class, ``Dense``
 Every layer follows one interface (see ``STYLE.md``):
 
 - ``forward(x, *, training=True) -> y`` keeps in a cache only what ``backward`` needs; each call
-  overwrites the cache.
+  overwrites the cache. With ``training=False`` it changes nothing in the layer, so one model
+  can predict from several threads at once.
 - ``backward(grad_output) -> grad_input`` fills each ``Parameter.grad`` and returns
   :math:`\partial L / \partial x`, shaped like the input. Without a cache it raises
   ``RuntimeError``.
+- ``fill_parameter_grads(grad_output)`` fills the parameter gradients only: training calls it on
+  the first layer, whose input (the data) needs no gradient.
 - ``parameters() -> list[Parameter]``.
 
 There is no autograd: the gradient of each layer is written next to its forward equation, so it
