@@ -220,7 +220,9 @@ class Adam(Optimizer):
         return param.grad
 
     def _update(self, index: int, param: Parameter) -> None:
-        # The equations above, in place; adam_update's docstring gives them in NumPy.
+        # m <- beta1 m + (1 - beta1) g,  v <- beta2 v + (1 - beta2) g^2,
+        # value <- value - lr m_hat / (sqrt(v_hat) + eps) with m_hat = m / (1 - beta1^t) and
+        # v_hat = v / (1 - beta2^t): one in-place kernel (its docstring has the plain NumPy).
         adam_update(param.value, self._gradient(param), self.m[index], self.v[index],
                     self._scratch[index], learning_rate=self.learning_rate, beta1=self.beta1,
                     beta2=self.beta2, eps=self.eps, t=self.iterations)
