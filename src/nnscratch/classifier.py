@@ -443,7 +443,8 @@ class NeuralNetClassifier:
         TypeError
             For a hyper-parameter of the wrong type, sparse or non-numeric ``X``.
         TrainingDivergedError
-            If the loss becomes non-finite (try a lower ``learning_rate``).
+            If the loss or a weight becomes non-finite; the message names the epoch (try a
+            lower ``learning_rate``).
         """
         dtype = self._validate_params(X)
         X = self._check_X(X, dtype, reset=True)
