@@ -13,6 +13,7 @@ import pytest
 from _numerics import assert_close
 from nnscratch import classic
 from nnscratch.classic import NeuralNet
+from nnscratch.training import TrainingDivergedError
 
 #: The figures measured from the tutorial's own code (a copy of
 #: ``../shared/reference/tutorial_recipe.json``, so that a clone checks the headline claim).
@@ -229,6 +230,15 @@ def test_predict_with_the_wrong_width_raises(separable):
     net = NeuralNet([3, 1]).fit(X, y, n_iterations=1)
     with pytest.raises(ValueError, match=r"X has 5 features, but the model expects 4"):
         net.predict(np.zeros((2, 5)))
+
+
+def test_a_diverging_run_names_the_iteration_and_the_fix(separable):
+    X, y = separable
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(
+        TrainingDivergedError,
+        match=r"became .* at iteration \d+\. Try a lower learning rate \(now 1e\+300\)",
+    ):
+        NeuralNet([3, 1]).fit(X * 1e3, y, learning_rate=1e308, n_iterations=20)
 
 
 def test_score_length_mismatch_raises(separable):
