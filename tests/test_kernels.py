@@ -2,13 +2,55 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from _numerics import assert_close
-from nnscratch._kernels import adam_update
+from nnscratch._kernels import adam_update, sigmoid, sigmoid_backward, times_transpose
 
 DTYPES = [np.float32, np.float64]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_is_one_over_one_plus_exp_minus_x(rng, dtype):
+    x = (rng.standard_normal((50, 7)) * 10).astype(dtype)
+    with np.errstate(over="ignore"):
+        plain = 1 / (1 + np.exp(-x))
+    y = sigmoid(x)
+    assert y.dtype == dtype and y is not x
+    assert_close(y, plain)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_saturates_without_warnings(dtype):
+    x = np.array([-1e4, -800.0, -100.0, 0.0, 100.0, 800.0, 1e4], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's default error handling: no overflow warning
+        y = sigmoid(x)
+    np.testing.assert_array_equal(y[[0, 1, 3, 5, 6]], np.array([0, 0, 0.5, 1, 1], dtype=dtype))
+    assert 0 <= y[2] < 1e-40 and y[4] == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_backward_is_grad_times_y_times_one_minus_y(rng, dtype):
+    y = rng.random((40, 9)).astype(dtype)
+    grad_output = rng.standard_normal((40, 9)).astype(dtype)
+    result = sigmoid_backward(grad_output, y)
+    assert result.dtype == dtype
+    assert_close(result, grad_output * y * (1 - y))
+    assert result is not grad_output and result is not y
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("out_features", [1, 2, 5])
+def test_times_transpose_is_the_product_with_the_transpose(rng, dtype, out_features):
+    grad_output = rng.standard_normal((33, out_features)).astype(dtype)
+    W = rng.standard_normal((7, out_features)).astype(dtype)
+    result = times_transpose(grad_output, W)
+    assert result.shape == (33, 7) and result.dtype == dtype
+    assert_close(result, grad_output @ W.T)
 
 
 def _plain_adam(value, grad, m, v, *, learning_rate, beta1, beta2, eps, t):

@@ -19,8 +19,25 @@ from typing import Any
 
 import numpy as np
 
+from nnscratch._kernels import sigmoid, sigmoid_backward
 from nnscratch._validation import check_real
 from nnscratch.layers import Layer
+
+__all__ = [
+    "ACTIVATIONS",
+    "ELU",
+    "GELU",
+    "Identity",
+    "LeakyReLU",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "get_activation",
+    "log_softmax",
+    "sigmoid",
+    "softmax",
+]
 
 
 class Identity(Layer):
@@ -129,8 +146,7 @@ class Sigmoid(Layer):
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         if self._y is None:
             raise self._missing_cache()
-        y = self._y
-        return grad_output * y * (1 - y)
+        return sigmoid_backward(grad_output, self._y)  # grad_output * y * (1 - y)
 
 
 class Tanh(Layer):
@@ -276,28 +292,6 @@ class Softmax(Layer):
             raise self._missing_cache()
         y = self._y
         return y * (grad_output - np.sum(grad_output * y, axis=1, keepdims=True))
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    r"""The logistic function :math:`1 / (1 + e^{-x})`, element-wise, without overflow warnings.
-
-    Parameters
-    ----------
-    x : ndarray
-        Any shape, float32 or float64.
-
-    Returns
-    -------
-    ndarray of the same shape and dtype as ``x``, values in :math:`[0, 1]`.
-
-    Notes
-    -----
-    For :math:`x < -709` (float64; :math:`-89` in float32) :math:`e^{-x}` overflows to
-    infinity, and :math:`1 / (1 + \infty) = 0` is the correct limit, so the overflow warning is
-    silenced rather than avoided.
-    """
-    with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-x))
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from nnscratch._kernels import times_transpose
 from nnscratch._validation import check_dtype, check_int, check_real, check_rng
 from nnscratch.initializers import Initializer, RandomSource, get_initializer
 from nnscratch.parameter import Parameter
@@ -155,7 +156,7 @@ class Dense(Layer):
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         """Fill ``W.grad`` and ``b.grad``; return ``grad_output @ W.T``, shaped like ``x``."""
         self.fill_parameter_grads(grad_output)
-        return grad_output @ self.W.value.T
+        return times_transpose(grad_output, self.W.value)  # grad_output @ W.T
 
     def fill_parameter_grads(self, grad_output: np.ndarray) -> None:
         """Fill ``W.grad = x.T @ grad_output`` and ``b.grad = grad_output.sum(axis=0)``."""
