@@ -23,7 +23,8 @@ steps for any grayscale picture:
 An MNIST digit passes through almost unchanged (bit for bit when its box is already 20
 pixels and its brightest pixel 255). Decoding and resizing are Pillow's; everything
 else is NumPy. :func:`load_inputs` reads what ``nnscratch predict`` accepts: image files,
-folders of them, ``.npy`` arrays and IDX files of MNIST-style images.
+folders of them, ``.npy`` arrays and IDX files of MNIST-style images; :func:`decode_picture`
+reads a picture held in memory (an upload to ``nnscratch serve``).
 
 What is left out: finding several digits in one picture (segmentation), deskewing, and
 thickening or thinning strokes. A photo with uneven lighting or a busy background may need
@@ -32,11 +33,12 @@ cropping by hand first.
 
 from __future__ import annotations
 
+import io
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +50,9 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "BlankImageError",
     "InputFormatError",
+    "PictureTooLargeError",
+    "UndecodableImageError",
+    "decode_picture",
     "load_inputs",
     "preprocess_digit",
     "read_digit_arrays",
@@ -76,6 +81,14 @@ class InputFormatError(ValueError):
 
 class BlankImageError(InputFormatError):
     """A picture holds no digit: it is (nearly) one uniform colour."""
+
+
+class UndecodableImageError(InputFormatError):
+    """A picture's format is recognised but its data cannot be decoded (truncated or corrupt)."""
+
+
+class PictureTooLargeError(InputFormatError):
+    """A picture has more pixels than the caller accepts."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,31 +257,93 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     FileNotFoundError
         If `path` does not exist.
     InputFormatError
-        If Pillow cannot decode the file.
+        If Pillow cannot read the file (:class:`UndecodableImageError` when its data is
+        truncated or corrupt).
     BlankImageError
         If the picture holds no digit.
     """
-    return preprocess_digit(_decode(Path(path)), source=str(path))
+    return preprocess_digit(_decode(Path(path), str(path)), source=str(path))
 
 
-def _decode(path: Path) -> np.ndarray:
+def decode_picture(
+    data: bytes,
+    *,
+    source: str = "picture",
+    formats: Sequence[str] | None = None,
+    max_pixels: int | None = None,
+) -> np.ndarray:
+    """Decode a picture held in memory to gray levels, as :func:`read_image` decodes a file.
+
+    Parameters
+    ----------
+    data : bytes
+        The encoded picture (PNG, JPEG, ...).
+    source : str, default="picture"
+        What the picture is called in error messages.
+    formats : sequence of str or None, default=None
+        Pillow format names to try (``("PNG", "JPEG")``); ``None`` tries every format Pillow
+        reads. A server accepting uploads should name the few it expects.
+    max_pixels : int or None, default=None
+        The largest width × height accepted, checked from the header before the pixels are
+        decoded; ``None`` leaves only Pillow's own decompression-bomb limit.
+
+    Returns
+    -------
+    gray : ndarray of shape (height, width), dtype float64
+        Gray levels 0..255, ready for :func:`preprocess_digit`. Colour becomes gray (ITU-R 601
+        luma), transparent pixels white paper, and an EXIF orientation is applied.
+
+    Raises
+    ------
+    InputFormatError
+        If the bytes are not a picture in one of `formats`.
+    UndecodableImageError
+        If the picture's data is truncated or corrupt.
+    PictureTooLargeError
+        If the picture has more than `max_pixels` pixels.
+    """
+    return _decode(io.BytesIO(data), source, formats=formats, max_pixels=max_pixels)
+
+
+def _decode(
+    file: Path | IO[bytes],
+    source: str,
+    *,
+    formats: Sequence[str] | None = None,
+    max_pixels: int | None = None,
+) -> np.ndarray:
     """Gray levels 0..255 of a picture file, as float64."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist or is not a file; check the path.")
+    if isinstance(file, Path) and not file.is_file():
+        raise FileNotFoundError(f"{file} does not exist or is not a file; check the path.")
     try:
-        with Image.open(path) as picture:
+        with Image.open(file, formats=None if formats is None else list(formats)) as picture:
+            width, height = picture.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise PictureTooLargeError(
+                    f"{source} is {width}x{height} = {width * height:,} pixels; at most "
+                    f"{max_pixels:,} are accepted. Scale the picture down (a digit needs no "
+                    "more than a few hundred pixels a side)."
+                )
             picture.load()
             picture = ImageOps.exif_transpose(picture)
             return _gray_levels(picture)
     except UnidentifiedImageError:
+        if formats is not None:
+            raise InputFormatError(
+                f"{source} is not a {' or '.join(formats)} picture; send one of those."
+            ) from None
         raise InputFormatError(
-            f"{path} is not a picture Pillow can read, nor a .npy or IDX file; give PNG or JPEG "
+            f"{source} is not a picture Pillow can read, nor a .npy or IDX file; give PNG or JPEG "
             "images, folders of them, .npy arrays or IDX files."
         ) from None
+    except Image.DecompressionBombError as error:
+        raise PictureTooLargeError(f"{source}: {error}") from None
+    except InputFormatError:  # PictureTooLargeError, raised above
+        raise
     except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt picture data
-        raise InputFormatError(f"{path}: the picture cannot be decoded ({error}).") from None
+        raise UndecodableImageError(f"{source}: the picture cannot be decoded ({error}).") from None
 
 
 def _gray_levels(picture: Picture) -> np.ndarray:
