@@ -113,6 +113,26 @@ def test_the_page_script_draws_with_pointer_events_and_sequence_numbers(client):
     assert "touch-action: none" in style
 
 
+def test_the_page_files_are_package_data():
+    """A wheel must carry every file of the page: pyproject's package-data globs cover them."""
+    import fnmatch
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: tomli, a dependency there
+        import tomli as tomllib
+
+    from nnscratch.serve.app import STATIC_DIR
+
+    root = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    globs = config["tool"]["setuptools"]["package-data"]["nnscratch.serve"]
+    files = sorted(path.name for path in STATIC_DIR.iterdir())
+    assert files == ["index.html", "pad.js", "style.css"]
+    for name in files:
+        assert any(fnmatch.fnmatch(f"static/{name}", glob) for glob in globs), name
+
+
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}

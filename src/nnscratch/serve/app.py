@@ -31,7 +31,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -172,8 +172,12 @@ def _too_large(size: int, limit: int, *, at_least: bool = False) -> APIError:
     )
 
 
-def _answer(predictor: Predictor, kind: str, body: bytes) -> dict[str, Any]:
-    """Decode and predict, turning every kind of bad input into an :class:`APIError`."""
+def _answer(predictor: Predictor, kind: str, body: bytes) -> bytes:
+    """Decode, predict and encode the JSON answer, turning bad input into an :class:`APIError`.
+
+    All of it runs in a worker thread, the JSON encoding included (a third of a millisecond
+    for 784 + hidden floats), so the event loop only moves bytes.
+    """
     if not body:
         raise APIError(400, "empty_body",
                        "the body is empty; send a PNG or JPEG picture, or JSON pixels.")
@@ -190,7 +194,8 @@ def _answer(predictor: Predictor, kind: str, body: bytes) -> dict[str, Any]:
         raise APIError(400, "not_a_picture", str(error)) from None
     except PixelsError as error:
         raise APIError(422, "bad_pixels", str(error)) from None
-    return prediction.to_json(predictor.classes)
+    return json.dumps(prediction.to_json(predictor.classes), allow_nan=False,
+                      separators=(",", ":")).encode("utf-8")
 
 
 def _pixels_of(body: bytes) -> Any:
@@ -302,11 +307,11 @@ def create_app(predictor: Predictor) -> FastAPI:
             _JSON_TYPE: {"schema": _PIXELS_SCHEMA},
         }}},
     )
-    async def predict(request: Request) -> JSONResponse:
+    async def predict(request: Request) -> Response:
         kind = _content_kind(request.headers.get("content-type"))
         body = await _read_body(request, MAX_BODY_BYTES)
-        document = await run_in_threadpool(_answer, predictor, kind, body)
-        return JSONResponse(document)
+        answer = await run_in_threadpool(_answer, predictor, kind, body)
+        return Response(answer, media_type="application/json")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
