@@ -60,6 +60,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 #: Media types of pictures, and the JSON one.
 _PICTURE_TYPES = frozenset({"image/png", "image/jpeg"})
 _JSON_TYPE = "application/json"
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
 
 #: The page may load and contact nothing but this server.
 _PAGE_POLICY = (
@@ -205,7 +207,7 @@ def _pixels_of(body: bytes) -> Any:
         raise APIError(400, "invalid_json", f"the body is not valid JSON ({error}).") from None
     if not isinstance(document, dict) or set(document) != {"pixels"}:
         got = (f"an object with keys {sorted(document)}" if isinstance(document, dict)
-               else f"a JSON {type(document).__name__}")
+               else f"a JSON {_JSON_KINDS.get(type(document), 'value')}")
         raise APIError(422, "wrong_json_shape",
                        f'expected an object {{"pixels": [28 rows of 28 numbers]}}, got {got}.')
     return document["pixels"]
