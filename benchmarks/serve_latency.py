@@ -5,7 +5,8 @@
 
 Starts ``nnscratch serve MODEL --port 0 --quiet`` in a subprocess and drives it from this one,
 over keep-alive HTTP connections on 127.0.0.1, with one PNG: a "7" drawn on a 280x280 pad the
-way the page draws it (black strokes 22 pixels wide on white), the body the page sends.
+way the page draws it (black strokes 22 pixels wide on white) and scaled down to 140x140, the
+body the page sends.
 
 - **Latency**: one client, one request at a time; p50, p99 and mean of the round trip (send,
   wait, read the whole answer), after a warm-up.
@@ -16,6 +17,10 @@ way the page draws it (black strokes 22 pixels wide on white), the body the page
   with its parts timed on their own: decode and preprocess, forward and probabilities, and the
   JSON document. **Server overhead** = latency p50 - the bare work's median: what HTTP, the
   framework, the thread hand-off and the client add.
+- **The work inside the server**: the medians of the steps the server times itself and reports
+  in its ``Server-Timing`` header. Between requests the server's caches go cold (the client
+  and other processes run in between), so the same steps take longer there than in the
+  tight in-process loop above; latency p50 minus this is what HTTP and the framework cost.
 
 MODEL defaults to what ``nnscratch serve`` picks (the newest 10-digit run under ``runs/``, else
 the cached ``mnist10`` model, trained on first use). Client and server share the machine's
@@ -42,10 +47,12 @@ import numpy as np
 SEVEN = [[(0.3, 0.25), (0.7, 0.25)], [(0.7, 0.25), (0.45, 0.8)]]
 PAD = 280
 BRUSH = round(PAD * 2.2 / 28)  # the page's brush: static/pad.js, BRUSH_FRACTION
+SENT = 140  # the size of the picture the page sends: static/pad.js, SENT_SIZE
 
 
 def drawn_png(strokes: list[list[tuple[float, float]]] = SEVEN) -> bytes:
-    """The PNG the page sends for `strokes`: round black strokes on a white 280x280 pad."""
+    """The PNG the page sends for `strokes`: round black strokes on a white 280x280 pad,
+    scaled down to 140x140."""
     from PIL import Image, ImageDraw
 
     pad = Image.new("L", (PAD, PAD), 255)
@@ -56,7 +63,7 @@ def drawn_png(strokes: list[list[tuple[float, float]]] = SEVEN) -> bytes:
         for x, y in points:  # round caps and joins, as the canvas draws them
             pen.ellipse((x - BRUSH / 2, y - BRUSH / 2, x + BRUSH / 2, y + BRUSH / 2), fill=0)
     buffer = io.BytesIO()
-    pad.save(buffer, "PNG")
+    pad.resize((SENT, SENT), Image.Resampling.BOX).save(buffer, "PNG")
     return buffer.getvalue()
 
 
@@ -109,26 +116,30 @@ class Server:
             self.process.wait()
 
 
-def ask(connection: http.client.HTTPConnection, png: bytes) -> bytes:
+def ask(connection: http.client.HTTPConnection, png: bytes) -> dict[str, float]:
+    """One prediction; returns the server's own timing of its steps, in milliseconds."""
     connection.request("POST", "/api/predict", body=png, headers={"Content-Type": "image/png"})
     response = connection.getresponse()
     body = response.read()
     if response.status != 200:
         raise SystemExit(f"the server answered {response.status}: {body[:200]!r}")
-    return body
+    timing = response.getheader("Server-Timing", "")
+    return {step: float(duration) for step, duration in
+            (item.strip().split(";dur=") for item in timing.split(",") if ";dur=" in item)}
 
 
-def latency(server: Server, png: bytes, n: int) -> list[float]:
+def latency(server: Server, png: bytes, n: int) -> tuple[list[float], list[dict[str, float]]]:
+    """Round-trip seconds of `n` sequential requests, and the server's timing of each."""
     connection = server.connect()
     for _ in range(max(n // 10, 20)):  # warm-up: connection, thread pool, caches
         ask(connection, png)
-    times = []
+    times, steps = [], []
     for _ in range(n):
         start = time.perf_counter()
-        ask(connection, png)
+        steps.append(ask(connection, png))
         times.append(time.perf_counter() - start)
     connection.close()
-    return times
+    return times, steps
 
 
 def throughput(server: Server, png: bytes, clients: int, seconds: float) -> float:
@@ -202,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     png = drawn_png()
     with Server(str(model)) as server:
         facts = json.loads(_get(server, "/api/model"))
-        times = latency(server, png, args.requests)
+        times, steps = latency(server, png, args.requests)
         rate = throughput(server, png, args.clients, args.seconds)
     bare = bare_work(path, png, max(args.requests // 2, 20))
     p50, p99 = np.percentile(times, [50, 99])
@@ -218,13 +229,15 @@ def main(argv: list[str] | None = None) -> int:
         "requests_per_second": rate,
         "bare_ms": {key: 1e3 * value for key, value in bare.items()},
         "server_overhead_ms": 1e3 * (p50 - bare["total"]),
+        "in_server_ms": {step: statistics.median(s[step] for s in steps) for step in steps[0]},
     }
+    figures["in_server_ms"]["total"] = statistics.median(sum(s.values()) for s in steps)
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
     bare_ms = figures["bare_ms"]
-    print(f"model {path}: {facts['summary']}, {facts['dtype']}; one {len(png):,}-byte PNG "
-          f"(a 280x280 pad)")
+    print(f"model {path}: {facts['summary']}, {facts['dtype']}; one {len(png):,}-byte "
+          f"{SENT}x{SENT} PNG, as the page sends")
     print(f"POST /api/predict, 1 client, {args.requests} requests: "
           f"p50 {1e3 * p50:.2f} ms, p99 {1e3 * p99:.2f} ms, mean {1e3 * np.mean(times):.2f} ms")
     print(f"POST /api/predict, {args.clients} clients, {args.seconds:g} s: {rate:,.0f} requests/s")
@@ -233,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
           f"and probabilities {bare_ms['forward']:.3f} (+ the answer's JSON "
           f"{bare_ms['json']:.2f}, made in the server)")
     print(f"server overhead (p50 - bare work): {figures['server_overhead_ms']:.2f} ms")
+    inside = figures["in_server_ms"]
+    print(f"the same work timed inside the server (its Server-Timing header), median: "
+          f"{inside['total']:.2f} ms = " + " + ".join(
+              f"{step} {value:.2f}" for step, value in inside.items() if step != "total")
+          + f"; the rest of the p50, {1e3 * p50 - inside['total']:.2f} ms, is HTTP, the "
+          "framework, the thread hand-offs and the client")
     return 0
 
 

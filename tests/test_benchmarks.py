@@ -137,5 +137,7 @@ def test_serve_latency_quick_run_prints_its_figures(tmp_path: Path) -> None:
     assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["p99"]
     assert figures["requests_per_second"] > 0
     assert set(figures["bare_ms"]) == {"total", "decode", "preprocess", "forward", "json"}
+    assert set(figures["in_server_ms"]) == {"total", "decode", "preprocess", "forward", "json"}
+    assert 0 < figures["in_server_ms"]["total"] < figures["latency_ms"]["p99"]
     assert figures["server_overhead_ms"] == pytest.approx(
         figures["latency_ms"]["p50"] - figures["bare_ms"]["total"])

@@ -209,6 +209,13 @@ def test_an_answer_is_the_documented_json(client, predictor):
     assert answer["label"] == int(np.argmax(answer["probabilities"]))
     assert np.shape(answer["input"]) == (28, 28)
     assert len(answer["hidden"]) == 24
+    # How long each step took, in milliseconds, as browsers' developer tools show it.
+    steps = re.fullmatch(r"decode;dur=([\d.]+), preprocess;dur=([\d.]+), forward;dur=([\d.]+), "
+                         r"json;dur=([\d.]+)", response.headers["server-timing"])
+    assert steps and all(float(ms) > 0 for ms in steps.groups())
+    pixels = client.post("/api/predict", json={"pixels": answer["input"]})
+    assert re.fullmatch(r"preprocess;dur=[\d.]+, forward;dur=[\d.]+, json;dur=[\d.]+",
+                        pixels.headers["server-timing"])
 
 
 def test_pixels_as_json_and_the_input_sent_back(client, tmp_path, model_dir, capsys):

@@ -24,7 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import numbers
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -109,12 +110,16 @@ class Prediction:
         What the network received: gray levels scaled to [0, 1], in the model's dtype.
     hidden : ndarray of shape (n_hidden,)
         The first hidden layer's activations; empty for a model without a hidden layer.
+    seconds : dict of str to float
+        Time spent in each step (``decode``, ``preprocess``, ``forward``), for the server's
+        ``Server-Timing`` header.
     """
 
     label: Any
     probabilities: np.ndarray
     input: np.ndarray
     hidden: np.ndarray
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def to_json(self, classes: list[Any]) -> dict[str, Any]:
         """The JSON document of ``POST /api/predict``."""
@@ -205,10 +210,14 @@ class Predictor:
         BlankImageError
             If the picture holds no digit.
         """
+        watch = _Stopwatch()
         gray = decode_picture(data, source="the upload", formats=PICTURE_FORMATS,
                               max_pixels=MAX_PICTURE_PIXELS)
+        watch.lap("decode")
         digit = preprocess_digit(gray, source="the picture")
-        return self._predict(preprocess_images(digit[np.newaxis], self.dtype))
+        X = preprocess_images(digit[np.newaxis], self.dtype)
+        watch.lap("preprocess")
+        return self._predict(X, watch)
 
     def predict_pixels(self, pixels: Any) -> Prediction:
         """Label 28×28 pixels already in MNIST form, used as they are.
@@ -226,23 +235,28 @@ class Predictor:
         BlankImageError
             If the pixels are (nearly) uniform.
         """
+        watch = _Stopwatch()
         array = _check_pixels(pixels)
         if float(array.max() - array.min()) < _MIN_PIXEL_RANGE:
             raise BlankImageError(
                 f"the pixels hold no digit: their values span {array.max() - array.min():.3f} "
                 f"(at least {_MIN_PIXEL_RANGE} is needed); draw a digit, white on black."
             )
-        return self._predict(array.astype(self.dtype).reshape(1, _SIZE * _SIZE))
+        X = array.astype(self.dtype).reshape(1, _SIZE * _SIZE)
+        watch.lap("preprocess")
+        return self._predict(X, watch)
 
-    def _predict(self, X: np.ndarray) -> Prediction:
+    def _predict(self, X: np.ndarray, watch: _Stopwatch) -> Prediction:
         logits, hidden = forward_with_hidden(self.saved.model, X)
         probabilities = self.saved.loss.class_probabilities(logits)[0]
         label = self.classes[int(np.argmax(probabilities))]
+        watch.lap("forward")
         return Prediction(
             label=label,
             probabilities=probabilities,
             input=X.reshape(_SIZE, _SIZE),
             hidden=hidden[0] if hidden is not None else np.empty(0, dtype=self.dtype),
+            seconds=watch.seconds,
         )
 
     # -----------------------------------------------------------------------------------------
@@ -279,6 +293,19 @@ class Predictor:
             "test_accuracy": test_accuracy,
             "test_accuracy_source": source,
         }
+
+
+class _Stopwatch:
+    """Seconds spent in each named step, one lap after the other."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = now - self._last
+        self._last = now
 
 
 def _check_pixels(pixels: Any) -> np.ndarray:

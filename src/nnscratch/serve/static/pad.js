@@ -6,7 +6,7 @@
 // so the pad may be shown at any size.
 //
 // After every stroke, and at most every THROTTLE_MS while drawing, the pad is sent as a PNG to
-// POST api/predict. Each request gets a sequence number, and an answer is shown only if it is
+// POST api/predict, scaled down to SENT_SIZE pixels a side. Each request gets a sequence number, and an answer is shown only if it is
 // newer than the one on screen: a slow older answer never overwrites a newer one, and answers
 // still on their way when the pad is cleared are dropped.
 //
@@ -19,6 +19,9 @@
   // MNIST digits fit a 20-pixel box in a 28-pixel field with strokes about 2 pixels wide; a
   // digit drawn across most of the pad gets strokes of the same proportion.
   const BRUSH_FRACTION = 2.2 / 28;
+  // The picture sent: half the pad's 280 pixels a side is ample for a digit that ends up 20
+  // pixels tall, and a quarter of the pixels for the server to decode and preprocess.
+  const SENT_SIZE = 140;
   // Heat map colours, dark to bright (the "inferno" colour map, sampled).
   const HEAT = [[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]];
 
@@ -30,6 +33,10 @@
   const seen = document.getElementById("seen");
   const hidden = document.getElementById("hidden");
   const brush = pad.width * BRUSH_FRACTION;
+  const outbox = document.createElement("canvas");
+  outbox.width = outbox.height = SENT_SIZE;
+  const outboxInk = outbox.getContext("2d");
+  outboxInk.imageSmoothingQuality = "high";
 
   const strokes = []; // each stroke is a list of [x, y] points in canvas pixels
   let stroke = null; // the stroke being drawn
@@ -163,7 +170,8 @@
     const seq = ++sent;
     setPending(+1);
     try {
-      const picture = await new Promise((resolve) => pad.toBlob(resolve, "image/png"));
+      outboxInk.drawImage(pad, 0, 0, SENT_SIZE, SENT_SIZE); // toBlob copies it at once
+      const picture = await new Promise((resolve) => outbox.toBlob(resolve, "image/png"));
       const response = await fetch("api/predict", {
         method: "POST",
         headers: { "Content-Type": "image/png" },
