@@ -278,7 +278,7 @@ BAD_INPUTS = [
     ("blank png", "image/png", encode(np.full((64, 64), 255, np.uint8)), 422, "blank_picture",
      "no digit found"),
     ("huge png", "image/png", encode(np.full((2100, 2100), 255, np.uint8)), 422,
-     "picture_too_large", "2100x2100 = 4,410,000 pixels"),
+     "picture_too_large", "2100×2100 = 4,410,000 pixels, more than the limit of 4,000,000"),
     ("bad json", "application/json", b'{"pixels": [[0.1,', 400, "invalid_json",
      "not valid JSON"),
     ("bad utf-8", "application/json", b'{"pixels": "\xff"}', 400, "invalid_json",

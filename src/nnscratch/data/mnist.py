@@ -40,6 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from nnscratch._atomic import atomic_write
+from nnscratch._files import open_regular_file
 from nnscratch.data.idx import _decompress, _parse_uncompressed
 
 __all__ = [
@@ -62,6 +63,7 @@ MIRRORS: tuple[str, ...] = (
 _ENV_VAR = "NNSCRATCH_DATA"
 _TIMEOUT = 30.0  # seconds without progress before a mirror counts as failed
 _CHUNK_SIZE = 1 << 16
+_IMAGE_SHAPE = (28, 28)  # every MNIST-format data set (MNIST, Fashion-MNIST, KMNIST)
 _HOW_TO_SKIP = (
     "If you deliberately use a different dataset in MNIST's format (e.g. Fashion-MNIST), "
     "pass verify=False (CLI: --no-verify)."
@@ -234,8 +236,9 @@ def load_mnist(
     IDXFormatError
         If a file is not well-formed IDX (truncated, corrupt gzip, ...).
     ValueError
-        If the files are well-formed IDX but not of MNIST's kinds: images not uint8 of rank 3,
-        labels not uint8 of rank 1, or different numbers of images and labels.
+        If the files are well-formed IDX but not of MNIST's kinds: images not uint8 of shape
+        (n, 28, 28) — checked at load, naming the file, with or without `verify` — labels not
+        uint8 of rank 1, or different numbers of images and labels.
     TypeError
         If `mirrors` is a single string rather than a sequence of them.
 
@@ -424,6 +427,12 @@ def _parse_checked(data: bytes, source: str, key: str, *, verify: bool) -> np.nd
         actual = hashlib.sha256(raw).hexdigest()
         if actual != spec.sha256:
             raise MNISTChecksumError(source, spec.name, spec.sha256, actual)
+    _check_kind(array, source, spec)
+    return array
+
+
+def _check_kind(array: np.ndarray, source: str, spec: MNISTFile) -> None:
+    """Images must be uint8 ``(n, 28, 28)`` and labels uint8 ``(n,)``, whatever ``verify`` is."""
     if array.ndim != spec.rank or array.dtype != np.uint8:
         layout = "(n_images, rows, cols)" if spec.rank == 3 else "(n_images,)"
         raise ValueError(
@@ -431,14 +440,21 @@ def _parse_checked(data: bytes, source: str, key: str, *, verify: bool) -> np.nd
             f"holds {array.dtype} of shape {array.shape}. Check the file is the one its name "
             "says (images vs labels)."
         )
-    return array
+    if spec.rank == 3 and array.shape[1:] != _IMAGE_SHAPE:
+        raise ValueError(
+            f"{source}: MNIST {spec.name} must hold {_IMAGE_SHAPE[0]}×{_IMAGE_SHAPE[1]} images, "
+            f"but it holds {array.shape[1]}×{array.shape[2]} ones (shape {array.shape}). Give "
+            "a data set in MNIST's format (28×28 pixels), or resize its images to 28×28 first."
+        )
 
 
 def _load_files(paths: dict[str, Path], arrays: dict[str, np.ndarray], verify: bool) -> MNIST:
     """Read every file in `paths` not already in `arrays` and check images and labels pair up."""
     for key, path in paths.items():
         if key not in arrays:
-            arrays[key] = _parse_checked(path.read_bytes(), str(path), key, verify=verify)
+            with open_regular_file(path, what="an MNIST file") as handle:
+                data = handle.read()
+            arrays[key] = _parse_checked(data, str(path), key, verify=verify)
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if len(images) != len(labels):
