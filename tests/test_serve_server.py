@@ -158,3 +158,9 @@ def test_without_a_model_the_default_one_is_trained_once_and_reused(tmp_path):
         assert get(url + "/api/model")["sha256"] == facts["sha256"]
         _, second = interrupt(process)
     assert "training" not in second and f"serving the default model in {cached}" in second
+
+
+def test_max_parameters_is_passed_to_the_model_loader(model, capsys):
+    assert main(["serve", str(model), "--max-parameters", "100"]) == 1
+    err = capsys.readouterr().err
+    assert "nnscratch: error:" in err and "--max-parameters" in err

@@ -776,7 +776,7 @@ def _serve(args: argparse.Namespace) -> int:
                      *(["--no-download"] if args.no_download else []),
                      *(["--no-verify"] if args.no_verify else [])]
     return serve(args.model, host=args.host, port=args.port, quiet=args.quiet,
-                 train_options=train_options)
+                 train_options=train_options, max_parameters=args.max_parameters)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1007,6 +1007,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "the page has no authentication)")
     serve.add_argument("--port", type=int, default=8000,
                        help="port to listen on (default: 8000; 0 picks a free one)")
+    _add_max_parameters(serve)
     serve.set_defaults(handler=_serve)
     return parser
 

@@ -172,8 +172,11 @@ class Predictor:
         self._facts = self._describe(run_metrics or {})
 
     @classmethod
-    def load(cls, given: str | Path) -> Predictor:
+    def load(cls, given: str | Path, *, max_parameters: int | None = None) -> Predictor:
         """Load a model file, or the ``model.npz`` of a run folder (with its ``metrics.json``).
+
+        ``max_parameters`` is passed to :func:`~nnscratch.serialization.load_model` (``None``:
+        its default limit).
 
         Raises
         ------
@@ -192,7 +195,8 @@ class Predictor:
                     "written by nnscratch train."
                 )
             path = path / "model.npz"
-        saved = load_model(path)
+        saved = (load_model(path) if max_parameters is None
+                 else load_model(path, max_parameters=max_parameters))
         return cls(saved, path, _read_run_metrics(path.parent / "metrics.json"))
 
     # -----------------------------------------------------------------------------------------

@@ -89,6 +89,7 @@ def serve(
     quiet: bool = False,
     train_options: Sequence[str] = (),
     runs: Path = Path("runs"),
+    max_parameters: int | None = None,
 ) -> int:
     """Serve the page and the JSON API until interrupted.
 
@@ -108,6 +109,9 @@ def serve(
         ``nnscratch train`` options used if the default model must be trained.
     runs : Path, default=Path("runs")
         Where to look for a 10-digit run when no model is given.
+    max_parameters : int or None, default=None
+        Refuse a model file declaring more parameters; ``None`` is
+        :data:`nnscratch.serialization.MAX_PARAMETERS`.
 
     Returns
     -------
@@ -127,7 +131,7 @@ def serve(
     options = [*train_options, *(["--quiet"] if quiet else [])]
     path = resolve_model(model, runs=runs, say=say,
                          train=functools.partial(train_default_model, train_options=options))
-    predictor = Predictor.load(path)
+    predictor = Predictor.load(path, max_parameters=max_parameters)
     app = create_app(predictor)
     sock = bind(host, port)
     try:
