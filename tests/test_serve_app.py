@@ -156,7 +156,13 @@ def test_the_api_is_documented(client):
                                                       "application/json"}
     assert {"200", "400", "413", "415", "422"} <= set(predict["responses"])
     assert {"/api/model", "/healthz"} <= set(schema["paths"])
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    # Swagger UI comes from the package itself, never from a CDN: the docs work offline.
+    sources = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert sources and all(source.startswith("/") for source in sources), sources
+    for source in sources:
+        assert client.get(source).status_code == 200, source
 
 
 @pytest.mark.parametrize(("method", "path", "status", "code"), [

@@ -367,6 +367,12 @@ def test_the_model_facts_and_a_link_to_the_api_docs(page, browser):
     assert accuracy.endswith("% (metrics.json)") and float(accuracy.split("%")[0]) > 90
     link = browser.find_element(page.by.ID, "api-docs")
     assert link.get_attribute("href").endswith("/docs")
+    # The docs render with no network (Swagger UI is served from the package): its title and
+    # the predict route appear.
+    browser.get(link.get_attribute("href"))
+    page.wait.until(
+        lambda driver: "/api/predict" in driver.find_element(page.by.TAG_NAME, "body").text)
+    assert "nnscratch serve" in browser.find_element(page.by.CSS_SELECTOR, ".info .title").text
 
 
 def test_a_binary_model_shows_only_its_two_classes(browser, tmp_path):

@@ -10,7 +10,8 @@ Routes:
   :class:`~nnscratch.serve.predictor.Prediction`), with a ``Server-Timing`` header giving the
   milliseconds of each step (decode, preprocess, forward, json).
 - ``GET /api/model``: the model's facts; ``GET /healthz``: ``{"status": "ok"}``.
-- ``GET /docs`` and ``/openapi.json``: FastAPI's API documentation.
+- ``GET /docs`` and ``/openapi.json``: FastAPI's API documentation (Swagger UI served from the
+  package's own files, so it works offline).
 
 Every error is JSON, ``{"error": CODE, "message": TEXT}``, with a 4xx status for bad input:
 400 for a body that cannot be read (not a picture, undecodable, invalid JSON, empty), 413 for a
@@ -35,6 +36,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -238,7 +240,9 @@ def create_app(predictor: Predictor) -> FastAPI:
     """
     from nnscratch import __version__
 
-    app = FastAPI(
+    # FastAPIOffline is FastAPI whose /docs page loads Swagger UI from files in the installed
+    # package (fastapi-offline), not from a CDN: the docs work offline like the page.
+    app = FastAPIOffline(
         title="nnscratch serve",
         version=__version__,
         description="Draw a digit and watch the network answer. The page is at `/`; this is its "
