@@ -1,10 +1,10 @@
-"""The ``nnscratch`` command line: train, evaluate, predict, plot, info and gradcheck.
+"""The ``nnscratch`` command line: train, evaluate, predict, plot, info, gradcheck and serve.
 
 Each sub-command is a thin layer over the library: ``train`` runs a recipe and writes a run
 folder; ``evaluate`` scores a model on MNIST's train or test split; ``predict`` labels pictures
 and arrays of digits; ``plot`` redraws a run's figures; ``info`` describes a model file;
-``gradcheck`` proves the gradients of a small model numerically. ``docs/cli.md`` is the
-reference.
+``gradcheck`` proves the gradients of a small model numerically; ``serve`` runs a web page to
+draw digits on (:mod:`nnscratch.serve`). ``docs/cli.md`` is the reference.
 
 Parsing is argparse's, with one parent parser giving every command ``--quiet``, ``--json``
 (machine-readable output on stdout) and ``--debug``. Errors are printed as one line that says
@@ -86,6 +86,13 @@ examples:
   nnscratch gradcheck --layers 5 4 --activation tanh --loss softmax
   nnscratch gradcheck --layers 8 --activation sigmoid --loss binary
   nnscratch gradcheck --activation elu --loss mse --classes 2 --json
+"""
+
+EXAMPLES_SERVE = """\
+examples:
+  nnscratch serve                                    # newest 10-digit run, else the default model
+  nnscratch serve runs/RUN --port 8080
+  nnscratch serve model.npz --port 0                 # any free port; the first line names it
 """
 
 #: Images scored per forward pass by evaluate and predict, to bound memory.
@@ -547,6 +554,20 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# serve
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from nnscratch.serve import serve
+
+    train_options = [*(["--data-dir", args.data_dir] if args.data_dir else []),
+                     *(["--no-download"] if args.no_download else []),
+                     *(["--no-verify"] if args.no_verify else [])]
+    return serve(args.model, host=args.host, port=args.port, quiet=args.quiet,
+                 train_options=train_options, max_parameters=args.max_parameters)
+
+
+# ---------------------------------------------------------------------------------------------
 # The parser
 
 
@@ -756,6 +777,27 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--tolerance", type=float, default=1e-7, metavar="TOL",
                        help="largest relative error that passes (default: 1e-7)")
     gradcheck.set_defaults(handler=_gradcheck)
+
+    serve = _add_command(
+        commands, "serve", [common, data], "draw digits on a web page and see the answers",
+        "Serve a web page to draw a digit on and watch the network answer: the prediction, "
+        "every class's probability, the 28x28 picture the network received and its first "
+        "hidden layer; and the JSON API behind it (POST /api/predict, GET /api/model, docs at "
+        "/docs). Without MODEL it serves the newest 10-digit run under runs/, else a default "
+        "model kept in the cache (~/.cache/nnscratch/models/mnist10), trained once with the "
+        "mnist10 recipe (MNIST is found as train finds it). The first line printed is "
+        "'Serving on http://HOST:PORT'. Ctrl-C stops it.",
+        EXAMPLES_SERVE,
+    )
+    serve.add_argument("model", metavar="MODEL", nargs="?",
+                       help="a model.npz or a run folder (default: see above)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1, this computer only; "
+                            "the page has no authentication)")
+    serve.add_argument("--port", type=int, default=8000,
+                       help="port to listen on (default: 8000; 0 picks a free one)")
+    _add_max_parameters(serve)
+    serve.set_defaults(handler=_serve)
     return parser
 
 

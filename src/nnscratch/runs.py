@@ -515,7 +515,7 @@ def read_run(path: str | os.PathLike[str], *, max_parameters: int | None = None)
             "nnscratch train (or train again)."
         )
     settings = read_config(run / "config.toml")
-    metrics = _read_json(run / "metrics.json")
+    metrics = read_metrics(run)
     with user_file_errors(run / "history.csv"), \
             open(run / "history.csv", newline="", encoding="utf-8") as handle:
         rows = [{key: _number(value) for key, value in row.items()}
@@ -526,7 +526,24 @@ def read_run(path: str | os.PathLike[str], *, max_parameters: int | None = None)
                      _read_json(provenance_file) if provenance_file.is_file() else {})
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_metrics(run: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``metrics.json`` of a run folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder has no ``metrics.json``.
+    RunFolderError
+        If it is not a JSON object.
+    """
+    path = Path(run) / "metrics.json"
+    metrics = _read_json(path)
+    if not isinstance(metrics, dict):
+        raise RunFolderError(f"{path} holds a JSON {type(metrics).__name__}, not an object.")
+    return metrics
+
+
+def _read_json(path: Path) -> Any:
     try:
         with user_file_errors(path):
             return json.loads(path.read_text(encoding="utf-8"))
