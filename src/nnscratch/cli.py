@@ -588,7 +588,8 @@ def _tune(args: argparse.Namespace) -> int:
         recipe=args.recipe, digits=args.digits, space=args.space, out=args.out,
         trials=args.trials, timeout=args.timeout, jobs=args.jobs, study=args.study,
         storage=args.storage, sampler=args.sampler, pruner=args.pruner, seed=args.seed,
-        heartbeat=args.heartbeat, final=args.final, data_dir=args.data_dir,
+        heartbeat=args.heartbeat, final=args.final, plots=not args.no_plots,
+        data_dir=args.data_dir,
         download=not args.no_download, verify=not args.no_verify,
         quiet=args.quiet or args.json,
     )
@@ -885,6 +886,8 @@ def _add_tune_command(commands: Any, common: argparse.ArgumentParser,
                        help="tune folder (default: runs/tune/STUDY)")
     study.add_argument("--final", action=argparse.BooleanOptionalAction, default=True,
                        help="train and test the best settings at the end (default: yes)")
+    study.add_argument("--no-plots", action="store_true",
+                       help="skip the figures of the study and of the best run")
     tune.set_defaults(handler=_tune)
 
 

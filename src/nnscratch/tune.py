@@ -60,6 +60,8 @@ VALIDATION_FRACTION = 0.1
 SPLIT_SEED = 0
 #: Failed trials (a dead worker's) are queued again this many times at most.
 MAX_RETRY = 2
+#: Connections tried while another worker creates a new database's tables.
+_CREATE_ATTEMPTS = 5
 #: The samplers and pruners, by option name.
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
@@ -91,6 +93,7 @@ class TuneOptions:
     seed: int | None = None
     heartbeat: int = 30
     final: bool = True
+    plots: bool = True
     data_dir: str | None = None
     download: bool = True
     verify: bool = True
@@ -244,11 +247,20 @@ def open_storage(url: str, heartbeat: int) -> optuna.storages.RDBStorage:
     shown = redact(url)
     retry = _retry_callback()
     try:
-        with _experimental_allowed():
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine, heartbeat_interval=heartbeat,
-                grace_period=2 * heartbeat, **retry,
-            )
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                with _experimental_allowed():
+                    return optuna.storages.RDBStorage(
+                        url, engine_kwargs=engine, heartbeat_interval=heartbeat,
+                        grace_period=2 * heartbeat, **retry,
+                    )
+            except sqlalchemy.exc.SQLAlchemyError as error:
+                # Two workers that start together on a new database both create its tables;
+                # the loser sees them appear half-way and only needs to connect again.
+                if "already exists" not in str(error) or attempt == _CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
     except ModuleNotFoundError as error:
         raise TuneError(f"--storage {shown}: the database driver {error.name!r} is not "
                         "installed; for PostgreSQL: pip install 'nnscratch[postgres]'.") from None
@@ -427,7 +439,7 @@ def _worker(the_plan: _Plan, n_trials: int | None, seed: int | None, threads: in
     import optuna
     from threadpoolctl import threadpool_limits
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     threadpool_limits(threads)
     data = _load_data(the_plan, progress=False)
     study = _load_study(the_plan, open_storage(the_plan.storage, the_plan.options.heartbeat),
@@ -518,7 +530,7 @@ def tune(options: TuneOptions) -> TuneResult:
     """
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     the_plan = plan(options)
     data = _load_data(the_plan, progress=not options.quiet)
     with _new_folder_removed_on_error(the_plan.out):
@@ -590,7 +602,8 @@ def _summarise(the_plan: _Plan, study: optuna.Study, data: DigitsDataset,
                   key=lambda t: -t.value)
     top = [_trial_row(t) for t in done[:TOP]]
     files = [_write_trials_csv(the_plan.out, trials)]
-    files += _draw_plots(the_plan, study)
+    if the_plan.options.plots:
+        files += _draw_plots(the_plan, study)
     best = None
     if done and the_plan.options.final:
         best = _train_best(the_plan, done[0], data)
@@ -647,6 +660,8 @@ def _draw_plots(the_plan: _Plan, study: optuna.Study) -> list[str]:
     for name, draw in plots.items():
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+            # PED-ANOVA's note when few trials separate good from bad: the plot says as much.
+            warnings.filterwarnings("ignore", message="Target and region quantiles")
             try:
                 axes = draw()
             except (ValueError, RuntimeError) as error:
@@ -675,7 +690,8 @@ def _train_best(the_plan: _Plan, trial: optuna.trial.FrozenTrial,
                           time.perf_counter() - start)
     run.metrics["tune"] = {"study": the_plan.study, "trial": trial.number,
                            "val_accuracy": trial.value}
-    _replace_folder(the_plan.out / "best", lambda folder: runs.write_run(folder, run))
+    _replace_folder(the_plan.out / "best",
+                    lambda folder: runs.write_run(folder, run, plots=the_plan.options.plots))
     runs.write_config(the_plan.out / "best.toml", settings)
     return {"trial": trial.number, "val_accuracy": trial.value, "settings": settings,
             "test_accuracy": run.metrics["test_accuracy"],
