@@ -458,3 +458,26 @@ def test_the_tutorial_recipe_and_zero_trials_are_usage_errors(capsys):
             main(["tune", *args])
         assert exit_info.value.code == 2
     assert "invalid choice: 'tutorial'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# The pruning and parallel measurement (benchmarks/tune_pruning.py), in its quick mode
+
+
+def test_the_pruning_benchmark_runs_every_setup_in_quick_mode(tmp_path, data_dir):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "tune_pruning.py"
+    completed = subprocess.run(
+        [sys.executable, str(script), "--quick", "--data-dir", str(data_dir), "--no-verify",
+         "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, **ONE_THREAD},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert [s["label"] for s in report["setups"]] == [
+        "1 worker, no pruning", "1 worker, median pruning", "2 workers, median pruning"]
+    for setup in report["setups"]:
+        assert setup["complete"] + setup["pruned"] == 2 and setup["failed"] == 0
+        assert 0 < setup["best"] <= 1 and setup["curve"][-1][1] == setup["best"]
+    assert report["parallel_efficiency"] > 0
+    assert "| 2 workers, median pruning |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "best_vs_time.png").stat().st_size > 0
