@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -150,6 +151,17 @@ def test_bad_spaces_name_the_setting_and_the_fix(table, message):
     with pytest.raises(SpaceError, match=r"the space: .*") as error:
         parse_space(table, get_recipe("mnist10"))
     assert message in str(error.value)
+
+
+def test_the_space_example_in_the_docs_parses():
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    docs = Path(__file__).resolve().parents[1] / "docs" / "tune.md"
+    example = re.findall(r"```toml\n(.*?)```", docs.read_text(), re.S)[0]
+    space = parse_space(tomllib.loads(example)["space"], get_recipe("mnist10"))
+    assert len(space.dimensions) == 7 and space.fixed == {"epochs": 12}
 
 
 def test_the_grid_sampler_needs_choices():
