@@ -298,7 +298,8 @@ def test_ctrl_c_fails_the_running_trial_keeps_the_finished_and_exits_130(tmp_pat
                          "--no-plots", "--quiet", cwd=tmp_path)
     storage = sqlite_url(out / "study.db")
     _wait_for(lambda: (out / "tune.toml").is_file()
-              and _states_or_empty(storage, "mnist10")[-2:] == ["COMPLETE", "RUNNING"], process)
+              and _states_or_empty(storage, "mnist10")[-2:] == ["COMPLETE", "RUNNING"]
+              and _training(storage, "mnist10"), process)
     process.send_signal(signal.SIGINT)  # a moment into the second trial of 40 epochs
     code, _, err = finish(process)
     assert code == 130, err
@@ -351,7 +352,7 @@ def test_a_killed_worker_does_not_stop_the_study_and_its_trial_is_retried(
               space_file(tmp_path, SLOW_SPACE), "--storage", storage, "--study", study,
               "--heartbeat", "1", "--pruner", "none", "--no-final", "--no-plots", "--quiet"]
     victim = start_tune(*common, "--trials", "20", "--out", tmp_path / "a", cwd=tmp_path)
-    _wait_for(lambda: "RUNNING" in _states_or_empty(storage, study), victim)
+    _wait_for(lambda: _training(storage, study), victim)
     victim.kill()  # SIGKILL, a moment into a trial of 40 epochs: no chance to mark anything
     victim.communicate()
     running = [t.number for t in load(storage, study).trials if t.state.name == "RUNNING"]
@@ -377,6 +378,13 @@ def _states_or_empty(storage: str, study: str) -> list[str]:
         return states(load(storage, study))
     except KeyError:  # the study is not created yet
         return []
+
+
+def _training(storage: str, study: str) -> bool:
+    """Whether a trial is running with its settings drawn (it is training, not starting)."""
+    if "RUNNING" not in _states_or_empty(storage, study):
+        return False
+    return any(t.state.name == "RUNNING" and t.params for t in load(storage, study).trials)
 
 
 def _wait_for(condition, process: subprocess.Popen[str], timeout: float = 120) -> None:

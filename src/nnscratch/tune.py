@@ -440,6 +440,9 @@ def _worker(the_plan: _Plan, n_trials: int | None, seed: int | None, threads: in
     from threadpoolctl import threadpool_limits
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    # Ctrl-C in a terminal reaches the workers directly and again through the parent; the
+    # second must not interrupt Optuna while it marks the trial failed.
+    signal.signal(signal.SIGINT, _interrupt_once)
     threadpool_limits(threads)
     data = _load_data(the_plan, progress=False)
     study = _load_study(the_plan, open_storage(the_plan.storage, the_plan.options.heartbeat),
@@ -450,6 +453,11 @@ def _worker(the_plan: _Plan, n_trials: int | None, seed: int | None, threads: in
                   n_trials, the_plan.options.timeout, [])
     except KeyboardInterrupt:  # Optuna has marked the running trial failed
         sys.exit(130)
+
+
+def _interrupt_once(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _shares(trials: int | None, jobs: int) -> list[int | None]:
