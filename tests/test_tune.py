@@ -307,6 +307,32 @@ def test_ctrl_c_fails_the_running_trial_keeps_the_finished_and_exits_130(tmp_pat
     assert states(load(storage, "mnist10")) == ["COMPLETE", "FAIL"]
 
 
+def test_ctrl_c_in_a_terminal_stops_every_local_worker_cleanly(tmp_path, data_dir):
+    out = tmp_path / "tune"
+    process = subprocess.Popen(  # its own process group, as a terminal's foreground job
+        [sys.executable, "-m", "nnscratch", "tune", "--data-dir", str(data_dir), "--no-verify",
+         "--no-download", "--space", str(space_file(tmp_path, SLOW_SPACE)), "--trials", "6",
+         "--jobs", "2", "--out", str(out), "--no-plots", "--quiet"],
+        cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, **ONE_THREAD}, start_new_session=True,
+    )
+    storage = sqlite_url(out / "study.db")
+
+    def both_training() -> bool:
+        if not (out / "tune.toml").is_file():
+            return False
+        trials = load(storage, "mnist10").trials
+        return sum(t.state.name == "RUNNING" and bool(t.params) for t in trials) == 2
+
+    _wait_for(both_training, process)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+    code, _, err = finish(process)
+    assert code == 130, err
+    assert err.strip().splitlines()[-1] == "nnscratch: interrupted"
+    found = states(load(storage, "mnist10"))
+    assert "RUNNING" not in found and found.count("FAIL") == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # Several processes on one storage: SQLite always, PostgreSQL when a server is there
 

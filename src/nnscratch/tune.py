@@ -443,11 +443,12 @@ def _worker(the_plan: _Plan, n_trials: int | None, seed: int | None, threads: in
     # Ctrl-C in a terminal reaches the workers directly and again through the parent; the
     # second must not interrupt Optuna while it marks the trial failed.
     signal.signal(signal.SIGINT, _interrupt_once)
-    threadpool_limits(threads)
-    data = _load_data(the_plan, progress=False)
-    study = _load_study(the_plan, open_storage(the_plan.storage, the_plan.options.heartbeat),
-                        seed=seed)
     try:
+        threadpool_limits(threads)
+        data = _load_data(the_plan, progress=False)
+        study = _load_study(the_plan,
+                            open_storage(the_plan.storage, the_plan.options.heartbeat),
+                            seed=seed)
         _optimize(study, Objective(the_plan.recipe, the_plan.settings, the_plan.space,
                                    data.X_train, data.y_train),
                   n_trials, the_plan.options.timeout, [])
@@ -472,7 +473,7 @@ def _run_workers(the_plan: _Plan, study: optuna.Study, bar: Any) -> list[int]:
     """Start the ``--jobs`` worker processes and follow the study until they end.
 
     Returns the exit code of each. Ctrl-C is passed on to the workers, which mark their running
-    trials failed, before it is raised here.
+    trials failed; once they have ended, it is raised here as ``KeyboardInterrupt``.
     """
     options = the_plan.options
     shares = _shares(options.trials, options.jobs)
@@ -481,23 +482,32 @@ def _run_workers(the_plan: _Plan, study: optuna.Study, bar: Any) -> list[int]:
     seeds = [None if options.seed is None else options.seed + i for i in range(len(shares))]
     workers = [context.Process(target=_worker, args=(the_plan, n, s, threads), daemon=False)
                for n, s in zip(shares, seeds, strict=True)]
-    for worker in workers:
-        worker.start()
-    before = _count_finished(study)
-    try:
-        while any(worker.is_alive() for worker in workers):
-            bar.update(_count_finished(study) - before - bar.n)
-            time.sleep(0.5)
-    except KeyboardInterrupt:
+    interrupted = []
+
+    def forward(signum: int, frame: Any) -> None:
+        # A flag, not an exception: raised anywhere in the polling below, a KeyboardInterrupt
+        # could be swallowed (in a weakref callback, say) and the command would exit 0.
+        interrupted.append(True)
         for worker in workers:
             if worker.is_alive() and worker.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.pid, signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, forward)
+    try:
         for worker in workers:
-            worker.join(timeout=60)
-        raise
-    bar.update(_count_finished(study) - before - bar.n)
-    return [worker.exitcode or 0 for worker in workers]
+            worker.start()
+        before = _count_finished(study)
+        while any(worker.is_alive() for worker in workers):
+            bar.update(_count_finished(study) - before - bar.n)
+            time.sleep(0.5)
+        bar.update(_count_finished(study) - before - bar.n)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    codes = [worker.exitcode or 0 for worker in workers]
+    if interrupted or 130 in codes:
+        raise KeyboardInterrupt
+    return codes
 
 
 def _count_finished(study: optuna.Study) -> int:
