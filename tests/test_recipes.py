@@ -96,3 +96,21 @@ def test_train_recipe_fits_the_model_the_recipe_describes(name, rng):
     assert isinstance(model, kind)
     assert model.predict(X).shape == (60,)
     assert model.model_.dtype == np.dtype(settings["dtype"])
+
+
+def test_train_recipe_passes_validation_data_and_callbacks_to_fit(rng):
+    recipe = RECIPES["mnist10"]
+    settings = {**recipe.settings, "layers": [4], "epochs": 2}
+    X = rng.random((60, 5)).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(np.int64)
+    epochs = []
+    model = train_recipe(recipe, settings, X, y, validation_data=(X[:10], y[:10]),
+                         callbacks=[lambda epoch, logs: epochs.append(logs["val_accuracy"])])
+    assert len(epochs) == 2 and epochs == model.history_.val_accuracy
+
+
+def test_the_tutorial_recipe_has_no_epochs_to_report():
+    recipe = RECIPES["tutorial"]
+    with pytest.raises(ValueError, match="without epochs to validate after"):
+        train_recipe(recipe, dict(recipe.settings), np.zeros((4, 3)), np.array([0, 1, 0, 1]),
+                     callbacks=[lambda epoch, logs: None])
