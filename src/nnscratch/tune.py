@@ -361,6 +361,83 @@ def _claim_study(study: optuna.Study, identity: dict[str, Any], name: str) -> No
 
 
 # ---------------------------------------------------------------------------------------------
+# Ctrl-C
+
+
+class _Interrupts:
+    """Ctrl-C during a search, delivered where Optuna can record it.
+
+    A ``KeyboardInterrupt`` raised while Optuna writes to its database (a trial's report, its
+    final state) can leave the session broken and the trial "running". So Ctrl-C is raised at
+    once only while a trial is training; at any other moment it is remembered, the study is
+    told to start no new trial, and it is raised at the next safe point: after the trial's
+    report, or when ``optimize`` returns. A second Ctrl-C is only remembered.
+    """
+
+    def __init__(self) -> None:
+        self.training = False
+        self.requested = False
+        self.study: optuna.Study | None = None
+
+    def handle(self, signum: int, frame: Any) -> None:
+        first = not self.requested
+        self.requested = True
+        if self.study is not None:
+            with contextlib.suppress(RuntimeError):  # optimize has just returned
+                self.study.stop()
+        if self.training and first:
+            self.training = False
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self, study: optuna.Study) -> Iterator[None]:
+        """Take over Ctrl-C for ``study.optimize`` (in the main thread only, where Python
+        delivers signals); raise it when the block ends, if it came."""
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self.study, self.requested = study, False
+        previous = signal.signal(signal.SIGINT, self.handle)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            self.study = None
+        if self.requested:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def training_phase(self) -> Iterator[None]:
+        """Training, where Ctrl-C is raised at once."""
+        self.raise_if_requested()
+        self.training = True
+        try:
+            yield
+        finally:
+            self.training = False
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """A database write inside training: Ctrl-C waits until it is done."""
+        was_training, self.training = self.training, False
+        try:
+            yield
+        finally:
+            self.training = was_training
+        self.raise_if_requested()
+
+    def raise_if_requested(self) -> None:
+        if self.requested:
+            self.training = False
+            raise KeyboardInterrupt
+
+
+_INTERRUPTS = _Interrupts()
+
+
+# ---------------------------------------------------------------------------------------------
 # The objective
 
 
@@ -401,13 +478,16 @@ class Objective:
         trial.set_user_attr("settings", settings)
 
         def report(epoch: int, logs: dict[str, float]) -> None:
-            trial.report(logs["val_accuracy"], epoch + 1)
-            if trial.should_prune():
+            with _INTERRUPTS.paused():
+                trial.report(logs["val_accuracy"], epoch + 1)
+                prune = trial.should_prune()
+            if prune:
                 raise optuna.TrialPruned(f"validation accuracy {logs['val_accuracy']:.4f} "
                                          f"after epoch {epoch + 1}")
 
-        model = train_recipe(self.recipe, settings, self.X_train, self.y_train,
-                             validation_data=(self.X_val, self.y_val), callbacks=[report])
+        with _INTERRUPTS.training_phase():
+            model = train_recipe(self.recipe, settings, self.X_train, self.y_train,
+                                 validation_data=(self.X_val, self.y_val), callbacks=[report])
         # The weights kept (the best epoch's under early stopping), scored once more.
         return float(np.mean(model.predict(self.X_val) == self.y_val))
 
@@ -429,7 +509,7 @@ def _optimize(study: optuna.Study, objective: Objective, n_trials: int | None,
               timeout: float | None, callbacks: list[Any]) -> None:
     from nnscratch.training import TrainingDivergedError
 
-    with _experimental_allowed():
+    with _experimental_allowed(), _INTERRUPTS.installed(study):
         study.optimize(objective, n_trials=n_trials, timeout=timeout,
                        catch=(TrainingDivergedError,), callbacks=callbacks)
 
@@ -440,9 +520,6 @@ def _worker(the_plan: _Plan, n_trials: int | None, seed: int | None, threads: in
     from threadpoolctl import threadpool_limits
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    # Ctrl-C in a terminal reaches the workers directly and again through the parent; the
-    # second must not interrupt Optuna while it marks the trial failed.
-    signal.signal(signal.SIGINT, _interrupt_once)
     try:
         threadpool_limits(threads)
         data = _load_data(the_plan, progress=False)
@@ -454,11 +531,6 @@ def _worker(the_plan: _Plan, n_trials: int | None, seed: int | None, threads: in
                   n_trials, the_plan.options.timeout, [])
     except KeyboardInterrupt:  # Optuna has marked the running trial failed
         sys.exit(130)
-
-
-def _interrupt_once(signum: int, frame: Any) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt
 
 
 def _shares(trials: int | None, jobs: int) -> list[int | None]:
