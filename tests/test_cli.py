@@ -181,13 +181,15 @@ def test_settings_come_from_recipe_then_config_then_flags(tmp_path):
 )
 def test_settings_errors(argv, message):
     from nnscratch.cli import CLIError
+    from nnscratch.settings_check import SettingError
 
-    with pytest.raises(CLIError, match=message):
+    with pytest.raises((CLIError, SettingError), match=message):
         _settings(*argv)
 
 
 def test_config_errors(tmp_path):
     from nnscratch.cli import CLIError
+    from nnscratch.settings_check import SettingError
 
     bad = tmp_path / "bad.toml"
     bad.write_text("[train\n")
@@ -195,7 +197,8 @@ def test_config_errors(tmp_path):
         _settings("--config", str(bad))
     other = tmp_path / "other.toml"
     other.write_text('[train]\nrecipe = "mnist10"\niterations = 5\n')
-    with pytest.raises(CLIError, match="the setting 'iterations' does not apply to the 'mnist10'"):
+    with pytest.raises(SettingError,
+                       match="the setting 'iterations' does not apply to the 'mnist10'"):
         _settings("--config", str(other))
 
 
@@ -714,11 +717,13 @@ def test_refusals_are_one_line_with_the_fix_and_touch_nothing(tmp_path, case, ca
 @pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC, errno.EACCES])
 def test_an_unwritable_out_folder_is_named_with_the_fix(tmp_path, capsys, monkeypatch, code):
     """The operating system's refusal, raised where train writes its files (mkdir, the
-    atomic writes' fsync): one line naming the folder, and an earlier run left as it was."""
+    atomic writes' fsync): one line naming the file at its final path (not the temporary
+    folder it was being written in), and the earlier run replaced by --overwrite left as it
+    was, with no temporary folder left behind."""
     out = tmp_path / "run"
     out.mkdir()
     (out / "metrics.json").write_text('{"test_accuracy": 0.99}\n')  # an earlier run's
-    argv = _train_into("run")(tmp_path)
+    argv = _train_into("run", "--overwrite")(tmp_path)
     before = snapshot(tmp_path)
 
     def refuse(*args: Any, **kwargs: Any) -> None:

@@ -106,10 +106,18 @@ def test_history_csv_has_one_row_per_logged_iteration_or_epoch(tmp_path, rng):
 
 
 def test_new_run_dir_never_reuses_a_name(tmp_path):
-    first = runs.new_run_dir("tutorial", tmp_path)
-    first.mkdir()
-    second = runs.new_run_dir("tutorial", tmp_path)
-    assert second != first and second.name.startswith(first.name)
+    from nnscratch._transaction import reserve_new_folder
+
+    assert runs.new_run_dir("tutorial", tmp_path).name.endswith("-tutorial")
+    base = tmp_path / "20261129-120000-tutorial"
+    with reserve_new_folder(base) as first:
+        # Reserved (locked) but not yet written: a second reservation takes another name.
+        with reserve_new_folder(base) as second:
+            assert (first.folder, second.folder) == (base, tmp_path / f"{base.name}-2")
+    base.mkdir()
+    (base / "metrics.json").write_text("{}")  # written: taken
+    with reserve_new_folder(base) as third:
+        assert third.folder == tmp_path / f"{base.name}-2"
 
 
 def test_read_run_names_what_is_missing(tmp_path, rng):

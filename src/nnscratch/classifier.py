@@ -444,7 +444,8 @@ class NeuralNetClassifier:
             For a hyper-parameter of the wrong type, sparse or non-numeric ``X``.
         TrainingDivergedError
             If the loss or a weight becomes non-finite; the message names the epoch (try a
-            lower ``learning_rate``).
+            lower ``learning_rate``). The classifier is then unfitted: ``predict`` raises
+            ``NotFittedError``.
         """
         dtype = self._validate_params(X)
         X = self._check_X(X, dtype, reset=True)
@@ -462,14 +463,24 @@ class NeuralNetClassifier:
         if self.warmup_epochs:
             schedule = LinearWarmup(self.warmup_epochs, schedule)
         stopper = EarlyStopping("val_loss", patience=self.patience) if self.early_stopping else None
-        self.history_: History = fit(
-            self.model_, X, self._targets(index, dtype), loss=self.loss_,
-            optimizer=self.optimizer_, epochs=self.epochs, batch_size=self.batch_size,
-            validation_split=self.validation_fraction if self.early_stopping else 0.0,
-            early_stopping=stopper, schedule=schedule, seed=self._shuffle_seed,
-            sample_weight=weights, verbose=self.verbose,
-        )
+        try:
+            self.history_: History = fit(
+                self.model_, X, self._targets(index, dtype), loss=self.loss_,
+                optimizer=self.optimizer_, epochs=self.epochs, batch_size=self.batch_size,
+                validation_split=self.validation_fraction if self.early_stopping else 0.0,
+                early_stopping=stopper, schedule=schedule, seed=self._shuffle_seed,
+                sample_weight=weights, verbose=self.verbose,
+            )
+        except BaseException:  # diverged or interrupted: no half-trained model to predict with
+            self._forget_fit()
+            raise
         return self
+
+    def _forget_fit(self) -> None:
+        """Make the classifier unfitted again (after a fit that failed)."""
+        for name in ("model_", "loss_", "optimizer_", "history_", "n_features_in_", "classes_",
+                     "_shuffle_seed", "_partial_epochs"):
+            self.__dict__.pop(name, None)
 
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None

@@ -8,8 +8,11 @@ draw digits on (:mod:`nnscratch.serve`). ``docs/cli.md`` is the reference.
 
 Parsing is argparse's, with one parent parser giving every command ``--quiet``, ``--json``
 (machine-readable output on stdout) and ``--debug``. Errors are printed as one line that says
-what went wrong and how to fix it, with exit status 1 (2 for usage errors, 130 for Ctrl-C); a
-failed gradient check also exits with 1. ``--debug`` shows the full traceback instead.
+what went wrong and how to fix it, with exit status 1 (2 for usage errors, 130 for Ctrl-C, 143
+for SIGTERM); a failed gradient check also exits with 1. ``train`` checks every flag and config
+value (:mod:`nnscratch.settings_check`) and the memory the model needs before it loads data,
+and writes its run folder as a transaction (:mod:`nnscratch._transaction`). ``--debug`` shows
+the full traceback instead.
 
 What is left out: interactive prompts, colour, and shell completion.
 """
@@ -33,6 +36,7 @@ import numpy as np
 from nnscratch import runs
 from nnscratch._files import explain_os_error
 from nnscratch._json import to_json
+from nnscratch._memory import available_memory, format_bytes, training_bytes
 from nnscratch.images import MAX_PIXELS
 from nnscratch.recipes import (
     RECIPES,
@@ -43,6 +47,13 @@ from nnscratch.recipes import (
     train_recipe,
 )
 from nnscratch.serialization import MAX_PARAMETERS
+from nnscratch.settings_check import (
+    HIDDEN_ACTIVATIONS,
+    SettingError,
+    check_config_document,
+    check_settings,
+    setting_name,
+)
 
 EXAMPLES_TRAIN = """\
 examples:
@@ -108,41 +119,71 @@ class CLIError(Exception):
 
 
 def resolve_settings(args: argparse.Namespace) -> tuple[Recipe, dict[str, Any]]:
-    """Merge recipe defaults, the ``--config`` file and explicit flags, and check them."""
-    config: dict[str, Any] = {}
-    if args.config is not None:
-        try:
-            config = runs.read_config(Path(args.config))
-        except runs.RunFolderError as error:
-            raise CLIError(str(error)) from None
-    name = args.recipe or config.get("recipe") or "tutorial"
-    try:
-        recipe = get_recipe(name)
-    except ValueError as error:
-        raise CLIError(str(error)) from None
+    """Merge recipe defaults, the ``--config`` file and explicit flags, and check them all.
+
+    Raises
+    ------
+    SettingError
+        A usage error (exit status 2) naming the flag or the config key and file
+        (:mod:`nnscratch.settings_check`).
+    CLIError
+        If the config file cannot be read.
+    """
+    config = _read_config(args.config) if args.config is not None else {}
+    recipe = _chosen_recipe(args, config)
     allowed = allowed_keys(recipe)
     settings: dict[str, Any] = {"recipe": recipe.name, **recipe.settings}
-    for source, values in (("config", config), ("flags", _given_flags(args))):
+    sources: dict[str, str] = {}
+    for source, values in ((str(args.config), config), ("flag", _given_flags(args))):
         for key, value in values.items():
+            if key == "recipe":
+                continue
             if key not in allowed:
-                where = f"in {args.config}" if source == "config" else f"--{key.replace('_', '-')}"
-                raise CLIError(
-                    f"{where}: the setting {key!r} does not apply to the {recipe.name!r} recipe "
-                    f"(it takes {', '.join(k for k in allowed if k != 'recipe')})."
+                raise SettingError(
+                    f"{setting_name(key, source)}: the setting {key!r} does not apply to the "
+                    f"{recipe.name!r} recipe (it takes "
+                    f"{', '.join(k for k in allowed if k != 'recipe')})."
                 )
-            settings[key] = value
+            settings[key], sources[key] = value, source
+    settings["digits"] = _checked_digits(recipe, settings["digits"],
+                                         setting_name("digits", sources.get("digits", "recipe")))
+    check_settings(settings, sources)
+    return recipe, settings
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    """The ``[train]`` table of ``--config``, every table and key known."""
+    try:
+        document = runs.read_toml(Path(path))
+    except runs.RunFolderError as error:
+        raise CLIError(str(error)) from None
+    return check_config_document(document, path, ("recipe", *SETTING_KEYS))
+
+
+def _chosen_recipe(args: argparse.Namespace, config: dict[str, Any]) -> Recipe:
+    name = args.recipe or config.get("recipe") or "tutorial"
+    where = "--recipe" if args.recipe else setting_name("recipe", str(args.config))
+    if not isinstance(name, str):
+        raise SettingError(f"{where} must be a string, got {name!r}.")
+    try:
+        return get_recipe(name)
+    except ValueError as error:
+        raise SettingError(f"{where}: {error}") from None
+
+
+def _checked_digits(recipe: Recipe, digits: Any, name: str) -> list[int]:
     from nnscratch.data import parse_digits
 
     try:
-        settings["digits"] = list(parse_digits(settings["digits"]))
-    except ValueError as error:
-        raise CLIError(f"--digits: {error}") from None
-    if recipe.kind == "tutorial" and len(settings["digits"]) != 2:
-        raise CLIError(
-            f"the tutorial recipe classifies two digits, got {settings['digits']}; use "
+        checked = list(parse_digits(digits))
+    except (TypeError, ValueError) as error:
+        raise SettingError(f"{name}: {error}") from None
+    if recipe.kind == "tutorial" and len(checked) != 2:
+        raise SettingError(
+            f"{name}: the tutorial recipe classifies two digits, got {checked}; use "
             "--recipe mnist10 (or binary-fast) for other sets."
         )
-    return recipe, settings
+    return checked
 
 
 def _given_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -151,15 +192,62 @@ def _given_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {key: getattr(args, key) for key in SETTING_KEYS if getattr(args, key) is not None}
 
 
+def _check_memory(recipe: Recipe, settings: dict[str, Any]) -> None:
+    """Refuse a model whose training cannot fit in the memory available (before any work)."""
+    available = available_memory()
+    if available is None:
+        return
+    tutorial = recipe.kind == "tutorial"
+    n_classes = len(settings["digits"])
+    widths = list(settings["layers"]) + ([] if tutorial else [1 if n_classes == 2 else n_classes])
+    estimate = training_bytes(
+        widths, n_classes=n_classes, batch_size=None if tutorial else settings["batch_size"],
+        optimizer=None if tutorial else settings["optimizer"],
+        momentum=settings.get("momentum", 0.0), itemsize=np.dtype(settings["dtype"]).itemsize,
+    )
+    if estimate.total > available:
+        smaller = "" if tutorial else ", a smaller --batch-size"
+        raise CLIError(
+            f"training layers {settings['layers']} needs about {format_bytes(estimate.total)} "
+            f"of memory ({estimate.describe()}), but {format_bytes(available)} is available. "
+            f"Use fewer or smaller --layers{smaller} or --dtype float32."
+        )
+
+
+def _warn_untrained(recipe: Recipe, settings: dict[str, Any]) -> None:
+    """Say up front that the model will be saved untrained (the tutorial allows it)."""
+    if recipe.kind != "tutorial":
+        return
+    if settings["iterations"] == 0 or settings["learning_rate"] == 0:
+        why = ("--iterations 0" if settings["iterations"] == 0 else "--learning-rate 0")
+        warnings.warn(f"{why}: the saved model keeps its initial weights: it is untrained.",
+                      UserWarning, stacklevel=2)
+
+
 # ---------------------------------------------------------------------------------------------
 # train
 
 
 def _train(args: argparse.Namespace) -> int:
-    from nnscratch.data import load_digits
-
     recipe, settings = resolve_settings(args)
-    out = Path(args.out) if args.out else runs.new_run_dir(recipe.name)
+    _check_memory(recipe, settings)
+    _warn_untrained(recipe, settings)
+    if args.out:
+        reservation = runs.reserve_run_dir(args.out, overwrite=args.overwrite)
+    else:
+        reservation = runs.reserve_new_run_dir(recipe.name)
+    with reservation as reserved:
+        run = _train_and_record(args, recipe, settings, reserved.folder)
+        runs.write_run(reserved.folder, run, plots=not args.no_plots, overwrite=args.overwrite)
+    _report_run(args, run.metrics, reserved.folder)
+    return 0
+
+
+def _train_and_record(args: argparse.Namespace, recipe: Recipe, settings: dict[str, Any],
+                      out: Path) -> runs.Run:
+    from nnscratch.data import load_digits
+    from nnscratch.training import TrainingDivergedError, UntrainedWarning
+
     quiet = args.quiet or args.json
     data = load_digits(
         settings["digits"], data_dir=args.data_dir, dtype=np.dtype(settings["dtype"]),
@@ -167,16 +255,21 @@ def _train(args: argparse.Namespace) -> int:
     )
     if not quiet:
         print(f"nnscratch train: recipe {recipe.name!r}, digits {settings['digits']}, "
-              f"{data.train_size} train / {data.test_size} test examples -> {out}")
+              f"{data.train_size} train / {data.test_size} test examples -> {out}", flush=True)
     start = time.perf_counter()
     try:
-        predictor = train_recipe(recipe, settings, data.X_train, data.y_train,
-                                 verbose=0 if quiet else 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UntrainedWarning)  # said up front, with the flag
+            predictor = train_recipe(recipe, settings, data.X_train, data.y_train,
+                                     verbose=0 if quiet else 1)
+    except TrainingDivergedError as error:
+        raise CLIError(error.describe("--learning-rate") + " Nothing was saved.") from None
     except ValueError as error:
         raise CLIError(str(error)) from None
-    run = runs.record_run(recipe, settings, predictor, data, time.perf_counter() - start)
-    runs.write_run(out, run, plots=not args.no_plots)
-    metrics = run.metrics
+    return runs.record_run(recipe, settings, predictor, data, time.perf_counter() - start)
+
+
+def _report_run(args: argparse.Namespace, metrics: dict[str, Any], out: Path) -> None:
     if args.json:
         _print_json({**metrics, "run_dir": str(out)})
     elif not args.quiet:
@@ -186,7 +279,6 @@ def _train(args: argparse.Namespace) -> int:
               f"({metrics['test_correct']}/{metrics['test_size']})")
         print(f"training time:  {metrics['seconds']:.1f} s")
         print(f"run folder:     {out}")
-    return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -663,7 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--batch-size", type=int, metavar="N", help="examples per update")
     how.add_argument("--optimizer", choices=list(OPTIMIZERS))
     how.add_argument("--activation",
-                     choices=["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"],
+                     choices=HIDDEN_ACTIVATIONS,
                      help="hidden-layer activation")
     how.add_argument("--momentum", type=float, metavar="M", help="for sgd")
     how.add_argument("--weight-decay", type=float, metavar="WD",
@@ -683,7 +775,12 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--seed", type=int, help="seeds weights, dropout and shuffling")
     how.add_argument("--dtype", choices=["float32", "float64"])
     folder = train.add_argument_group("run folder")
-    folder.add_argument("--out", metavar="DIR", help="run folder (default: a new one in runs/)")
+    folder.add_argument("--out", metavar="DIR",
+                        help="run folder (default: a new one in runs/); an existing one that "
+                             "holds files is refused unless --overwrite")
+    folder.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --out folder whole, once the new run is "
+                             "complete")
     folder.add_argument("--no-plots", action="store_true",
                         help="skip the figures (draw them later with: nnscratch plot RUN)")
     train.set_defaults(handler=_train)
@@ -827,7 +924,11 @@ def _one_line(message: str) -> str:
 
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int,
                   file: Any = None, line: str | None = None) -> None:
-    print(f"nnscratch: warning: {_one_line(str(message))}", file=sys.stderr)
+    from nnscratch.training import LossRoseWarning
+
+    text = message.describe("--learning-rate") if isinstance(message, LossRoseWarning) \
+        else str(message)
+    print(f"nnscratch: warning: {_one_line(text)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -841,8 +942,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 for an error or a failed gradient check, 2 for a usage error, 130
-        when interrupted.
+        0 on success, 1 for an error or a failed gradient check, 2 for a usage error (a flag
+        or config value), 130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM).
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -850,11 +951,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with _warnings_as_lines(args.debug):
+        with _warnings_as_lines(args.debug), _sigterm_interrupts():
             return args.handler(args)
+    except Terminated:
+        print("nnscratch: terminated (SIGTERM); nothing was saved", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("nnscratch: interrupted", file=sys.stderr)
         return 130
+    except SettingError as error:  # a usage error: the flag or config key is named
+        if args.debug:
+            raise
+        print(f"nnscratch {args.command}: error: {_one_line(str(error))}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # the reader went away (| head): nothing left to say
         # Python's own flush at exit would fail again and print a traceback; point stdout at
         # /dev/null first, as the Python documentation advises for SIGPIPE.
@@ -870,6 +979,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = _one_line(text) or type(error).__name__
         print(f"nnscratch: error: {message}", file=sys.stderr)
         return 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every ``finally`` and cleanup runs (exit 143)."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

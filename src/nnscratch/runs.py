@@ -16,7 +16,9 @@ The folder holds:
   ``misclassified.png``, ``first_layer_weights.png`` and, for two digits, ``roc.png``.
 
 :func:`record_run` gathers a :class:`Run` from a trained model and its data; :func:`write_run`,
-the one entry point that writes, turns a :class:`Run` into a folder; :func:`read_run` reads a
+the one entry point that writes, turns a :class:`Run` into a folder, as a transaction: the folder
+appears complete at its path or not at all, an existing run is never replaced unless asked, and
+two writers of one folder cannot mix (:mod:`nnscratch._transaction`); :func:`read_run` reads a
 folder back.
 
 What is left out: comparing runs, and any server or database of runs.
@@ -42,6 +44,13 @@ import numpy as np
 from nnscratch._atomic import atomic_write
 from nnscratch._files import open_regular_file, user_file_errors
 from nnscratch._json import to_json
+from nnscratch._transaction import (
+    FolderBusyError,
+    FolderExistsError,
+    Reservation,
+    reserve_folder,
+    reserve_new_folder,
+)
 from nnscratch.recipes import Recipe, get_recipe
 
 if TYPE_CHECKING:
@@ -50,6 +59,28 @@ if TYPE_CHECKING:
     from nnscratch.data import DigitsDataset
     from nnscratch.model import Sequential
     from nnscratch.serialization import SavedModel
+
+__all__ = [
+    "RUN_FILES",
+    "Figures",
+    "FolderBusyError",
+    "FolderExistsError",
+    "Run",
+    "RunFolder",
+    "RunFolderError",
+    "draw_figures",
+    "new_run_dir",
+    "provenance",
+    "read_config",
+    "read_metrics",
+    "read_run",
+    "read_toml",
+    "record_run",
+    "reserve_new_run_dir",
+    "reserve_run_dir",
+    "write_config",
+    "write_run",
+]
 
 #: The files every run folder has (the figures are optional: ``--no-plots``).
 RUN_FILES = ("config.toml", "metrics.json", "history.csv", "provenance.json", "model.npz")
@@ -332,46 +363,89 @@ def blas_info() -> list[dict[str, Any]]:
 
 
 def new_run_dir(recipe: str, root: str | os.PathLike[str] = "runs") -> Path:
-    """A fresh folder name under ``root``: ``<date>-<time>-<recipe>``, with a suffix if taken."""
+    """The default folder name under ``root``: ``<date>-<time>-<recipe>``.
+
+    :func:`reserve_new_run_dir` adds a suffix (``-2``, ``-3``...) when it is taken.
+    """
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{stamp}-{recipe}"
-    path, suffix = base, 1
-    while path.exists():
-        suffix += 1
-        path = Path(f"{base}-{suffix}")
-    return path
+    return Path(root) / f"{stamp}-{recipe}"
 
 
-def write_run(out: str | os.PathLike[str], run: Run, *, plots: bool = True) -> list[Path]:
-    """Write a whole run folder: every file of :data:`RUN_FILES`, then the figures.
+def reserve_run_dir(
+    out: str | os.PathLike[str], *, overwrite: bool = False
+) -> contextlib.AbstractContextManager[Reservation]:
+    """Claim a run folder before any work: lock it and refuse it if it already holds files.
 
-    Each file is written atomically; the folder is created if needed.
+    ``nnscratch train`` reserves ``--out`` before loading data, so a refusal costs nothing;
+    :func:`write_run` inside the ``with`` block reuses the reservation (see
+    :mod:`nnscratch._transaction`).
+
+    Raises
+    ------
+    FolderExistsError
+        If ``out`` holds files and ``overwrite`` is false, or is a file.
+    FolderBusyError
+        If another process is writing ``out``.
+    """
+    return reserve_folder(out, overwrite=overwrite)
+
+
+def reserve_new_run_dir(
+    recipe: str, root: str | os.PathLike[str] = "runs"
+) -> contextlib.AbstractContextManager[Reservation]:
+    """Reserve a fresh default run folder (:func:`new_run_dir`, with a suffix if taken)."""
+    return reserve_new_folder(new_run_dir(recipe, root))
+
+
+def write_run(out: str | os.PathLike[str], run: Run, *, plots: bool = True,
+              overwrite: bool = False) -> list[Path]:
+    """Write a whole run folder as a transaction: every file of :data:`RUN_FILES`, the figures.
+
+    The folder is built in a hidden temporary sibling (``.NAME.tmp-<pid>-<random>``) and
+    renamed to ``out`` only once complete; on any error or interruption the temporary folder
+    is removed and ``out`` is left as it was (:mod:`nnscratch._transaction`).
 
     Parameters
     ----------
     out : str or PathLike
+        The run folder; its parent folders are created if needed.
     run : Run
     plots : bool, default=True
         Draw the figures (``False``: ``nnscratch train --no-plots``).
+    overwrite : bool, default=False
+        Replace an existing run folder whole; without it a folder holding files is refused.
 
     Returns
     -------
     list of Path
-        The files written.
+        The files written, under ``out``.
+
+    Raises
+    ------
+    FolderExistsError
+        If ``out`` holds files and ``overwrite`` is false (nothing is written).
+    FolderBusyError
+        If another process is writing ``out``.
     """
+    out = Path(out)
+    with reserve_folder(out, overwrite=overwrite) as reservation:
+        names = reservation.build(lambda folder: _write_files(folder, out, run, plots))
+    return [out / name for name in names]
+
+
+def _write_files(folder: Path, final: Path, run: Run, plots: bool) -> list[str]:
+    """Write the run's files into ``folder`` (to become ``final``); return their names."""
     from nnscratch.serialization import save_model
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "metrics.json", run.metrics)
-    write_config(out / "config.toml", run.settings)
-    _write_history(out / "history.csv", run.history_rows)
-    _write_json(out / "provenance.json", run.provenance)
-    save_model(out / "model.npz", run.model, run.classes, metadata=run.model_metadata)
-    written = [out / name for name in RUN_FILES]
+    _write_json(folder / "metrics.json", run.metrics)
+    write_config(folder / "config.toml", run.settings, shown=final / "config.toml")
+    _write_history(folder / "history.csv", run.history_rows)
+    _write_json(folder / "provenance.json", run.provenance)
+    save_model(folder / "model.npz", run.model, run.classes, metadata=run.model_metadata)
+    names = list(RUN_FILES)
     if plots:
-        written += draw_figures(out, run.figures)
-    return written
+        names += [path.name for path in draw_figures(folder, run.figures)]
+    return names
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -383,13 +457,16 @@ def _write_json(path: Path, document: Any) -> None:
     _write_text(path, to_json(document, what=path.name) + "\n")
 
 
-def write_config(path: Path, settings: dict[str, Any]) -> None:
-    """Write ``settings`` as the ``[train]`` table of a TOML file that repeats the run."""
+def write_config(path: Path, settings: dict[str, Any], *, shown: Path | None = None) -> None:
+    """Write ``settings`` as the ``[train]`` table of a TOML file that repeats the run.
+
+    ``shown`` is the path named in the file's header comment (default: ``path``).
+    """
     import tomli_w
 
     header = (
         "# The exact settings of this run. Repeat it with:\n"
-        f"#   nnscratch train --config {path}\n"
+        f"#   nnscratch train --config {shown or path}\n"
     )
     _write_text(path, header + tomli_w.dumps({"train": settings}))
 
@@ -467,13 +544,24 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         If the file does not exist, is not a regular readable file, is not UTF-8 or is not
         valid TOML; the message names the file.
     """
+    return dict(read_toml(path).get("train", {}))
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A whole TOML config file, parsed.
+
+    Raises
+    ------
+    RunFolderError
+        As :func:`read_config`.
+    """
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
     try:
         with open_regular_file(path, what="a config file") as handle, user_file_errors(path):
-            return dict(tomllib.load(handle).get("train", {}))
+            return dict(tomllib.load(handle))
     except FileNotFoundError:
         raise RunFolderError(f"config file {path} does not exist.") from None
     except OSError as error:  # a folder, a pipe, permission denied...: already one clear line

@@ -12,7 +12,11 @@ gradient descent is ``fit(..., batch_size=None)``. It is split the way scikit-le
   stopping and callbacks.
 
 Training stops with :class:`TrainingDivergedError` as soon as the loss (checked at every step,
-before the update) or a weight (checked after every epoch) is NaN or infinite.
+before the update) or a weight (checked after every epoch) is NaN or infinite, and the weights
+from the start of that epoch (for full-batch training: from before the failing step) are put
+back first. A finite loss that ends over ten times where it started warns
+(:class:`LossRoseWarning`), and so does training that cannot change the weights
+(:class:`UntrainedWarning`: no epochs, or a zero learning rate).
 
 What is left out: distributed training, mixed precision, gradient accumulation.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,15 +51,71 @@ Callback = Callable[[int, dict[str, float]], "bool | None"]
 class TrainingDivergedError(FloatingPointError):
     """The loss or a weight became NaN or infinite during training.
 
+    :func:`fit` restores the weights from before the failing step (full-batch) or epoch
+    (mini-batch) before raising it, so the model is never left with NaN weights.
+
     Attributes
     ----------
     epoch : int
         The epoch (counted from 0; for full-batch training, the iteration) where it happened.
+    what : str
+        What happened and where, e.g. ``"The loss became nan at iteration 12"``.
+    learning_rate : float or None
+        The learning rate in use, for the advice.
+    restored : str
+        Which weights the model was given back (empty until :func:`fit` restores them).
     """
 
-    def __init__(self, message: str, *, epoch: int) -> None:
+    def __init__(self, message: str, *, epoch: int, what: str = "",
+                 learning_rate: float | None = None) -> None:
         super().__init__(message)
         self.epoch = epoch
+        self.what = what or message
+        self.learning_rate = learning_rate
+        self.restored = ""
+
+    def describe(self, learning_rate_name: str = "learning_rate") -> str:
+        """The message, with the advice naming the learning rate as the caller's interface
+        does (``learning_rate`` in Python, ``--learning-rate`` on the command line)."""
+        restored = f" {self.restored}" if self.restored else ""
+        rate = f" (now {self.learning_rate:g})" if self.learning_rate is not None else ""
+        return (f"{self.what}.{restored} Try a lower {learning_rate_name}{rate}, or inputs "
+                "scaled to [0, 1].")
+
+    def __str__(self) -> str:
+        return self.describe() if self.learning_rate is not None else super().__str__()
+
+
+class LossRoseWarning(UserWarning):
+    """Training ended with a finite loss far above where it started: it diverged.
+
+    Attributes
+    ----------
+    first, last : float
+        The first and the last epoch's (iteration's) loss.
+    learning_rate : float
+    """
+
+    def __init__(self, first: float, last: float, learning_rate: float) -> None:
+        super().__init__(first, last, learning_rate)
+        self.first, self.last, self.learning_rate = first, last, learning_rate
+
+    def describe(self, learning_rate_name: str = "learning_rate") -> str:
+        return (f"the training loss rose from {self.first:.4g} to {self.last:.4g} "
+                f"({self.last / self.first:.3g} times the start): training diverged and the "
+                f"model is worse than untrained. Try a lower {learning_rate_name} (now "
+                f"{self.learning_rate:g}).")
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+class UntrainedWarning(UserWarning):
+    """Training ran no epochs or had a zero learning rate: the weights are the initial ones."""
+
+
+#: A final loss this many times the first one warns (:class:`LossRoseWarning`).
+LOSS_RISE_FACTOR = 10.0
 
 
 @dataclass
@@ -365,9 +426,9 @@ def _where(epoch: int, batch: int | None, n_batches: int | None) -> str:
     return f"epoch {epoch + 1}, batch {batch + 1}{of}"
 
 
-def _advice(optimizer: Optimizer) -> str:
-    return (f"Try a lower learning rate (now {optimizer.learning_rate:g}), or inputs scaled "
-            "to [0, 1].")
+def _diverged(what: str, optimizer: Optimizer, epoch: int) -> TrainingDivergedError:
+    return TrainingDivergedError(what, epoch=epoch, what=what,
+                                 learning_rate=float(optimizer.learning_rate))
 
 
 def _check_finite_loss(
@@ -375,10 +436,8 @@ def _check_finite_loss(
 ) -> None:
     """Raise before the update if the batch's loss is NaN or infinite."""
     if not math.isfinite(value):
-        raise TrainingDivergedError(
-            f"The loss became {value} at {_where(epoch, batch, n_batches)}. {_advice(optimizer)}",
-            epoch=epoch,
-        )
+        raise _diverged(f"The loss became {value} at {_where(epoch, batch, n_batches)}",
+                        optimizer, epoch)
 
 
 def _check_finite_weights(
@@ -389,11 +448,29 @@ def _check_finite_weights(
     for position, layer in enumerate(layers):
         for param in layer.parameters():
             if not np.all(np.isfinite(param.value)):
-                raise TrainingDivergedError(
+                raise _diverged(
                     f"The weights became non-finite (layers[{position}].{param.name} holds NaN "
-                    f"or infinity) at {_where(epoch, None, n_batches)}. {_advice(optimizer)}",
-                    epoch=epoch,
-                )
+                    f"or infinity) at {_where(epoch, None, n_batches)}", optimizer, epoch)
+
+
+class _Checkpoint:
+    """The weights at the start of an epoch, kept to undo a step that diverged.
+
+    One copy per epoch into buffers allocated once: for full-batch training (one step per
+    epoch) that is the weights from before the failing step.
+    """
+
+    def __init__(self, model: Sequential) -> None:
+        self.params = model.parameters()
+        self.saved = [np.empty_like(p.value) for p in self.params]
+
+    def save(self) -> None:
+        for buffer, param in zip(self.saved, self.params, strict=True):
+            np.copyto(buffer, param.value)
+
+    def restore(self) -> None:
+        for buffer, param in zip(self.saved, self.params, strict=True):
+            np.copyto(param.value, buffer)
 
 
 @dataclass
@@ -554,6 +631,8 @@ def fit(
     history = History()
     base_rate = optimizer.learning_rate
     progress = _Progress(verbose, epochs, n_batches)
+    checkpoint = _Checkpoint(model)
+    _warn_if_untrained(epochs, base_rate)
     try:
         for epoch in range(epochs):
             if schedule is not None:
@@ -561,8 +640,17 @@ def fit(
             start = time.perf_counter()
             batches = minibatches(data.X, data.y, data.sample_weight, batch_size=batch_size,
                                   rng=shuffle_rng)
-            result = run_epoch(model, loss, optimizer, batches, epoch=epoch,
-                               n_batches=n_batches, on_batch=progress.start_epoch(epoch))
+            checkpoint.save()
+            try:
+                result = run_epoch(model, loss, optimizer, batches, epoch=epoch,
+                                   n_batches=n_batches, on_batch=progress.start_epoch(epoch))
+            except TrainingDivergedError as error:
+                checkpoint.restore()
+                error.restored = ("The weights from before that step are restored."
+                                  if n_batches == 1 else
+                                  f"The weights from the start of epoch {epoch + 1} are "
+                                  "restored.")
+                raise
             stop = _end_epoch(epoch, result, model=model, loss=loss, data=data,
                               history=history, seconds=time.perf_counter() - start,
                               learning_rate=optimizer.learning_rate, progress=progress,
@@ -576,7 +664,25 @@ def fit(
     if early_stopping is not None:
         early_stopping.restore(model)
         history.best_epoch = early_stopping.best_epoch
+    _warn_if_loss_rose(history, base_rate)
     return history
+
+
+def _warn_if_untrained(epochs: int, learning_rate: float) -> None:
+    if epochs == 0 or learning_rate == 0:
+        why = "0 epochs" if epochs == 0 else "a learning rate of 0"
+        warnings.warn(
+            f"training with {why} leaves the model's weights as initialised: it is untrained.",
+            UntrainedWarning, stacklevel=3,
+        )
+
+
+def _warn_if_loss_rose(history: History, learning_rate: float) -> None:
+    """Warn when the last epoch's loss is over :data:`LOSS_RISE_FACTOR` times the first's."""
+    if len(history.loss) >= 2 and history.loss[0] > 0:
+        first, last = history.loss[0], history.loss[-1]
+        if last > LOSS_RISE_FACTOR * first:
+            warnings.warn(LossRoseWarning(first, last, learning_rate), stacklevel=3)
 
 
 def _check_early_stopping(early_stopping: EarlyStopping | None, data: _Data) -> None:
