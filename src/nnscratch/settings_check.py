@@ -220,8 +220,8 @@ def _check_number(value: Any, name: str, bound: Bound | None) -> None:
         as_float = float(value)
     except OverflowError:
         raise SettingError(
-            f"{name} must be a finite number, got an integer with {len(str(value))} digits, "
-            "too large for a float."
+            f"{name} must be a finite number, got an integer of about "
+            f"{int(int(value).bit_length() * 0.30103) + 1} digits, too large for a float."
         ) from None
     if not math.isfinite(as_float):
         raise SettingError(f"{name} must be a finite number, got {value}.")
