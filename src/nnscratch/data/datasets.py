@@ -295,6 +295,20 @@ class DigitsDataset:
         )
 
 
+def _check_every_digit_present(
+    y: np.ndarray, digits: tuple[int, ...], labels_file: DataFile | None, split: str
+) -> None:
+    """A chosen digit with no examples would vanish from the scores without a word."""
+    missing = [d for i, d in enumerate(digits) if not np.any(y == i)]
+    if missing:
+        where = labels_file.path if labels_file is not None else f"the {split} labels"
+        raise ValueError(
+            f"{where}: the {split} split has no examples of digit(s) "
+            f"{', '.join(map(str, missing))}, which were chosen; its labels are damaged, or "
+            "choose digits it has."
+        )
+
+
 def load_digits(
     digits: str | Iterable[int | str] = (1, 2),
     *,
@@ -347,6 +361,8 @@ def load_digits(
     mnist = load_mnist(data_dir, download=download, verify=verify, progress=progress)
     train_images, y_train = select_digits(mnist.train_images, mnist.train_labels, digits)
     test_images, y_test = select_digits(mnist.test_images, mnist.test_labels, digits)
+    for split, y in (("train", y_train), ("test", y_test)):
+        _check_every_digit_present(y, digits, mnist.files.get(f"{split}_labels"), split)
     X_train = preprocess_images(train_images, dtype)
     if shuffle_seed is not None:
         X_train, y_train = shuffle(X_train, y_train, shuffle_seed)

@@ -490,4 +490,23 @@ def _load_files(paths: dict[str, Path], arrays: dict[str, np.ndarray], verify: b
                 f"{paths[f'{split}_labels']} holds {len(labels)} labels; both files must come "
                 "from the same dataset and split."
             )
+        _check_labels(labels, paths[f"{split}_labels"])
     return MNIST(**{key: arrays[key] for key in MNIST_FILES}, files=MappingProxyType(files))
+
+
+#: The classes of the data set: MNIST's digits 0..9.
+N_CLASSES = 10
+
+
+def _check_labels(labels: np.ndarray, path: Path) -> None:
+    """Every label must be one of the data set's classes, with or without ``verify``: a label
+    outside them would be dropped silently by every selection of classes."""
+    outside = np.flatnonzero(labels >= N_CLASSES)
+    if outside.size:
+        values = np.unique(labels[outside])
+        raise ValueError(
+            f"{path}: {outside.size} label(s) are not classes of the data set (0..{N_CLASSES - 1})"
+            f": {', '.join(map(str, values[:10].tolist()))}{' ...' if values.size > 10 else ''} "
+            f"(first at index {outside[0]}). The file is damaged or from another data set; "
+            "download it again or drop --no-verify to check it."
+        )
