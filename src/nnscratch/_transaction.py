@@ -34,6 +34,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -63,32 +64,30 @@ def _lock_path(folder: Path) -> Path:
     return folder.with_name(f".{folder.name}.lock")
 
 
-def _is_taken(folder: Path) -> bool:
-    """Whether ``folder`` exists as anything but an empty folder."""
-    if not folder.exists() and not folder.is_symlink():
-        return False
-    if folder.is_dir() and not folder.is_symlink():
-        return any(folder.iterdir())
-    return True
-
-
 def check_free(folder: Path, *, overwrite: bool) -> None:
     """Raise unless a run may be written at ``folder``.
 
     Raises
     ------
     FolderExistsError
-        If ``folder`` is a file, or a folder with files in it and ``overwrite`` is false.
+        If ``folder`` is a file or a link, or a folder with files in it and ``overwrite`` is
+        false.
+    OSError
+        If the path cannot be looked at (a file where a folder is needed, permission denied,
+        a link loop), with a message naming it and the fix.
     """
-    if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+    try:
+        with user_file_errors(folder, action="write"):
+            mode = os.lstat(folder).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(mode):
+        raise FolderExistsError(f"{folder} is a symbolic link; give --out a real folder name.")
+    if not stat.S_ISDIR(mode):
         raise FolderExistsError(
             f"{folder} exists and is not a folder; give --out a new folder name."
         )
-    if folder.is_symlink():
-        raise FolderExistsError(
-            f"{folder} is a symbolic link; give --out a real folder name."
-        )
-    if not overwrite and _is_taken(folder):
+    if not overwrite and any(folder.iterdir()):
         raise FolderExistsError(
             f"{folder} already exists and holds files; nothing was changed. Give --out a new "
             "folder, or add --overwrite to replace it whole."
