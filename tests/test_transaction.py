@@ -111,6 +111,14 @@ def test_a_taken_path_is_refused_before_anything_is_created(tmp_path, make, over
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("given", [".", "..", "/"])
+def test_the_current_folder_or_one_above_is_never_a_run_folder(tmp_path, monkeypatch, given):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FolderExistsError, match="is not a new folder's name"), \
+            reserve_folder(given, overwrite=True):
+        pass  # pragma: no cover
+
+
 def test_an_empty_existing_folder_is_used(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

@@ -76,6 +76,11 @@ def check_free(folder: Path, *, overwrite: bool) -> None:
         If the path cannot be looked at (a file where a folder is needed, permission denied,
         a link loop), with a message naming it and the fix.
     """
+    if Path(os.path.normpath(folder)).name in ("", ".", ".."):
+        raise FolderExistsError(
+            f"{folder} is not a new folder's name (a run folder is replaced whole, so it cannot "
+            "be the current folder or one above it); give --out a name such as runs/mine."
+        )
     try:
         with user_file_errors(folder, action="write"):
             mode = os.lstat(folder).st_mode
