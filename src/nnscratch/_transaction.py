@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from nnscratch._atomic import _fsync_directory
 from nnscratch._files import user_file_errors
 
 try:
@@ -265,6 +266,7 @@ class Reservation:
             if old is not None and not self.folder.exists():
                 os.rename(old, self.folder)  # put the old run back
             raise
+        _fsync_directory(self.folder.parent)  # the rename itself survives a power cut
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
