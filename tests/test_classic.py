@@ -156,6 +156,7 @@ def test_does_not_touch_the_global_random_state(separable):
         (0, 10, []),
     ],
 )
+@pytest.mark.filterwarnings("ignore:training with 0 epochs")  # n_iterations=0: said elsewhere
 def test_cost_logged_at_multiples_of_log_every_and_the_last(separable, n_iterations, log_every,
                                                             logged):
     X, y = separable

@@ -19,6 +19,7 @@ from nnscratch.training import (
     EarlyStopping,
     History,
     TrainingDivergedError,
+    UntrainedWarning,
     evaluate,
     fit,
     minibatches,
@@ -216,8 +217,9 @@ def test_zero_epochs_change_nothing(rng):
     X, y = _blobs(rng, n_per_class=5)
     model = build_mlp(2, [3], 1, rng=0, dtype=np.float64)
     before = _weights(model)
-    history = fit(model, X, y, loss=BinaryCrossEntropy(), optimizer=SGD(model.parameters()),
-                  epochs=0, verbose=0)
+    with pytest.warns(UntrainedWarning, match="0 epochs"):
+        history = fit(model, X, y, loss=BinaryCrossEntropy(),
+                      optimizer=SGD(model.parameters()), epochs=0, verbose=0)
     assert history.epochs == 0 and history.loss == []
     for a, b in zip(before, _weights(model), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -252,9 +254,10 @@ def test_validation_split_keeps_class_proportions():
     model = Sequential([Dense(2, 1, rng=0, dtype=np.float64)])
     model[0].W.value[...] = 0.0
     model[0].b.value[...] = -10.0
-    history = fit(model, X, y, loss=BinaryCrossEntropy(),
-                  optimizer=SGD(model.parameters(), learning_rate=0.0), epochs=1, batch_size=10,
-                  validation_split=0.25, verbose=0)
+    with pytest.warns(UntrainedWarning, match="a learning rate of 0"):
+        history = fit(model, X, y, loss=BinaryCrossEntropy(),
+                      optimizer=SGD(model.parameters(), learning_rate=0.0), epochs=1,
+                      batch_size=10, validation_split=0.25, verbose=0)
     assert history.val_accuracy == [0.8]
     assert history.accuracy == [0.8]
 
