@@ -1,4 +1,4 @@
-"""Shared fixtures: a seeded random generator and the real-MNIST location."""
+"""Shared fixtures: a seeded random generator and where the real MNIST and Fashion-MNIST are."""
 
 from __future__ import annotations
 
@@ -27,4 +27,20 @@ def mnist_dir() -> Path:
     path = Path(value)
     if not path.is_dir():
         pytest.skip(f"NNSCRATCH_DATA={value} is not a directory")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fashion_dir() -> Path:
+    """The directory of the real Fashion-MNIST files named by ``NNSCRATCH_DATA_FASHION``.
+
+    Tests marked ``slow`` use it; without the variable they skip and say why.
+    """
+    value = os.environ.get("NNSCRATCH_DATA_FASHION")
+    if not value:
+        pytest.skip("NNSCRATCH_DATA_FASHION is not set: point it at a folder with the "
+                    "Fashion-MNIST IDX files")
+    path = Path(value)
+    if not path.is_dir():
+        pytest.skip(f"NNSCRATCH_DATA_FASHION={value} is not a directory")
     return path
