@@ -39,6 +39,7 @@ from nnscratch._validation import (
     check_real,
 )
 from nnscratch.activations import ACTIVATIONS
+from nnscratch.augment import Augmentation
 from nnscratch.initializers import INITIALIZERS
 from nnscratch.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from nnscratch.metrics import accuracy_score
@@ -115,10 +116,14 @@ class NeuralNetClassifier:
         The dtype of the weights, the computation and the probabilities; inputs are cast to
         it once.
     random_state : int, numpy.random.Generator or None, default=0
-        Seeds the weights, dropout, shuffling and validation split. ``None`` draws fresh
-        entropy on every ``fit``.
+        Seeds the weights, dropout, shuffling, validation split and augmentation. ``None``
+        draws fresh entropy on every ``fit``.
     verbose : int, default=0
         1 shows a progress bar per epoch.
+    augment : Augmentation or None, default=None
+        Random shifts, rotations, ... of each training batch
+        (:class:`nnscratch.augment.Augmentation`; rows of ``X`` must be its images); never
+        applied to validation data or in ``predict``.
 
     Attributes
     ----------
@@ -185,6 +190,7 @@ class NeuralNetClassifier:
         dtype: str = "float32",
         random_state: int | np.random.Generator | None = 0,
         verbose: int = 0,
+        augment: Augmentation | None = None,
     ) -> None:
         self.hidden_layers = hidden_layers
         self.activation = activation
@@ -206,6 +212,7 @@ class NeuralNetClassifier:
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+        self.augment = augment
 
     # -- the scikit-learn estimator protocol ----------------------------------------------
     @classmethod
@@ -303,6 +310,11 @@ class NeuralNetClassifier:
                    low_inclusive=False, high_inclusive=False)
         check_int(self.patience, "patience", low=0)
         _check_random_state(self.random_state)
+        if self.augment is not None and not isinstance(self.augment, Augmentation):
+            raise TypeError(
+                f"augment must be an nnscratch.augment.Augmentation or None, got "
+                f"{self.augment!r}."
+            )
         return check_dtype(self.dtype)
 
     def _check_X(self, X: Any, dtype: np.dtype, *, reset: bool) -> np.ndarray:
@@ -495,7 +507,7 @@ class NeuralNetClassifier:
             optimizer=self.optimizer_, epochs=self.epochs, batch_size=self.batch_size,
             validation_split=self.validation_fraction if self.early_stopping else 0.0,
             early_stopping=stopper, schedule=schedule, seed=self._shuffle_seed,
-            sample_weight=weights, verbose=self.verbose,
+            sample_weight=weights, verbose=self.verbose, augment=self.augment,
         )
         return self
 
@@ -558,7 +570,7 @@ class NeuralNetClassifier:
             self.model_, X, self._targets(index, dtype), loss=self.loss_,
             optimizer=self.optimizer_, epochs=1, batch_size=self.batch_size,
             seed=self._shuffle_seed + self._partial_epochs, sample_weight=weights,
-            verbose=self.verbose,
+            verbose=self.verbose, augment=self.augment,
         )
         self._partial_epochs += 1
         return self

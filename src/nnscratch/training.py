@@ -13,11 +13,12 @@ What is left out: distributed training, mixed precision, gradient accumulation.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from nnscratch._validation import (
 from nnscratch.losses import Loss
 from nnscratch.model import Sequential
 from nnscratch.optimizers import Optimizer
+
+if TYPE_CHECKING:
+    from nnscratch.augment import Augmentation
 
 #: A callback gets the epoch number and its logs; returning True stops training.
 Callback = Callable[[int, dict[str, float]], "bool | None"]
@@ -258,6 +262,7 @@ def fit(
     sample_weight: np.ndarray | None = None,
     callbacks: Sequence[Callback] = (),
     verbose: int = 1,
+    augment: Augmentation | None = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent.
 
@@ -294,6 +299,10 @@ def fit(
     verbose : int, default=1
         0 is silent; 1 shows a progress bar (per epoch over batches, or over epochs when each
         epoch is one batch) with the live loss and accuracy.
+    augment : Augmentation or None, default=None
+        Random transforms of each training batch (:class:`nnscratch.augment.Augmentation`),
+        prepared in a background thread while the previous batch trains; validation data is
+        never augmented. Its random draws are seeded by ``seed``.
 
     Returns
     -------
@@ -362,12 +371,14 @@ def fit(
 
     full_batch = batch_size is None or batch_size >= X.shape[0]
     shuffle_rng = rng if (shuffle and not full_batch) else None
+    augment_rng = np.random.default_rng(rng.integers(2**63)) if augment is not None else None
     base_rate = optimizer.learning_rate
     n_batches = 1 if full_batch else math.ceil(X.shape[0] / batch_size)
     history = History()
     # Inside this block layers write into arrays kept from the previous step (no per-step
     # allocation); everything a step produces is consumed before the next step.
-    with model.reusing_buffers():
+    # `background` stops the thread preparing augmented batches when fit ends, however it ends.
+    with model.reusing_buffers(), contextlib.ExitStack() as background:
         epoch_bar = _progress(verbose and full_batch, epochs, "train", "it")
         for epoch in range(epochs):
             if schedule is not None:
@@ -377,6 +388,11 @@ def fit(
             batch_bar = _progress(verbose and not full_batch, n_batches,
                                   f"epoch {epoch + 1}/{epochs}", "batch")
             batches = minibatches(X, y, sample_weight, batch_size=batch_size, rng=shuffle_rng)
+            if augment is not None:  # augmented copies, prepared in a background thread
+                from nnscratch.augment import augmented_batches
+
+                batches = background.enter_context(contextlib.closing(augmented_batches(
+                    batches, augment, augment_rng, n_features=X.shape[1])))
             for batch, (X_batch, y_batch, weights) in enumerate(batches):
                 logits = model.forward(X_batch, training=True)
                 batch_loss = loss.forward(logits, y_batch, sample_weight=weights)
