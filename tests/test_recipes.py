@@ -43,8 +43,8 @@ def test_every_recipe_sets_every_key_it_allows(recipe):
 
 def test_the_tutorial_recipe_is_the_tutorials_experiment():
     assert RECIPES["tutorial"].settings == {
-        "digits": [1, 2], "layers": [196, 1], "learning_rate": 0.1, "iterations": 1000,
-        "log_every": 100, "seed": 42, "dtype": "float64",
+        "dataset": "mnist", "digits": [1, 2], "layers": [196, 1], "learning_rate": 0.1,
+        "iterations": 1000, "log_every": 100, "seed": 42, "dtype": "float64",
     }
 
 
@@ -88,7 +88,8 @@ def test_mlp_recipes_train_a_classifier(name, rng):
 def test_train_recipe_fits_the_model_the_recipe_describes(name, rng):
     recipe = RECIPES[name]
     settings = {**recipe.settings, "layers": [4, 1] if recipe.kind == "tutorial" else [4]}
-    settings.update({"iterations": 30} if recipe.kind == "tutorial" else {"epochs": 3})
+    settings.update({"iterations": 30} if recipe.kind == "tutorial" else {"epochs": 3,
+                                                                           "augment": {}})
     X = rng.random((60, 5))
     y = (X[:, 0] > 0.5).astype(np.int64)
     model = train_recipe(recipe, settings, X, y)
@@ -96,3 +97,22 @@ def test_train_recipe_fits_the_model_the_recipe_describes(name, rng):
     assert isinstance(model, kind)
     assert model.predict(X).shape == (60,)
     assert model.model_.dtype == np.dtype(settings["dtype"])
+
+
+@pytest.mark.parametrize("name", [n for n, r in RECIPES.items() if r.settings.get("augment")])
+def test_train_recipe_builds_the_recipes_augmentation(name, rng):
+    from nnscratch.augment import Augmentation
+
+    recipe = RECIPES[name]
+    settings = {**recipe.settings, "layers": [4], "epochs": 1, "digits": [0, 1]}
+    X = rng.random((40, 784)).astype(np.float32)
+    model = train_recipe(recipe, settings, X, np.arange(40) % 2)
+    assert model.augment == Augmentation.from_settings(recipe.settings["augment"])
+    assert not model.augment.is_identity
+
+
+def test_the_new_recipes_data_sets():
+    assert RECIPES["mnist10-best"].settings["dataset"] == "mnist"
+    assert RECIPES["fashion10"].settings["dataset"] == "fashion-mnist"
+    assert RECIPES["fashion10"].settings["augment"].get("flip") is True  # clothes mirror
+    assert not RECIPES["mnist10-best"].settings["augment"].get("flip", False)  # digits do not

@@ -43,6 +43,10 @@ examples:
   nnscratch train --iterations 101 --log-every 1 --out run-check
   nnscratch train --recipe binary-fast --digits 3 8
   nnscratch train --recipe mnist10 --epochs 20
+  nnscratch train --recipe mnist10-best               # 99%+ with augmented digits
+  nnscratch train --dataset fashion-mnist --recipe fashion10
+  nnscratch train --dataset fashion-mnist --recipe binary-fast --classes Shirt T-shirt/top
+  nnscratch train --recipe mnist10 --augment shift=2 rotation=10 elastic_alpha=34
   nnscratch train --config runs/RUN/config.toml      # repeat a run exactly
 """
 
@@ -128,12 +132,7 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Recipe, dict[str, Any]]:
                     f"(it takes {', '.join(k for k in allowed if k != 'recipe')})."
                 )
             settings[key] = value
-    from nnscratch.data import parse_digits
-
-    try:
-        settings["digits"] = list(parse_digits(settings["digits"]))
-    except ValueError as error:
-        raise CLIError(f"--digits: {error}") from None
+    _check_data_settings(settings)
     if recipe.kind == "tutorial" and len(settings["digits"]) != 2:
         raise CLIError(
             f"the tutorial recipe classifies two digits, got {settings['digits']}; use "
@@ -143,14 +142,118 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Recipe, dict[str, Any]]:
 
 
 _SETTING_FLAGS = (
-    "digits", "layers", "learning_rate", "iterations", "log_every", "seed", "dtype",
+    "dataset", "digits", "layers", "learning_rate", "iterations", "log_every", "seed", "dtype",
     "activation", "optimizer", "batch_size", "epochs", "momentum", "weight_decay", "dropout",
     "schedule", "warmup_epochs", "early_stopping", "validation_fraction", "patience",
+    "augment",
 )
 
 
 def _given_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {key: getattr(args, key) for key in _SETTING_FLAGS if getattr(args, key) is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# Data sets and augmentation settings (issue 11): MNIST or Fashion-MNIST, classes by number or
+# name, and the augment table.
+
+
+def _check_data_settings(settings: dict[str, Any]) -> None:
+    """Resolve the classes of the data set to numbers, and check the augment table."""
+    from nnscratch.augment import Augmentation
+    from nnscratch.data import get_source, parse_classes
+
+    try:
+        get_source(settings["dataset"])
+    except ValueError as error:
+        raise CLIError(f"--dataset: {error}") from None
+    try:
+        settings["digits"] = list(parse_classes(settings["digits"], settings["dataset"]))
+    except ValueError as error:
+        flag = "--digits" if settings["dataset"] == "mnist" else "--classes"
+        raise CLIError(f"{flag}: {error}") from None
+    if settings.get("augment"):
+        try:
+            Augmentation.from_settings(settings["augment"])
+        except (TypeError, ValueError) as error:
+            raise CLIError(f"--augment: {error}") from None
+
+
+def _augment_table(text: str) -> dict[str, Any]:
+    """``--augment`` values: ``none``, or ``KEY=VALUE`` (numbers; ``flip=true``)."""
+    if text.strip().lower() == "none":
+        return {}
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not KEY=VALUE; write e.g. shift=2 rotation=10, or none.")
+    if value.lower() in ("true", "false"):
+        return {key: value.lower() == "true"}
+    try:
+        return {key: float(value)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: {value!r} is not a number (or true/false).") from None
+
+
+class _AugmentAction(argparse.Action):
+    """Merge the ``--augment KEY=VALUE ...`` items into one table; ``none`` is ``{}``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        table: dict[str, Any] = {}
+        for item in values:
+            table.update(item)
+        setattr(namespace, self.dest, table)
+
+
+def _class_labels(dataset: str, classes: Sequence[int]) -> list[Any]:
+    """What a model calls its classes: MNIST's digits as numbers, other data sets' names."""
+    if dataset == "mnist":
+        return list(classes)
+    from nnscratch.data import get_source
+
+    names = get_source(dataset).class_names
+    return [names[c] for c in classes]
+
+
+def _model_dataset(saved: Any, path: Path) -> tuple[str, list[int]]:
+    """The data set a model was trained on, and the class number of each of its outputs."""
+    from nnscratch.data import get_source, parse_classes
+
+    dataset = saved.metadata.get("dataset", "mnist")
+    try:
+        source = get_source(dataset)
+    except ValueError as error:
+        raise CLIError(f"{path}: {error}") from None
+    labels = saved.classes.tolist()
+    try:
+        return dataset, list(parse_classes(labels, dataset))
+    except (TypeError, ValueError):
+        what = ("MNIST digits 0..9" if dataset == "mnist"
+                else f"{source.title} classes ({', '.join(source.class_names)})")
+        raise CLIError(
+            f"{path} classifies {labels}, not {what}; evaluate it in Python on its own data."
+        ) from None
+
+
+def _augmentation(settings: dict[str, Any]) -> Any:
+    """The Augmentation a run's settings describe, or None."""
+    if not settings.get("augment"):
+        return None
+    from nnscratch.augment import Augmentation
+
+    try:
+        return Augmentation.from_settings(settings["augment"])
+    except (TypeError, ValueError) as error:
+        raise CLIError(f"config.toml: augment: {error}") from None
+
+
+#: How a data set's pictures were made, for the model file.
+_SOURCES = {
+    "mnist": "MNIST 28x28 grayscale, digit white on black",
+    "fashion-mnist": "Fashion-MNIST 28x28 grayscale, product white on black",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,19 +294,22 @@ def _write_history_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from nnscratch.data import load_digits
+    from nnscratch.data import load_dataset
 
     recipe, settings = resolve_settings(args)
     out = Path(args.out) if args.out else _new_run_dir(recipe.name)
     quiet = args.quiet or args.json
-    data = load_digits(
-        settings["digits"], data_dir=args.data_dir, dtype=np.dtype(settings["dtype"]),
-        download=not args.no_download, verify=not args.no_verify, progress=not quiet,
+    data = load_dataset(
+        settings["dataset"], settings["digits"], data_dir=args.data_dir,
+        dtype=np.dtype(settings["dtype"]), download=not args.no_download,
+        verify=not args.no_verify, progress=not quiet,
     )
     out.mkdir(parents=True, exist_ok=True)
-    digits = np.asarray(settings["digits"])
+    digits = np.asarray(_class_labels(data.dataset, data.classes))  # the model's classes
     if not quiet:
-        print(f"nnscratch train: recipe {recipe.name!r}, digits {settings['digits']}, "
+        what = (f"digits {settings['digits']}" if data.dataset == "mnist"
+                else f"{data.dataset} classes {list(data.class_names)}")
+        print(f"nnscratch train: recipe {recipe.name!r}, {what}, "
               f"{data.train_size} train / {data.test_size} test examples -> {out}")
     start = time.perf_counter()
     if recipe.kind == "tutorial":
@@ -221,7 +327,9 @@ def _train(args: argparse.Namespace) -> int:
 
     metrics = {
         "recipe": recipe.name,
+        "dataset": data.dataset,
         "digits": settings["digits"],
+        "class_names": list(data.class_names),
         "train_accuracy": train_correct / data.train_size,
         "test_accuracy": test_correct / data.test_size,
         "train_correct": train_correct,
@@ -242,8 +350,9 @@ def _train(args: argparse.Namespace) -> int:
         out / "model.npz", predictor.model_, digits,
         metadata={
             "config": settings,
+            "dataset": data.dataset,
             "preprocessing": {
-                "source": "MNIST 28x28 grayscale, digit white on black",
+                "source": _SOURCES[data.dataset],
                 "flatten": [28, 28],
                 "scale": "pixel / 255",
                 "dtype": settings["dtype"],
@@ -274,7 +383,9 @@ def _train_plots(out: Path, recipe: Recipe, cost_history: list, history_rows: li
         scores = predictor.predict_proba(data.X_test)
         scores = scores[:, 1] if scores.ndim == 2 else scores
     _draw_plots(out, recipe.kind, cost_history, history_rows,
-                first_layer_W=predictor.model_.layers[0].W.value, digits=list(data.digits),
+                first_layer_W=predictor.model_.layers[0].W.value,
+                augment=getattr(predictor, "augment", None),
+                digits=_class_labels(data.dataset, data.classes),
                 matrix=matrix, data=data, test_pred=test_pred, scores=scores)
 
 
@@ -313,6 +424,7 @@ def _draw_plots(
     out: Path, kind: str, cost_history: list[tuple[int, float]], history_rows: list[dict],
     *, first_layer_W: np.ndarray, digits: list[int], matrix: np.ndarray, data: Any = None,
     test_pred: np.ndarray | None = None, scores: np.ndarray | None = None,
+    augment: Any = None,
 ) -> list[Path]:
     """Draw a run's figures into ``out``; the misclassified digits and ROC need ``data``."""
     from nnscratch import plotting
@@ -347,6 +459,10 @@ def _draw_plots(
     if data is not None and scores is not None:
         written.append(out / "roc.png")
         plotting.plot_roc(data.y_test, scores, path=written[-1])
+    if data is not None and augment is not None:  # what the network was trained on
+        written.append(out / "augmentation.png")
+        plotting.plot_augmentation(data.X_train[:8], augment, path=written[-1],
+                                   labels=[str(digits[k]) for k in data.y_train[:8]])
     return written
 
 
@@ -391,17 +507,6 @@ def _check_mnist_model(saved: Any, path: Path) -> None:
         )
 
 
-def _model_digits(saved: Any, path: Path) -> list[int]:
-    """The MNIST digits a model classifies, in class order."""
-    digits = saved.classes.tolist()
-    if not all(isinstance(d, int) and 0 <= d <= 9 for d in digits):
-        raise CLIError(
-            f"{path} classifies {digits}, not MNIST digits 0..9; evaluate it in Python on its "
-            "own data."
-        )
-    return digits
-
-
 def _class_indices(saved: Any, X: np.ndarray) -> np.ndarray:
     """The predicted class index of every row, a chunk at a time."""
     chunks = [saved.loss.predict(saved.model.forward(X[i:i + _CHUNK], training=False))
@@ -414,12 +519,14 @@ def _probabilities(saved: Any, X: np.ndarray) -> np.ndarray:
                            for i in range(0, len(X), _CHUNK)])
 
 
-def _load_data(args: argparse.Namespace, digits: Sequence[int], dtype: Any) -> Any:
-    from nnscratch.data import load_digits
+def _load_data(args: argparse.Namespace, dataset: str, classes: Sequence[int],
+               dtype: Any) -> Any:
+    from nnscratch.data import load_dataset
 
-    return load_digits(
-        digits, data_dir=args.data_dir, dtype=np.dtype(dtype), download=not args.no_download,
-        verify=not args.no_verify, progress=not (args.quiet or args.json),
+    return load_dataset(
+        dataset, classes, data_dir=args.data_dir, dtype=np.dtype(dtype),
+        download=not args.no_download, verify=not args.no_verify,
+        progress=not (args.quiet or args.json),
     )
 
 
@@ -449,8 +556,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     path, saved = _load(args.model)
     _check_mnist_model(saved, path)
-    digits = _model_digits(saved, path)
-    data = _load_data(args, digits, saved.model.dtype)
+    dataset, digits = _model_dataset(saved, path)
+    data = _load_data(args, dataset, digits, saved.model.dtype)
+    names = saved.classes.tolist()  # digits for MNIST, class names for Fashion-MNIST
     X, y = (data.X_test, data.y_test) if args.split == "test" else (data.X_train, data.y_train)
     predicted = _class_indices(saved, X)
     labels = np.arange(len(digits))
@@ -460,15 +568,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     matrix = confusion_matrix(y, predicted, labels=labels)
     report = {
         "model": str(path),
+        "dataset": dataset,
         "split": args.split,
         "digits": digits,
+        "classes": names,
         "n_samples": len(y),
         "correct": correct,
         "accuracy": correct / len(y),
         "per_class": [
             {"label": digit, "precision": float(p), "recall": float(r), "f1": float(f),
              "support": int(n)}
-            for digit, p, r, f, n in zip(digits, precision, recall, f1, support, strict=True)
+            for digit, p, r, f, n in zip(names, precision, recall, f1, support, strict=True)
         ],
         "macro_avg": {"precision": float(macro[0]), "recall": float(macro[1]),
                       "f1": float(macro[2])},
@@ -477,17 +587,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report)
     elif not args.quiet:
-        print(f"model {path}, digits {digits}, {args.split} split: {len(y)} images")
+        noun = "digit" if dataset == "mnist" else "class"
+        what = f"digits {digits}" if dataset == "mnist" else f"{dataset} classes {names}"
+        print(f"model {path}, {what}, {args.split} split: {len(y)} images")
         print(f"accuracy: {report['accuracy']:.2%} ({correct}/{len(y)})\n")
-        rows = [["digit", "precision", "recall", "f1", "support"]]
+        rows = [[noun, "precision", "recall", "f1", "support"]]
         rows += [[str(c["label"]), f"{c['precision']:.4f}", f"{c['recall']:.4f}",
                   f"{c['f1']:.4f}", str(c["support"])] for c in report["per_class"]]
         rows.append(["macro avg", f"{macro[0]:.4f}", f"{macro[1]:.4f}", f"{macro[2]:.4f}",
                      str(len(y))])
         print(_table(rows))
-        print("\nconfusion matrix (rows: true digit, columns: predicted digit)")
-        print(_table([["", *map(str, digits)]]
-                     + [[str(d), *map(str, row)] for d, row in zip(digits, matrix, strict=True)]))
+        print(f"\nconfusion matrix (rows: true {noun}, columns: predicted {noun})")
+        print(_table([["", *map(str, names)]]
+                     + [[str(d), *map(str, row)] for d, row in zip(names, matrix, strict=True)]))
     return 0
 
 
@@ -497,11 +609,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from nnscratch.data import preprocess_images
-    from nnscratch.images import load_inputs
+    from nnscratch.images import load_inputs, preprocess_digit, preprocess_product
 
     path, saved = _load(args.model)
     _check_mnist_model(saved, path)
-    names, images = load_inputs(args.inputs)
+    dataset, _ = _model_dataset(saved, path) if "dataset" in saved.metadata else ("mnist", [])
+    pictures = preprocess_digit if dataset == "mnist" else preprocess_product  # as made
+    names, images = load_inputs(args.inputs, pictures)
     probabilities = _probabilities(saved, preprocess_images(images, saved.model.dtype))
     labels = saved.classes[np.argmax(probabilities, axis=1)].tolist()
     classes = [str(c) for c in saved.classes.tolist()]
@@ -560,7 +674,8 @@ def _plot(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise CLIError(f"{run / 'config.toml'}: {error}") from None
     path, saved = _load(str(run))
-    digits = _model_digits(saved, path)
+    dataset, classes = _model_dataset(saved, path)
+    digits = saved.classes.tolist()  # the labels shown: digits, or Fashion-MNIST's names
     if recipe.kind == "tutorial":
         cost_history = [(p["iteration"], p["cost"]) for p in metrics.get("cost_history", [])]
     else:
@@ -570,14 +685,15 @@ def _plot(args: argparse.Namespace) -> int:
     if not args.no_data:
         from nnscratch.metrics import confusion_matrix
 
-        data = _load_data(args, digits, saved.model.dtype)
+        data = _load_data(args, dataset, classes, saved.model.dtype)
         test_pred = _class_indices(saved, data.X_test)
         matrix = confusion_matrix(data.y_test, test_pred, labels=np.arange(len(digits)))
         if len(digits) == 2:
             scores = _probabilities(saved, data.X_test)[:, 1]
     written = _draw_plots(run, recipe.kind, cost_history, rows,
                           first_layer_W=saved.model.layers[0].W.value, digits=digits,
-                          matrix=matrix, data=data, test_pred=test_pred, scores=scores)
+                          matrix=matrix, data=data, test_pred=test_pred, scores=scores,
+                          augment=_augmentation(settings))
     if args.json:
         _print_json({"run_dir": str(run), "plots": [str(p) for p in written]})
     elif not args.quiet:
@@ -760,12 +876,13 @@ def _common_options() -> argparse.ArgumentParser:
 
 def _data_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("MNIST data")
+    group = parent.add_argument_group("data (MNIST or Fashion-MNIST)")
     group.add_argument("--data-dir", metavar="DIR",
-                       help="folder with the four MNIST files (else $NNSCRATCH_DATA, the cache "
-                            "~/.cache/nnscratch/mnist, or a verified download into it)")
+                       help="folder with the data set's four files (else $NNSCRATCH_DATA for "
+                            "MNIST or $NNSCRATCH_DATA_FASHION for Fashion-MNIST, the cache "
+                            "~/.cache/nnscratch/DATASET, or a verified download into it)")
     group.add_argument("--no-download", action="store_true",
-                       help="fail instead of downloading MNIST")
+                       help="fail instead of downloading the data")
     group.add_argument("--no-verify", action="store_true",
                        help="skip the SHA-256 check (for a deliberately different dataset)")
     return parent
@@ -810,7 +927,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = _add_command(
         commands, "train", [common, data], "train a network and write a run folder",
-        "Train a network on MNIST digits and write a run folder with metrics.json, "
+        "Train a network on MNIST digits (or Fashion-MNIST) and write a run folder with "
+        "metrics.json, "
         "history.csv, config.toml (the settings that repeat the run exactly), model.npz and "
         "plots. With no options it runs the tutorial's experiment. Settings come from the "
         "recipe, then --config, then the flags.\n\nrecipes:\n"
@@ -822,8 +940,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="named settings (default: tutorial)")
     what.add_argument("--config", metavar="FILE",
                       help="TOML file with a [train] table of settings (a run's config.toml)")
-    what.add_argument("--digits", nargs="+", metavar="D",
-                      help="digits to classify, in label order, or 'all' (tutorial: 1 2)")
+    what.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
+                      help="the data set (default: the recipe's, mnist for most)")
+    what.add_argument("--digits", "--classes", nargs="+", metavar="C", dest="digits",
+                      help="classes to classify, in label order: digits, Fashion-MNIST class "
+                           "numbers or names ('Ankle boot'), or 'all' (tutorial: 1 2)")
     what.add_argument("--layers", nargs="+", type=int, metavar="N",
                       help="tutorial: sizes after the input, ending with the output (196 1); "
                            "other recipes: hidden layer sizes")
@@ -854,7 +975,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="held out for early stopping")
     how.add_argument("--patience", type=int, metavar="N",
                      help="epochs without improvement before stopping")
-    how.add_argument("--seed", type=int, help="seeds weights, dropout and shuffling")
+    how.add_argument("--augment", nargs="+", type=_augment_table, action=_AugmentAction,
+                     metavar="KEY=VALUE",
+                     help="augment the training images: shift, rotation, scale, shear, flip, "
+                          "elastic_alpha, elastic_sigma (see nnscratch.augment), e.g. shift=2 "
+                          "rotation=10; 'none' for no augmentation (replaces the recipe's)")
+    how.add_argument("--seed", type=int, help="seeds weights, dropout, shuffling, augmentation")
     how.add_argument("--dtype", choices=["float32", "float64"])
     folder = train.add_argument_group("run folder")
     folder.add_argument("--out", metavar="DIR", help="run folder (default: a new one in runs/)")
@@ -863,10 +989,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=_train)
 
     evaluate = _add_command(
-        commands, "evaluate", [common, data], "score a model on MNIST",
+        commands, "evaluate", [common, data], "score a model on MNIST or Fashion-MNIST",
         "Score a model on MNIST: accuracy, per-class precision, recall and F1, and the "
-        "confusion matrix. The digits and the preprocessing are read from the model file; the "
-        "same digits are selected from MNIST, found as train finds it.",
+        "confusion matrix. The data set (MNIST or Fashion-MNIST), the classes and the "
+        "preprocessing are read from the model file; the same classes are selected from the "
+        "data set, found as train finds it.",
         EXAMPLES_EVALUATE,
     )
     evaluate.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
