@@ -116,3 +116,19 @@ def test_the_new_recipes_data_sets():
     assert RECIPES["fashion10"].settings["dataset"] == "fashion-mnist"
     assert RECIPES["fashion10"].settings["augment"].get("flip") is True  # clothes mirror
     assert not RECIPES["mnist10-best"].settings["augment"].get("flip", False)  # digits do not
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "at_least"), [("fashion10", 0.80), ("mnist10-best", 0.95)])
+def test_the_augmented_recipes_learn_in_one_epoch(name, at_least, request):
+    # The whole path on the real data: loader, augmentation in the background, training.
+    from nnscratch.data import load_dataset
+
+    recipe = RECIPES[name]
+    folder = request.getfixturevalue(
+        "fashion_dir" if recipe.settings["dataset"] == "fashion-mnist" else "mnist_dir")
+    data = load_dataset(recipe.settings["dataset"], data_dir=folder, dtype=np.float32,
+                        progress=False)
+    model = train_recipe(recipe, {**recipe.settings, "epochs": 1}, data.X_train, data.y_train)
+    assert model.augment is not None and model.history_.epochs == 1
+    assert model.score(data.X_test, data.y_test) > at_least
