@@ -343,3 +343,25 @@ def test_augmented_batches_checks_its_arguments_before_starting(rng):
         augmented_batches(batches, {"shift": 2}, rng)
     with pytest.raises(ValueError, match="but X has 5 features"):
         augmented_batches(batches, Augmentation(shift=1.0), rng, n_features=5)
+
+
+def test_blas_leaves_the_producer_a_core_and_gets_its_threads_back():
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl sets BLAS threads")
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpoolctl.threadpool_info()
+                if pool["user_api"] == "blas"}
+
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        if not before:
+            pytest.skip("no BLAS library found by threadpoolctl")
+        during = []
+        with BackgroundBatches(range(3), blas_threads=1) as items:
+            for _ in items:
+                during.append(blas_threads())
+        assert during == [{1}] * 3
+        assert blas_threads() == before  # restored when the items ran out
+        items = BackgroundBatches(range(3), blas_threads=1)
+        items.close()  # and when closed early
+        assert blas_threads() == before

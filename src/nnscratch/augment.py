@@ -27,6 +27,7 @@ augmentation at test time. Validation and test data are never augmented.
 from __future__ import annotations
 
 import numbers
+import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -550,6 +551,11 @@ class BackgroundBatches:
         Run entirely in the producer thread (including its ``close``).
     prefetch : int, default=2
         Items prepared ahead; memory holds at most ``prefetch + 2`` items.
+    blas_threads : int or None, default=None
+        While the producer runs, limit the BLAS of the whole process to this many threads
+        (with threadpoolctl, when it is installed), so that the producer has a core of its
+        own; the previous limit comes back when the items run out or on :meth:`close`.
+        ``None`` leaves BLAS alone.
 
     Notes
     -----
@@ -569,13 +575,15 @@ class BackgroundBatches:
     [0, 1, 4, 9]
     """
 
-    def __init__(self, iterable: Iterable[Any], *, prefetch: int = 2) -> None:
+    def __init__(self, iterable: Iterable[Any], *, prefetch: int = 2,
+                 blas_threads: int | None = None) -> None:
         if isinstance(prefetch, bool) or not isinstance(prefetch, numbers.Integral) or \
                 prefetch < 1:
             raise ValueError(f"prefetch must be a positive integer, got {prefetch!r}.")
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=int(prefetch))
         self._stop = threading.Event()
         self._finished = False
+        self._blas_limits = _limit_blas(blas_threads)
         self._thread = threading.Thread(target=self._produce, args=(iter(iterable),),
                                         name="nnscratch-batches", daemon=True)
         self._thread.start()
@@ -614,6 +622,7 @@ class BackgroundBatches:
             return value
         self._finished = True
         self._thread.join()
+        self._restore_blas()
         if kind == "error":
             raise value
         raise StopIteration
@@ -628,12 +637,34 @@ class BackgroundBatches:
             except queue.Empty:
                 pass
         self._thread.join()
+        self._restore_blas()
+
+    def _restore_blas(self) -> None:
+        if self._blas_limits is not None:
+            self._blas_limits.restore_original_limits()
+            self._blas_limits = None
 
     def __enter__(self) -> BackgroundBatches:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _limit_blas(threads: int | None) -> Any:
+    """threadpoolctl's limit of BLAS to `threads` (None without a limit or threadpoolctl)."""
+    if threads is None:
+        return None
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it BLAS keeps its threads
+        return None
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def _spare_cores() -> int:
+    """The cores left when one prepares batches: BLAS threads while augmenting."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def _augment_each(
@@ -651,6 +682,7 @@ def augmented_batches(
     n_features: int | None = None,
     background: bool = True,
     prefetch: int = 2,
+    blas_threads: int | str | None = "auto",
 ) -> Iterator[tuple[Any, ...]]:
     """Augment the first array of every batch, in a background thread by default.
 
@@ -669,6 +701,11 @@ def augmented_batches(
         when asked for. Both give the same batches.
     prefetch : int, default=2
         Batches prepared ahead in the background.
+    blas_threads : int, None or "auto", default="auto"
+        BLAS threads while the background thread runs (see :class:`BackgroundBatches`):
+        ``"auto"`` leaves the producer one core (all cores but one, at least one), ``None``
+        leaves BLAS alone. On our two-core test machine a second BLAS thread competing with
+        the producer made an epoch several times slower (``benchmarks/augmentation.py``).
 
     Returns
     -------
@@ -691,4 +728,7 @@ def augmented_batches(
     if n_features is not None:
         augment.check_features(n_features)
     generator = _augment_each(batches, augment, rng)
-    return BackgroundBatches(generator, prefetch=prefetch) if background else generator
+    if not background:
+        return generator
+    threads = _spare_cores() if blas_threads == "auto" else blas_threads
+    return BackgroundBatches(generator, prefetch=prefetch, blas_threads=threads)
