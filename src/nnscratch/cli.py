@@ -613,9 +613,9 @@ def _predict(args: argparse.Namespace) -> int:
 
     path, saved = _load(args.model)
     _check_mnist_model(saved, path)
-    dataset, _ = _model_dataset(saved, path) if "dataset" in saved.metadata else ("mnist", [])
-    pictures = preprocess_digit if dataset == "mnist" else preprocess_product  # as made
-    names, images = load_inputs(args.inputs, pictures)
+    # Pictures are prepared the way the model's data set was made.
+    fashion = saved.metadata.get("dataset") == "fashion-mnist"
+    names, images = load_inputs(args.inputs, preprocess_product if fashion else preprocess_digit)
     probabilities = _probabilities(saved, preprocess_images(images, saved.model.dtype))
     labels = saved.classes[np.argmax(probabilities, axis=1)].tolist()
     classes = [str(c) for c in saved.classes.tolist()]
@@ -928,10 +928,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = _add_command(
         commands, "train", [common, data], "train a network and write a run folder",
         "Train a network on MNIST digits (or Fashion-MNIST) and write a run folder with "
-        "metrics.json, "
-        "history.csv, config.toml (the settings that repeat the run exactly), model.npz and "
-        "plots. With no options it runs the tutorial's experiment. Settings come from the "
-        "recipe, then --config, then the flags.\n\nrecipes:\n"
+        "metrics.json, history.csv, config.toml (the settings that repeat the run exactly), "
+        "model.npz and plots. With no options it runs the tutorial's experiment. Settings "
+        "come from the recipe, then --config, then the flags.\n\nrecipes:\n"
         + "\n".join(f"  {r.name}: {r.description}" for r in RECIPES.values()),
         EXAMPLES_TRAIN,
     )
@@ -1006,7 +1005,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Print the label and the class probabilities of every input. Pictures (PNG, JPEG, "
         "...; a folder means every picture in it) are preprocessed as MNIST was made: "
         "grayscale, inverted when the background is light, cropped to the digit, scaled to "
-        "fit 20x20 keeping the aspect ratio and centred by centre of mass in 28x28. .npy and "
+        "fit 20x20 keeping the aspect ratio and centred by centre of mass in 28x28; for a "
+        "Fashion-MNIST model, as Fashion-MNIST was made: negated on a light background, "
+        "trimmed, scaled so the longer side is 28 and centred. .npy and "
         "IDX files hold MNIST-style uint8 images, (28, 28), (n, 28, 28), (784,) or (n, 784), "
         "used as they are; each image of a file with several is one row, 'file.npy[3]'. "
         "--json prints a list of {input, label, probabilities}.",
