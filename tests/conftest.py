@@ -1,4 +1,10 @@
-"""Shared fixtures: a seeded random generator and where the real MNIST and Fashion-MNIST are."""
+"""Shared fixtures (a seeded random generator, where the real MNIST and Fashion-MNIST are)
+and the run's header.
+
+The header names the BLAS kernel set and thread count the run used: results computed along
+different float paths agree only to rounding (see ``_numerics.py``), so a report of a failure
+should say which kernels produced it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+
+def pytest_report_header() -> str:
+    """One line under pytest's header: NumPy's BLAS, its kernel set and its threads."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return f"numpy {np.__version__}; BLAS kernels unknown (pip install threadpoolctl)"
+    pools = [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    described = "; ".join(
+        f"{pool.get('internal_api')} {pool.get('version')} kernels {pool.get('architecture')}, "
+        f"{pool.get('num_threads')} threads ({Path(pool.get('filepath', '')).name})"
+        for pool in pools
+    )
+    return f"numpy {np.__version__}; BLAS: {described or 'none found'}"
 
 
 @pytest.fixture

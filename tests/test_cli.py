@@ -8,6 +8,7 @@ without the start-up cost. Tests marked ``slow`` train on the real MNIST (``NNSC
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -15,12 +16,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from _numerics import assert_close
+from _tamper import rewrite, snapshot
 from nnscratch.cli import build_parser, main, resolve_settings
 from nnscratch.model import build_mlp
 from nnscratch.serialization import load_model, save_model
@@ -35,11 +40,12 @@ ONE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                      "MKL_NUM_THREADS")}
 
 
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str | Path, cwd: Path | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """``python -m nnscratch ARGS`` in a subprocess, as a user would run it."""
     return subprocess.run(
         [sys.executable, "-m", "nnscratch", *map(str, args)], capture_output=True, text=True,
-        cwd=cwd, timeout=600, check=False, env={**os.environ, **ONE_THREAD},
+        cwd=cwd, timeout=timeout, check=False, env={**os.environ, **ONE_THREAD},
     )
 
 
@@ -210,13 +216,19 @@ def test_predict_end_to_end(digit_model, inputs):
     saved = load_model(digit_model)
     batch = np.load(inputs["npy"]).reshape(3, -1).astype(np.float32) / np.float32(255)
     expected = saved.predict_proba(batch)
+    # The CLI predicts all six inputs in one batch, predict_proba these three alone: in float32
+    # a row's matrix product depends on the batch it is in and on the BLAS kernel, so the two
+    # agree to float32 rounding, not bit for bit.
     for row, probabilities in zip(rows[3:], expected, strict=True):
         assert set(row) == {"input", "label", "probabilities"}
         assert list(row["probabilities"]) == [str(d) for d in range(10)]
-        assert list(row["probabilities"].values()) == probabilities.tolist()
-        assert row["label"] == int(np.argmax(probabilities))
-    # The dark-on-light picture and the light-on-dark ones are the same digit to the model.
-    assert rows[0]["probabilities"] == rows[1]["probabilities"]
+        printed = np.array(list(row["probabilities"].values()), np.float32)
+        assert_close(printed, probabilities)
+        assert row["label"] == int(np.argmax(printed))
+    # The dark-on-light picture and the light-on-dark ones are the same digit to the model
+    # (the same 28 x 28 input, in two rows of one batch: equal to rounding).
+    assert_close(np.array(list(rows[0]["probabilities"].values()), np.float32),
+                 np.array(list(rows[1]["probabilities"].values()), np.float32))
 
 
 def test_predict_prints_a_table(digit_model, inputs, capsys):
@@ -637,3 +649,296 @@ def test_predict_on_pictures_agrees_with_the_arrays(tmp_path, mnist_dir):
         agreement = np.mean(np.array(found) == reference)
         assert agreement >= 0.98, f"{variant}: {agreement:.1%}"
     assert sorted(labels) == ["inverted", "plain", "scaled", "shifted"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Refusals: unsound model files, bounded inputs, OS errors — one line, the fix, nothing touched
+
+
+def _model_with(change: Any) -> Any:
+    """A setup that saves the 784-16-10 digit model, then tampers with it."""
+    def setup(tmp: Path) -> list[str]:
+        path = tmp / "model.npz"
+        save_model(path, build_mlp(784, [16], 10, rng=0), list(range(10)),
+                   metadata={"preprocessing": PREPROCESSING, "metrics": {"test_accuracy": 0.9}})
+        rewrite(path, change, rehash=True)
+        return [str(path)]
+    return setup
+
+
+def _nan_weight(arrays: dict, document: dict) -> None:
+    arrays["param_002"][3, 4] = np.nan
+
+
+def _mixed_classes(arrays: dict, document: dict) -> None:
+    document["classes"] = [0, "0", 1, 2, 3, 4, 5, 6, 7, 8]
+
+
+def _wrong_output(arrays: dict, document: dict) -> None:
+    document["output"] = "sigmoid"
+
+
+def _metrics_list(arrays: dict, document: dict) -> None:
+    document["metrics"] = [0.9]
+
+
+def _huge_hidden_layer(arrays: dict, document: dict) -> None:  # the 784×1,000,000 bomb
+    layers = document["architecture"]["layers"]
+    layers[0]["out_features"] = layers[2]["in_features"] = 1_000_000
+
+
+def _good_model(tmp: Path) -> list[str]:
+    return _model_with(lambda arrays, document: None)(tmp)
+
+
+def _npy_input(tmp: Path) -> str:
+    np.save(tmp / "digits.npy", np.zeros((2, 28, 28), dtype=np.uint8))
+    return str(tmp / "digits.npy")
+
+
+def _loop(tmp: Path, name: str) -> str:
+    (tmp / name).symlink_to(tmp / name)
+    return str(tmp / name)
+
+
+def _fake_data(tmp: Path) -> list[str]:
+    from _fake_mnist import fake_arrays, write_fake_mnist
+
+    write_fake_mnist(tmp / "mnist", fake_arrays())
+    return ["--data-dir", str(tmp / "mnist"), "--no-verify", "--no-download", "--quiet"]
+
+
+def _train_into(out: str, *extra: str) -> Any:
+    def argv(tmp: Path) -> list[str]:
+        return ["train", "--iterations", "1", "--no-plots", "--out", str(tmp / out),
+                *_fake_data(tmp), *extra]
+    return argv
+
+
+def _config(content: bytes | None) -> Any:
+    def argv(tmp: Path) -> list[str]:
+        path = tmp / "run.toml"
+        if content is None:
+            path.mkdir()
+        else:
+            path.write_bytes(content)
+        return ["train", "--config", str(path), *_fake_data(tmp)]
+    return argv
+
+
+def _bomb_png(tmp: Path) -> str:
+    from _tamper import png_header_only
+
+    png_header_only(tmp / "scan.png", 100_000, 100_000)
+    return str(tmp / "scan.png")
+
+
+def _lying_npy(tmp: Path) -> str:
+    from _tamper import npy_with_header
+
+    npy_with_header(tmp / "digits.npy", (100_000, 28, 28), "uint8", bytes(100))
+    return str(tmp / "digits.npy")
+
+
+def _small_png(tmp: Path) -> str:
+    digit = np.zeros((40, 30), dtype=np.uint8)
+    digit[5:35, 12:18] = 255
+    Image.fromarray(digit).save(tmp / "one.png")
+    return str(tmp / "one.png")
+
+
+def _file_as_folder(tmp: Path) -> str:
+    (tmp / "notes").write_text("a file, not a folder")
+    return str(tmp / "notes" / "one.png")
+
+
+#: id -> (argv built in a fresh folder, exit status, phrases the one-line error must hold).
+#: ``{tmp}`` in a phrase is the folder; every case also checks that no file there changed.
+REFUSALS: dict[str, tuple[Any, int, list[str]]] = {
+    "info: NaN weight": (
+        lambda t: ["info", *_model_with(_nan_weight)(t)], 1,
+        ["{tmp}/model.npz: layer 2 (Dense) has 1 NaN and 0 infinite values in its parameter W "
+         "(2.W)", "retrain it, e.g. with a lower learning rate"]),
+    "predict --json: NaN weight": (
+        lambda t: ["predict", *_model_with(_nan_weight)(t), _npy_input(t), "--json"], 1,
+        ["{tmp}/model.npz: layer 2 (Dense) has 1 NaN", "retrain it"]),
+    "evaluate: NaN weight": (
+        lambda t: ["evaluate", *_model_with(_nan_weight)(t), "--no-download"], 1,
+        ["{tmp}/model.npz: layer 2 (Dense) has 1 NaN"]),
+    "predict: classes 0 and '0'": (
+        lambda t: ["predict", *_model_with(_mixed_classes)(t), _npy_input(t), "--json"], 1,
+        ["{tmp}/model.npz: the classes in the metadata must all be of one type", "int and str"]),
+    "info: output contradicts the architecture": (
+        lambda t: ["info", *_model_with(_wrong_output)(t)], 1,
+        ["{tmp}/model.npz: the metadata says the output is 'sigmoid', but 10 classes and 10 "
+         "output(s) mean 'softmax'", "Re-save the model"]),
+    "info: metrics of the wrong type": (
+        lambda t: ["info", *_model_with(_metrics_list)(t)], 1,
+        ["{tmp}/model.npz: in the metadata, the field 'metrics' must be an object, got an "
+         "array [0.9]"]),
+    "info: 784×1,000,000 declared": (
+        lambda t: ["info", *_model_with(_huge_hidden_layer)(t)], 1,
+        ["{tmp}/model.npz declares 795,000,010 parameters", "more than the limit of "
+         "100,000,000", "--max-parameters N"]),
+    "info: symlink loop": (
+        lambda t: ["info", _loop(t, "model.npz")], 1,
+        ["{tmp}/model.npz is a symbolic link that loops", "fix or remove the link"]),
+    "info: a device": (
+        lambda t: ["info", "/dev/zero"], 1,
+        ["/dev/zero is a character device, not a model file", "reads only regular files"]),
+    "predict: decompression bomb PNG": (
+        lambda t: ["predict", *_good_model(t), _bomb_png(t)], 1,
+        ["{tmp}/scan.png holds", "10,000,000,000 pixels, more than the limit of 200,000,000",
+         "nnscratch predict --max-pixels N"]),
+    "predict --max-pixels below a picture": (
+        lambda t: ["predict", *_good_model(t), _small_png(t), "--max-pixels", "1000"], 1,
+        ["{tmp}/one.png holds", "1,200 pixels, more than the limit of 1,000"]),
+    "predict: .npy header larger than the file": (
+        lambda t: ["predict", *_good_model(t), _lying_npy(t)], 1,
+        ["{tmp}/digits.npy: its header declares an array of shape (100000, 28, 28) of uint8 "
+         "(78,400,000 bytes), but the file holds only 100 bytes", "truncated or damaged"]),
+    "predict: input symlink loop": (
+        lambda t: ["predict", *_good_model(t), _loop(t, "seven.png")], 1,
+        ["{tmp}/seven.png is a symbolic link that loops"]),
+    "predict: a file where a folder is expected": (
+        lambda t: ["predict", *_good_model(t), _file_as_folder(t)], 1,
+        ["{tmp}/notes/one.png: part of this path is a file where a folder is needed",
+         "check the path"]),
+    "info --max-parameters below the model": (
+        lambda t: ["info", *_good_model(t), "--max-parameters", "100"], 1,
+        ["{tmp}/model.npz declares", "more than the limit of 100", "--max-parameters N"]),
+    "predict --max-parameters below the model": (
+        lambda t: ["predict", *_good_model(t), _npy_input(t), "--max-parameters", "100"], 1,
+        ["more than the limit of 100", "--max-parameters N"]),
+    "evaluate --max-parameters 0": (
+        lambda t: ["evaluate", *_good_model(t), "--max-parameters", "0"], 2,
+        ["argument --max-parameters: expected a number of at least 1, got 0"]),
+    "predict --max-pixels 0": (
+        lambda t: ["predict", *_good_model(t), _small_png(t), "--max-pixels", "0"], 2,
+        ["argument --max-pixels: expected a number of at least 1, got 0"]),
+    "train --config FOLDER": (
+        _config(None), 1, ["{tmp}/run.toml is a folder, not a config file"]),
+    "train --config not UTF-8": (
+        _config("[train]\nnote = 'caf\u00e9'\n".encode("latin-1")), 1,
+        ["config file {tmp}/run.toml is not UTF-8 text (byte 0xe9 at position 19",
+         "save it with the UTF-8 encoding"]),
+    "train --config symlink loop": (
+        lambda t: ["train", "--config", _loop(t, "run.toml"), *_fake_data(t)], 1,
+        ["{tmp}/run.toml is a symbolic link that loops"]),
+    "train --out under a file": (
+        lambda t: (_file_as_folder(t), _train_into("notes/run")(t))[1], 1,
+        ["{tmp}/notes/run: part of this path is a file where a folder is needed"]),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_refusals_are_one_line_with_the_fix_and_touch_nothing(tmp_path, case, capsys):
+    make_argv, status, phrases = REFUSALS[case]
+    argv = make_argv(tmp_path)
+    before = snapshot(tmp_path)
+    if status == 2:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        for phrase in phrases:
+            assert phrase in err, err
+    else:
+        assert main(argv) == status
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        for phrase in phrases:
+            assert_one_line_error(captured.err, phrase.format(tmp=tmp_path))
+    assert snapshot(tmp_path) == before  # byte for byte: nothing written, nothing removed
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC, errno.EACCES])
+def test_an_unwritable_out_folder_is_named_with_the_fix(tmp_path, capsys, monkeypatch, code):
+    """The operating system's refusal, raised where train writes its files (mkdir, the
+    atomic writes' fsync): one line naming the folder, and an earlier run left as it was."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"test_accuracy": 0.99}\n')  # an earlier run's
+    argv = _train_into("run")(tmp_path)
+    before = snapshot(tmp_path)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError(code, os.strerror(code))
+
+    from nnscratch import _atomic
+
+    monkeypatch.setattr(_atomic.os, "fsync", refuse)
+    assert main(argv) == 1
+    fix = {errno.EROFS: " is on a read-only file system, so nothing can be written there; choose "
+                        "a folder on a writable disk",
+           errno.ENOSPC: ": no space left on the disk, so it cannot be written; free some space",
+           errno.EACCES: ": permission denied: cannot write it. Check its permissions"}[code]
+    assert_one_line_error(capsys.readouterr().err, f"{out / 'metrics.json'}{fix}")
+    assert snapshot(tmp_path) == before
+
+
+def test_strict_json_never_prints_nan(digit_model, inputs, capsys, monkeypatch):
+    from nnscratch.serialization import SavedModel
+
+    def broken(self: Any, X: Any) -> np.ndarray:  # a future bug that lets NaN through
+        return np.full((len(X), len(self.classes)), np.nan)
+
+    monkeypatch.setattr(SavedModel, "predict_proba", broken)
+    assert main(["predict", str(digit_model), str(inputs["npy"]), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_one_line_error(captured.err, "--json output: [0].probabilities.0 is nan, which JSON "
+                                        "cannot represent, so nothing was written")
+
+
+@pytest.mark.parametrize("command", ["info", "predict"])
+def test_json_output_is_strict(digit_model, inputs, command):
+    def refuse(name: str) -> float:
+        raise AssertionError(f"{name} in the output")
+
+    extra = [inputs["npy"]] if command == "predict" else []
+    result = run_cli(command, digit_model, *extra, "--json")
+    assert result.returncode == 0, result.stderr
+    json.loads(result.stdout, parse_constant=refuse)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+@pytest.mark.parametrize("where", ["model", "input", "config"])
+def test_a_named_pipe_never_hangs_the_cli(tmp_path, digit_model, inputs, where):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    argv = {"model": ["info", fifo], "input": ["predict", digit_model, fifo],
+            "config": ["train", "--config", fifo]}[where]
+    result = run_cli(*argv, timeout=60)
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, f"{fifo} is a named pipe (FIFO), not ")
+
+
+_ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["metrics", "preprocessing", "seeds", "config", "versions",
+                              "output", "classes", "training_data_sha256", "note"]),
+       value=_ANY_JSON)
+def test_info_on_any_metadata_describes_the_model_or_names_the_file(tmp_path, capsys, field,
+                                                                    value):
+    path = tmp_path / "model.npz"
+    save_model(path, build_mlp(784, [4], 3, rng=0), [0, 1, 2],
+               metadata={"preprocessing": PREPROCESSING})
+    rewrite(path, lambda arrays, document: document.__setitem__(field, value))
+    for argv in (["info", str(path)], ["info", str(path), "--json"]):
+        status = main(argv)
+        captured = capsys.readouterr()
+        if status == 0:
+            assert captured.err == ""
+        else:
+            assert status == 1 and captured.out == ""
+            assert_one_line_error(captured.err, f"nnscratch: error: {path}")

@@ -233,3 +233,81 @@ def test_damaged_gzip(data, cut, flip):
 @given(st.binary(max_size=64))
 def test_gzip_magic_then_anything(data):
     _parse_or_format_error(b"\x1f\x8b" + data)
+
+
+# --- sizes are checked before memory is spent on them ---------------------------------------
+
+
+def _peak_bytes(action) -> int:
+    """Peak memory traced while ``action`` runs (NumPy reports its arrays to tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        action()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def _raises_idx_error(data: bytes, match: str, **limits) -> None:
+    with pytest.raises(IDXFormatError, match=match):
+        parse_idx(data, source="bomb.gz", **limits)
+
+
+def test_a_gzip_bomb_is_refused_before_it_is_decompressed():
+    # 10 MB of zeros gzip to about 10 kB; the header declares all of them, truthfully.
+    bomb = gzip.compress(_header(0x08, (10_000, 1000)) + bytes(10_000_000), mtime=0)
+    assert len(bomb) < 20_000
+    peak = _peak_bytes(lambda: _raises_idx_error(
+        bomb, r"^bomb\.gz: the header declares 10000×1000 = 10,000,000 elements, more than the "
+              r"limit of 1,000,000.*max_elements=N", max_elements=1_000_000))
+    assert peak < 1_000_000  # the header was read, not the 10 MB
+    assert parse_idx(bomb, max_elements=10_000_000).shape == (10_000, 1000)
+
+
+def test_a_header_declaring_more_than_gzip_can_expand_to_is_refused():
+    lie = gzip.compress(_header(0x0E, (1000, 1000, 100)) + bytes(64), mtime=0)
+    peak = _peak_bytes(lambda: _raises_idx_error(
+        lie, r"declares 1000×1000×100 of float64 \(800,000,016 bytes\), but \d+ gzipped bytes "
+             r"can expand to at most [\d,]+; the file is damaged \(or a decompression bomb\)"))
+    assert peak < 1_000_000
+
+
+def test_the_default_limit():
+    from nnscratch.data.idx import MAX_ELEMENTS
+
+    assert MAX_ELEMENTS == 2**30
+    _raises_idx_error(_header(0x08, (2**16, 2**15)),
+                      r"2147483648 elements|2,147,483,648 elements, more than the limit of "
+                      r"1,073,741,824")
+
+
+def test_gzip_decompresses_no_further_than_the_header_declares():
+    stream = gzip.compress(_header(0x08, (3,)) + bytes(3) + bytes(5_000_000), mtime=0)
+    peak = _peak_bytes(lambda: _raises_idx_error(
+        stream, r"holds more than the 11 bytes its IDX header declares.*extra bytes"))
+    assert peak < 1_000_000
+
+
+def test_a_raw_file_is_checked_against_its_size_before_it_is_read(tmp_path, monkeypatch):
+    path = tmp_path / "images-idx3-ubyte"
+    path.write_bytes(_header(0x08, (60_000, 28, 28)) + bytes(100))
+    with pytest.raises(IDXFormatError, match=r"expected 47040000 payload bytes .* found 100.*"
+                                             r"truncated"):
+        read_idx(path)
+    path.write_bytes(_header(0x08, (2**32 - 1, 2**32 - 1)) + bytes(100))
+    with pytest.raises(IDXFormatError, match=r"more than the limit of 1,073,741,824"):
+        read_idx(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_a_named_pipe_is_refused(tmp_path):
+    from _tamper import error_in_child
+
+    os.mkfifo(tmp_path / "pipe")
+    refusal = error_in_child("__import__('nnscratch.data').data.read_idx(path)",
+                             tmp_path / "pipe")
+    assert refusal.startswith(f"NotRegularFileError: {tmp_path / 'pipe'} is a named pipe "
+                              "(FIFO), not an IDX file")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -354,3 +356,170 @@ def test_load_inputs_errors(tmp_path: Path):
         load_inputs([tmp_path / "empty"])
     with pytest.raises(FileNotFoundError, match=r"nothing\.png does not exist"):
         load_inputs([tmp_path / "nothing.png"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounded inputs: big pictures reduced while decoding, bombs and lying headers refused
+
+
+def _big_picture(seven: np.ndarray, mode: str, size: tuple[int, int]) -> tuple[Image.Image,
+                                                                              np.ndarray]:
+    """``seven`` scaled up to ``size`` as a dark digit on white paper, in ``mode``, and the
+    gray levels the file holds (what preprocessing without reduction would start from)."""
+    gray = Image.fromarray(255 - seven).resize(size, Image.Resampling.BILINEAR)
+    levels = np.asarray(gray)
+    if mode == "I;16":
+        return Image.fromarray(levels.astype(np.uint16) * 257), levels
+    if mode == "RGBA":  # black ink, opaque only where the digit is
+        rgba = np.zeros((*levels.shape, 4), dtype=np.uint8)
+        rgba[..., 3] = 255 - levels
+        return Image.fromarray(rgba, mode="RGBA"), levels
+    return gray.convert(mode), np.asarray(gray.convert(mode).convert("L"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "size", "suffix"),
+    [("L", (4200, 1800), ".png"), ("RGB", (1500, 4200), ".png"), ("P", (4200, 1600), ".png"),
+     ("RGBA", (4200, 1400), ".png"), ("I;16", (4200, 1500), ".png"), ("L", (4200, 2000), ".jpg"),
+     ("RGB", (6500, 3000), ".jpg"), ("L", (4200, 1500), ".bmp")],
+)
+def test_a_big_picture_is_reduced_while_decoding_to_the_same_digit(tmp_path, seven, mode,
+                                                                   size, suffix):
+    import tracemalloc
+
+    picture, levels = _big_picture(seven, mode, size)
+    path = tmp_path / f"big{suffix}"
+    picture.save(path, **({"quality": 92} if suffix == ".jpg" else {}))
+    tracemalloc.start()
+    try:
+        digit = read_image(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    full = preprocess_digit(levels)  # the same picture, never reduced
+    difference = np.abs(digit.astype(int) - full)
+    assert difference.max() <= 4 and difference.mean() < 0.5, (difference.max(),
+                                                                difference.mean())
+    # Floats are computed only on the reduced picture (at most 2048 on a side, here a ninth
+    # of the area or less): preprocessing at full size would take several float64 copies of
+    # the whole picture, this takes less than one.
+    assert peak < 0.6 * size[0] * size[1] * 8, peak
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_the_exif_orientation_is_applied_small_or_reduced(tmp_path, seven, suffix):
+    for size in ((40, 60), (2600, 3900)):  # as it is, and reduced while decoding
+        upright = Image.fromarray(255 - seven).resize(size, Image.Resampling.BILINEAR)
+        rotated = upright.transpose(Image.Transpose.ROTATE_90)  # what the camera stored
+        exif = Image.Exif()
+        exif[0x0112] = 6  # "rotate 90° clockwise to display"
+        path = tmp_path / f"photo{suffix}"
+        rotated.save(path, exif=exif, **({"quality": 95} if suffix == ".jpg" else {}))
+        expected = preprocess_digit(np.asarray(upright))
+        difference = np.abs(read_image(path).astype(int) - expected)
+        assert difference.mean() < 1.5, (size, difference.mean())
+
+
+def test_a_decompression_bomb_is_refused_from_its_header(tmp_path):
+    from _tamper import png_header_only
+
+    bomb = tmp_path / "bomb.png"
+    png_header_only(bomb, 100_000, 100_000)
+    assert bomb.stat().st_size < 200
+    with pytest.raises(InputFormatError, match=r"bomb\.png holds (100000×100000 = )?"
+                                               r"10,000,000,000 pixels, more than the limit of "
+                                               r"200,000,000.*decompression bomb.*--max-pixels N"):
+        read_image(bomb)
+
+
+def test_max_pixels_is_the_limit_and_pillows_own_check_follows_it(tmp_path, seven):
+    from PIL import Image as PillowImage
+
+    path = tmp_path / "seven.png"
+    Image.fromarray(seven).save(path)  # 40 × 60 = 2400 pixels
+    previous = PillowImage.MAX_IMAGE_PIXELS
+    assert read_image(path, max_pixels=2400).shape == (28, 28)
+    with pytest.raises(InputFormatError, match=r"holds 40×60 = 2,400 pixels, more than the "
+                                               r"limit of 2,399"):
+        read_image(path, max_pixels=2399)
+    # Far above the limit Pillow refuses inside Image.open: the same message, the same file.
+    with pytest.raises(InputFormatError, match=r"seven\.png holds 2,400 pixels, more than the "
+                                               r"limit of 100"):
+        read_image(path, max_pixels=100)
+    assert PillowImage.MAX_IMAGE_PIXELS == previous  # restored
+    with pytest.raises(ValueError, match="max_pixels must be >= 1"):
+        read_image(path, max_pixels=0)
+
+
+def test_a_10000_pixel_square_picture_is_within_the_default_limit(tmp_path):
+    from _tamper import png_header_only
+    from nnscratch.images import MAX_PIXELS
+
+    assert MAX_PIXELS == 200_000_000 >= 10_000 * 10_000
+    header_only = tmp_path / "scan.png"
+    png_header_only(header_only, 10_000, 10_000)  # passes the limit, then fails to decode
+    with pytest.raises(InputFormatError, match=r"scan\.png: the picture cannot be decoded"):
+        read_image(header_only)
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "payload", "message"),
+    [
+        ((100_000, 28, 28), "uint8", bytes(100),
+         r"declares an array of shape \(100000, 28, 28\) of uint8 \(78,400,000 bytes\), but the "
+         r"file holds only 100 bytes after the header; the file is truncated"),
+        ((1_000_000_000, 784), "uint8", bytes(100),
+         r"holds \(1000000000, 784\) = 784,000,000,000 gray levels, more than the limit of "
+         r"200,000,000.*--max-pixels"),
+        ((10**12, 3), "uint8", bytes(100), r"holds an array of shape \(1000000000000, 3\); "
+                                           r"expected MNIST-style images"),
+        ((10**9, 28, 28), "float64", bytes(100), r"holds float64 values; expected integer"),
+    ],
+)
+def test_npy_headers_are_checked_before_the_data_are_read(tmp_path, shape, dtype, payload,
+                                                          message):
+    import tracemalloc
+
+    from _tamper import npy_with_header
+
+    path = tmp_path / "digits.npy"
+    npy_with_header(path, shape, dtype, payload)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputFormatError, match=re.escape(str(path)) + ".*" + message):
+            read_digit_arrays(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def test_the_pixel_limit_bounds_array_files_too(tmp_path, batch):
+    np.save(tmp_path / "batch.npy", batch)  # 3 images: 2352 gray levels
+    assert read_digit_arrays(tmp_path / "batch.npy", max_pixels=2352).shape == (3, 28, 28)
+    with pytest.raises(InputFormatError, match=r"= 2,352 gray levels, more than the limit of "
+                                               r"2,351"):
+        read_digit_arrays(tmp_path / "batch.npy", max_pixels=2351)
+    write_idx(tmp_path / "batch-idx3-ubyte.gz", batch)
+    with pytest.raises(InputFormatError, match=r"3×28×28 = 2,352 elements, more than the limit "
+                                               r"of 2,351.*nnscratch predict --max-pixels N"):
+        read_digit_arrays(tmp_path / "batch-idx3-ubyte.gz", max_pixels=2351)
+    bomb = tmp_path / "bomb-idx3-ubyte.gz"
+    bomb.write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + (10**5).to_bytes(4, "big")
+                                   + (28).to_bytes(4, "big") * 2 + bytes(1000)))
+    with pytest.raises(InputFormatError, match=r"bomb-idx3-ubyte\.gz: the header declares "
+                                               r"100000×28×28 of uint8 \(78,400,016 bytes\), "
+                                               r"but \d+ gzipped bytes can expand to at most"):
+        read_digit_arrays(bomb)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+@pytest.mark.parametrize("call", ["read_image(path)", "read_digit_arrays(path)",
+                                  "load_inputs([path])"])
+def test_a_named_pipe_input_is_refused_at_once(tmp_path, call):
+    from _tamper import error_in_child
+
+    fifo = tmp_path / "digit.png"
+    os.mkfifo(fifo)
+    refusal = error_in_child(f"from nnscratch.images import *; {call}", fifo)
+    assert refusal.startswith(f"NotRegularFileError: {fifo} is a named pipe (FIFO)"), refusal

@@ -181,6 +181,38 @@ def test_non_uint8_images(tmp_path):
         load_mnist(tmp_path, verify=False)
 
 
+@pytest.mark.parametrize(("key", "size"), [("test_images", 32), ("train_images", 27)])
+def test_images_of_the_wrong_size_are_refused_at_load_naming_the_file(tmp_path, key, size):
+    arrays = fake_arrays()
+    rng = np.random.default_rng(1)
+    arrays[key] = rng.integers(0, 256, (len(arrays[key]), size, size), dtype=np.uint8)
+    paths = write_fake_mnist(tmp_path, arrays)
+    with pytest.raises(ValueError, match=re.escape(str(paths[key])) + rf": MNIST .* must hold "
+                                         rf"28×28 images, but it holds {size}×{size} ones.*"
+                                         r"resize its images to 28×28"):
+        load_mnist(tmp_path, verify=False)
+
+
+def test_the_wrong_size_is_refused_before_any_training(tmp_path):
+    from nnscratch.data import load_digits
+
+    arrays = fake_arrays()
+    arrays["test_images"] = np.zeros((10, 32, 32), dtype=np.uint8)
+    write_fake_mnist(tmp_path, arrays)
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz: MNIST .* 32×32"):
+        load_digits((1, 2), data_dir=tmp_path, verify=False, progress=False)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_a_named_pipe_with_an_mnist_name_is_not_read(tmp_path):
+    """``_find_files`` takes only regular files: a pipe named like MNIST counts as missing."""
+    paths = write_fake_mnist(tmp_path, fake_arrays())
+    paths["train_labels"].unlink()
+    os.mkfifo(paths["train_labels"])
+    with pytest.raises(MNISTNotFoundError, match=r"lacks train-labels-idx1-ubyte\[\.gz\]"):
+        load_mnist(tmp_path, verify=False)
+
+
 def test_image_and_label_counts_must_agree(tmp_path):
     arrays = fake_arrays()
     arrays["train_labels"] = arrays["train_labels"][:-1]

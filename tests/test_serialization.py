@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +17,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from _tamper import rewrite
 from nnscratch import serialization
 from nnscratch.activations import ACTIVATIONS, ELU, LeakyReLU
 from nnscratch.layers import Dense, Dropout, Layer
@@ -52,17 +55,6 @@ def saved_path(tmp_path) -> Path:
     path = tmp_path / "model.npz"
     save_model(path, small_model(), ["a", "b", "c"], metadata={"seeds": {"seed": 1}})
     return path
-
-
-def rewrite(path: Path, change: Callable[[dict[str, np.ndarray], dict[str, Any]], None]) -> None:
-    """Re-save a model file after ``change`` edits its arrays and metadata document (a
-    careful tamperer: the zip itself stays well formed)."""
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    document = json.loads(arrays.pop("metadata").tobytes())
-    change(arrays, document)
-    arrays["metadata"] = np.frombuffer(json.dumps(document).encode(), dtype=np.uint8)
-    np.savez(path, **arrays)
 
 
 def outputs(model: Sequential, X: np.ndarray) -> np.ndarray:
@@ -386,11 +378,11 @@ def _bad_checksum(arrays: dict, document: dict) -> None:
         (_change_dtype, "is float32 of shape"),
         (_newer_version, r"version 2, newer than this nnscratch reads .*upgrade nnscratch"),
         (_other_format, "is not an nnscratch model file"),
-        (_unknown_layer, "unknown type 'Swish'"),
+        (_unknown_layer, "unknown layer type 'Swish'"),
         (_broken_chain, "takes 7 inputs but the layer before gives 4"),
         (_bad_classes, "2 classes need 1 output"),
         (_bad_layer_argument, "the architecture in the metadata is invalid"),
-        (_no_parameters, "parameter list is malformed"),
+        (_no_parameters, "has no 'parameters' field"),
         (_bad_checksum, "entry for 0.W is malformed"),
     ],
 )
@@ -444,3 +436,366 @@ def test_build_mlp_models_round_trip(tmp_path, X):
     path = tmp_path / "mlp.npz"
     save_model(path, model, list("abcd"))
     assert np.array_equal(outputs(load_model(path).model, X), outputs(model, X))
+
+
+# ---------------------------------------------------------------------------------------------
+# Unsound files: non-finite weights, contradictory or ill-typed metadata, sizes beyond limits
+
+
+def _nan_weight(arrays: dict, document: dict) -> None:
+    arrays["param_000"][1, 2] = np.nan
+
+
+def _inf_bias(arrays: dict, document: dict) -> None:
+    arrays["param_003"][:2] = [np.inf, -np.inf]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_nan_weight, r"layer 0 \(Dense\) has 1 NaN and 0 infinite values in its parameter W "
+                      r"\(0\.W\).*retrain it"),
+        (_inf_bias, r"layer 3 \(Dense\) has 0 NaN and 2 infinite values in its parameter b "
+                    r"\(3\.b\).*lower learning rate"),
+    ],
+)
+def test_non_finite_weights_are_refused_naming_the_layer(saved_path, change, message):
+    rewrite(saved_path, change, rehash=True)  # checksums match: only the values are wrong
+    with pytest.raises(ModelFileError, match=re.escape(str(saved_path)) + ".*" + message):
+        load_model(saved_path)
+
+
+def test_save_model_refuses_non_finite_weights(tmp_path):
+    model = small_model()
+    model.layers[3].W.value[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"layer 3 \(Dense\) has 1 NaN .* cannot be saved"):
+        save_model(tmp_path / "m.npz", model, ["a", "b", "c"])
+    assert not (tmp_path / "m.npz").exists()
+
+
+def _set(field: str, value: Any) -> Callable[[dict, dict], None]:
+    def change(arrays: dict, document: dict) -> None:
+        document[field] = value
+    change.__name__ = f"{field}={value!r}"
+    return change
+
+
+def _set_layer(index: int, field: str, value: Any) -> Callable[[dict, dict], None]:
+    def change(arrays: dict, document: dict) -> None:
+        document["architecture"]["layers"][index][field] = value
+    return change
+
+
+def _set_entry(field: str, value: Any) -> Callable[[dict, dict], None]:
+    def change(arrays: dict, document: dict) -> None:
+        document["parameters"][0][field] = value
+    return change
+
+
+#: One row per way the metadata can be wrong: the change, and what the error must say.
+METADATA_CASES = [
+    (_set("classes", ["a", "b", "a"]), r"must be distinct"),
+    (_set("classes", [1, "1", 2]), r"must all be of one type .* int and str: \[1, '1', 2\]"),
+    (_set("classes", [1, 2.5, 3]), r"must all be of one type .* float and int"),
+    (_set("classes", [2**70, 1, 2]), r"must fit in 64-bit integers"),
+    (_set("classes", [True, False, None]), r"must hold integers, finite numbers or strings"),
+    (_set("output", "sigmoid"), r"says the output is 'sigmoid', but 3 classes and 3 output\(s\) "
+                                r"mean 'softmax'"),
+    (_set("output", "relu"), r"'output' must be 'sigmoid' or 'softmax', got 'relu'"),
+    (_set("output", 1), r"the field 'output' must be a string, got an integer 1"),
+    (_set("format_version", "1"), r"the format version '1' is not valid"),
+    (_set("classes", "abc"), r"the field 'classes' must be an array, got a string \"abc\""),
+    (_set("dtype", None), r"the field 'dtype' must be a string, got null"),
+    (_set("versions", ["0.1"]), r"the field 'versions' must be an object, got an array"),
+    (_set("versions", {"numpy": 2}), r"the field 'versions.numpy' must be a string"),
+    (_set("metrics", [0.9]), r"the field 'metrics' must be an object, got an array \[0.9\]"),
+    (_set("preprocessing", "pixel / 255"), r"the field 'preprocessing' must be an object"),
+    (_set("seeds", 42), r"the field 'seeds' must be an object, got an integer 42"),
+    (_set("config", True), r"the field 'config' must be an object, got a boolean true"),
+    (_set("training_data_sha256", "abc"), r"'training_data_sha256' must be 64 lowercase hex"),
+    (_set("architecture", {"layers": [], "extra": 1}), r"must hold exactly 'layers'"),
+    (_set("architecture", {"layers": {}}), r"'architecture.layers' must be an array"),
+    (_set("parameters", {}), r"the field 'parameters' must be an array, got an object"),
+    (_set_layer(0, "in_features", 5.0), r"'architecture.layers\[0\].in_features' must be an "
+                                        r"integer, got a number 5.0"),
+    (_set_layer(0, "in_features", True), r"'architecture.layers\[0\].in_features' must be an "
+                                         r"integer, got a boolean"),
+    (_set_layer(0, "init", 3), r"'architecture.layers\[0\].init' must be a string"),
+    (_set_layer(0, "bias", True), r"'architecture.layers\[0\]' is a Dense with the arguments "
+                                  r"\['bias', 'dtype', 'in_features', 'init', 'out_features'\]"),
+    (_set_layer(2, "p", "0.3"), r"'architecture.layers\[2\].p' must be a number, got a string"),
+    (_set_layer(2, "p", 10**400), r"the architecture in the metadata is invalid"),
+    (_set_layer(1, "type", ["Tanh"]), r"names the unknown layer type \['Tanh'\]"),
+    (_set_entry("shape", [5, "4"]), r"'parameters\[0\].shape\[1\]' must be an integer"),
+    (_set_entry("sha256", None), r"'parameters\[0\].sha256' must be a string, got null"),
+    (_set_entry("note", "x"), r"'parameters\[0\]' must hold exactly"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), METADATA_CASES,
+                         ids=[str(i) for i in range(len(METADATA_CASES))])
+def test_unsound_metadata_is_refused(saved_path, change, message):
+    rewrite(saved_path, change)
+    with pytest.raises(ModelFileError, match=re.escape(str(saved_path)) + ".*" + message):
+        load_model(saved_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"format": NaN}', r"the metadata holds NaN, which is not a JSON number"),
+        ('{"format": 1e999}', r"the metadata holds the number 1e999"),
+        ('{"a": 1, "a": 2}', r"the metadata lists the key 'a' twice"),
+        ("[" * 100_000 + "]" * 100_000, r"the metadata nests too deeply"),
+    ],
+)
+def test_metadata_must_be_strict_json(saved_path, text, message):
+    from _tamper import rewrite_metadata_text
+
+    rewrite_metadata_text(saved_path, text)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(saved_path)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "error", "message"),
+    [
+        ({"metrics": [0.5]}, TypeError, r"metadata: the field 'metrics' must be an object"),
+        ({"training_data_sha256": None}, TypeError, r"'training_data_sha256' must be a string"),
+        ({"seeds": "42"}, TypeError, r"the field 'seeds' must be an object"),
+        ({"metrics": {"loss": np.float32("nan")}}, ValueError,
+         r"metadata: metrics\.loss is nan.*replace NaN or infinity by None"),
+    ],
+)
+def test_save_model_refuses_metadata_it_could_not_load(tmp_path, metadata, error, message):
+    with pytest.raises(error, match=message):
+        save_model(tmp_path / "m.npz", small_model(), [0, 1, 2], metadata=metadata)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_numpy_values_in_metadata_are_written_as_plain_json(tmp_path):
+    path = tmp_path / "m.npz"
+    save_model(path, small_model(), [0, 1, 2],
+               metadata={"seeds": {"seed": np.int64(3)}, "metrics": {"acc": np.float32(0.5)}})
+    assert load_model(path).metadata["seeds"] == {"seed": 3}
+
+
+@pytest.mark.parametrize(
+    ("model", "classes", "error", "message"),
+    [
+        (small_model(), ["a", "b", "a"], ValueError, "must be distinct"),
+        (small_model(), [1, "1", 2], ValueError, "must all be of one type"),
+        (small_model(), [0, 1], ValueError, r"2 classes need 1 output\(s\), but the model has 3"),
+        (Dense(2, 2), [0, 1, 2], TypeError, "model must be a Sequential"),
+    ],
+)
+def test_saved_model_checks_what_prediction_relies_on(model, classes, error, message):
+    with pytest.raises(error, match=message):
+        SavedModel(model, np.array(classes, dtype=object))
+
+
+def test_saved_model_refuses_non_finite_weights():
+    model = small_model()
+    model.layers[0].b.value[1] = np.inf
+    with pytest.raises(ValueError, match=r"layer 0 \(Dense\) has 0 NaN and 1 infinite .*"
+                                         r"cannot predict"):
+        SavedModel(model, np.array([0, 1, 2]))
+
+
+def test_outputs_that_overflow_are_an_error_not_nan(X):
+    model = small_model(dtype=np.float32)
+    model.layers[0].b.value[...] = 100.0  # every hidden tanh output is 1
+    model.layers[3].W.value[...] = 3e38  # finite, but 4 × 3e38 overflows float32
+    saved = SavedModel(model, np.array([0, 1, 2]))
+    for method in (saved.predict, saved.predict_proba, saved.predict_class_indices):
+        with pytest.raises(ValueError, match=r"outputs are NaN or infinite for 10 of 10 rows .*"
+                                             r"overflow float32"):
+            method(X)
+
+
+# --- sizes: the limit and the file's own size, checked before anything is allocated ---------
+
+
+def _declare_a_huge_hidden_layer(arrays: dict, document: dict) -> None:
+    """The 784×1,000,000 case, at this model's scale: 5×1,000,000 and 1,000,000×3."""
+    layers = document["architecture"]["layers"]
+    layers[0]["out_features"] = layers[3]["in_features"] = 1_000_000
+
+
+def test_a_file_declaring_too_many_parameters_is_refused_before_allocating(saved_path):
+    import tracemalloc
+
+    rewrite(saved_path, _declare_a_huge_hidden_layer)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=r"declares 9,000,003 parameters \(72,000,024 "
+                                                 r"bytes of float64\), more than the limit of "
+                                                 r"1,000,000.*max_parameters=N.*--max-parameters"):
+            load_model(saved_path, max_parameters=1_000_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000  # bytes: the metadata and the zip directory, not 72 MB
+
+
+def test_the_default_limit_refuses_the_784_by_a_million_matrix(saved_path):
+    def declare(arrays: dict, document: dict) -> None:
+        layers = document["architecture"]["layers"]
+        layers[0]["in_features"], layers[0]["out_features"] = 784, 1_000_000
+        layers[3]["in_features"] = 1_000_000
+
+    rewrite(saved_path, declare)
+    assert serialization.MAX_PARAMETERS == 100_000_000
+    with pytest.raises(ModelFileError, match=r"declares 788,000,003 parameters \(6,304,000,024 "
+                                             r"bytes of float64\), more than the limit of "
+                                             r"100,000,000"):
+        load_model(saved_path)
+
+
+def test_max_parameters_can_be_raised_and_lowered(saved_path):
+    n_parameters = load_model(saved_path).n_parameters
+    assert load_model(saved_path, max_parameters=n_parameters).n_parameters == n_parameters
+    with pytest.raises(ModelFileError, match=f"more than the limit of {n_parameters - 1}"):
+        load_model(saved_path, max_parameters=n_parameters - 1)
+    with pytest.raises(ValueError, match="max_parameters must be >= 1"):
+        load_model(saved_path, max_parameters=0)
+    with pytest.raises(TypeError, match="max_parameters must be an integer"):
+        load_model(saved_path, max_parameters=1e9)
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_a_member_claiming_more_bytes_than_it_stores_is_refused_undecompressed(
+        tmp_path, compression):
+    from _tamper import claim_size
+
+    path = tmp_path / "model.npz"
+    save_model(path, small_model(), [0, 1, 2])
+    with np.load(path) as archive:  # re-pack, compressed or not, with the same arrays
+        arrays = {name: archive[name] for name in archive.files}
+    with zipfile.ZipFile(path, "w", compression=compression) as packed:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            packed.writestr(f"{name}.npy", buffer.getvalue())
+    load_model(path)  # sound as packed
+    claim_size(path, "param_000.npy", 3_000_000_000)
+    limit = "stored bytes can hold at most" if compression == zipfile.ZIP_STORED else \
+        "compressed bytes can hold at most"
+    with pytest.raises(ModelFileError, match=r"the member param_000\.npy claims 3,000,000,000 "
+                                             f"bytes, but its .* {limit}.*decompression bomb"):
+        load_model(path)
+
+
+def test_a_member_past_the_end_of_the_file_is_refused(saved_path):
+    data = bytearray(saved_path.read_bytes())
+    with zipfile.ZipFile(saved_path) as archive:
+        info = archive.getinfo("param_000.npy")
+    start = data.rfind(b"PK\x01\x02", 0, data.rfind(b"param_000.npy"))
+    data[start + 20:start + 24] = (10**9).to_bytes(4, "little")  # compressed size
+    data[start + 24:start + 28] = (10**9).to_bytes(4, "little")  # uncompressed size
+    saved_path.write_bytes(bytes(data))
+    del info
+    with pytest.raises(ModelFileError, match=r"param_000\.npy claims 1,000,000,000 bytes from "
+                                             r"offset .*past the end of the file"):
+        load_model(saved_path)
+
+
+def test_an_npy_header_declaring_more_than_its_member_holds_is_refused(saved_path):
+    with np.load(saved_path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (5, 4)})
+    fake = header.getvalue() + b"\x00" * 16  # 16 of the 160 bytes the header declares
+    with zipfile.ZipFile(saved_path, "w") as packed:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            packed.writestr(f"{name}.npy", fake if name == "param_000" else buffer.getvalue())
+    with pytest.raises(ModelFileError, match=r"'param_000' declares shape \(5, 4\) of float64 "
+                                             r"\(160 bytes\), but its archive member holds 16"):
+        load_model(saved_path)
+
+
+# --- only regular files ---------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_a_named_pipe_is_refused_at_once(tmp_path):
+    """In a child process with a timeout: a reader that waited for a writer would hang."""
+    from _tamper import error_in_child
+
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+    refusal = error_in_child("__import__('nnscratch').load_model(path)", fifo)
+    assert refusal.startswith(f"ModelFileError: {fifo} is a named pipe (FIFO), not a model "
+                              "file: nnscratch reads only regular files"), refusal
+    assert "Save the data to a file" in refusal
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_device_is_refused_at_once():
+    with pytest.raises(ModelFileError, match=r"/dev/zero is a character device, not a model file"):
+        load_model("/dev/zero")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_a_symlink_loop_is_not_reported_as_missing(tmp_path):
+    loop = tmp_path / "model.npz"
+    loop.symlink_to(loop)
+    with pytest.raises(OSError, match=r"model\.npz is a symbolic link that loops") as caught:
+        load_model(loop)
+    assert not isinstance(caught.value, FileNotFoundError)
+
+
+# --- property: any JSON in any field loads or raises ModelFileError, nothing else ----------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(-(2**80), 2**80)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=4),
+    max_leaves=12,
+)
+_FIELD_NAMES = [*sorted(serialization._FIELDS), "extra_key"]
+
+
+def _place(document: dict, where: str, value: Any) -> None:
+    """Put ``value`` at ``where``: a top-level field, a layer argument or a parameter entry."""
+    kind, _, name = where.partition(":")
+    if kind == "field":
+        document[name] = value
+    elif kind == "layer":
+        index, _, argument = name.partition(".")
+        document["architecture"]["layers"][int(index)][argument] = value
+    elif kind == "entry":
+        document["parameters"][0][name] = value
+    else:
+        document.pop(name, None)
+
+
+_PLACES = (
+    [f"field:{name}" for name in _FIELD_NAMES] + [f"drop:{name}" for name in _FIELD_NAMES]
+    + [f"layer:0.{a}" for a in ("in_features", "out_features", "init", "dtype", "type")]
+    + ["layer:1.type", "layer:2.p", "layer:2.type", "layer:3.out_features"]
+    + [f"entry:{e}" for e in ("key", "name", "shape", "dtype", "sha256")]
+)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.sampled_from(_PLACES), value=_JSON)
+def test_any_metadata_value_loads_or_is_refused_cleanly(saved_path, X, where, value):
+    original = saved_path.with_suffix(".original")
+    if not original.exists():  # the fixture is shared by every example: start each afresh
+        original.write_bytes(saved_path.read_bytes())
+    saved_path.write_bytes(original.read_bytes())
+    rewrite(saved_path, lambda arrays, document: _place(document, where, value))
+    try:
+        loaded = load_model(saved_path)
+    except ModelFileError as error:
+        assert str(error).startswith(str(saved_path)), error
+        return
+    probabilities = loaded.predict_proba(X)  # a model that loads predicts soundly
+    assert np.all(np.isfinite(probabilities))
+    assert len({str(label) for label in loaded.classes.tolist()}) == len(loaded.classes)

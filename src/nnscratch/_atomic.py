@@ -5,7 +5,8 @@ Everything nnscratch saves (IDX files, downloaded MNIST, model files, caches) go
 final rename never crosses a file system), flushes and ``fsync``s it, then ``os.replace``s it over
 the destination, which POSIX and Windows both perform as a single step. If anything goes wrong
 before that, including ``KeyboardInterrupt``, the temporary file is deleted and the destination is
-left as it was.
+left as it was; an ``OSError`` (a full disk, say) is re-raised with a message naming the
+destination rather than the temporary file.
 
 What it leaves out: locking. Two processes writing the same path at once each produce a complete
 file and the last rename wins, which is all a cache needs. It also does not create missing parent
@@ -20,6 +21,8 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from nnscratch._files import translate_os_error, user_file_errors
 
 __all__ = ["atomic_write"]
 
@@ -48,6 +51,10 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         If `mode` is not ``"wb"`` or ``"w"``.
     FileNotFoundError
         If the directory of `path` does not exist.
+    OSError
+        Any other error of the operating system (permission denied, a full disk, a read-only
+        file system, a folder at `path`...), of the same class, with a message that names
+        `path` and the fix (see :mod:`nnscratch._files`).
 
     Notes
     -----
@@ -69,16 +76,19 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     if mode not in _MODES:
         raise ValueError(f"atomic_write mode must be 'wb' or 'w', got {mode!r}.")
     path = Path(path)
-    tmp, file = _open_temporary(path, _MODES[mode])
+    with user_file_errors(path, action="write"):
+        tmp, file = _open_temporary(path, _MODES[mode])
     try:
         with file:
             yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(error, OSError):  # a full disk, a folder in the way...: name `path`
+            raise translate_os_error(error, path, action="write") from None
         raise
     _fsync_directory(path.parent)
 

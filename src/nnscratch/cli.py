@@ -35,7 +35,11 @@ from typing import Any
 import numpy as np
 
 from nnscratch._atomic import atomic_write
+from nnscratch._files import explain_os_error, open_regular_file, user_file_errors
+from nnscratch._json import to_json
+from nnscratch.images import MAX_PIXELS
 from nnscratch.recipes import RECIPES, Recipe, allowed_keys, get_recipe, train_recipe
+from nnscratch.serialization import MAX_PARAMETERS
 
 EXAMPLES_TRAIN = """\
 examples:
@@ -103,12 +107,16 @@ def _load_toml(path: Path) -> dict[str, Any]:
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
     try:
-        with open(path, "rb") as handle:
+        with open_regular_file(path, what="a config file") as handle, user_file_errors(path):
             return tomllib.load(handle)
     except FileNotFoundError:
         raise CLIError(f"config file {path} does not exist.") from None
+    except OSError as error:  # a folder, a pipe, permission denied...: already one clear line
+        raise CLIError(str(error)) from None
     except tomllib.TOMLDecodeError as error:
         raise CLIError(f"config file {path} is not valid TOML: {error}") from None
+    except ValueError as error:  # not UTF-8
+        raise CLIError(f"config file {error}") from None
 
 
 def resolve_settings(args: argparse.Namespace) -> tuple[Recipe, dict[str, Any]]:
@@ -341,7 +349,7 @@ def _train(args: argparse.Namespace) -> int:
         "confusion_matrix": confusion_matrix(
             data.y_test, test_pred, labels=np.arange(len(digits))).tolist(),
     }
-    _write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    _write_text(out / "metrics.json", to_json(metrics, what="metrics.json") + "\n")
     _write_config(out / "config.toml", settings)
     _write_history_csv(out / "history.csv", history_rows)
     from nnscratch.serialization import save_model, sha256_of_arrays
@@ -366,7 +374,7 @@ def _train(args: argparse.Namespace) -> int:
         _train_plots(out, recipe, cost_history, history_rows, predictor, data, test_pred,
                      np.asarray(metrics["confusion_matrix"]))
     if args.json:
-        print(json.dumps({**metrics, "run_dir": str(out)}, indent=2))
+        _print_json({**metrics, "run_dir": str(out)})
     elif not args.quiet:
         print(f"train accuracy: {metrics['train_accuracy']:.2%} "
               f"({train_correct}/{data.train_size})")
@@ -480,16 +488,22 @@ def _model_file(given: str) -> Path:
                 "written by nnscratch train."
             )
         return path / "model.npz"
-    if not path.exists():
-        raise CLIError(f"{path} does not exist; give a model file (.npz) or a run folder.")
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise CLIError(
+            f"{path} does not exist; give a model file (.npz) or a run folder."
+        ) from None
+    except OSError as error:  # a symbolic link loop, permission denied...: say which
+        raise CLIError(explain_os_error(error, path)) from None
     return path
 
 
-def _load(given: str) -> tuple[Path, Any]:
+def _load(given: str, **limits: Any) -> tuple[Path, Any]:
     from nnscratch.serialization import load_model
 
     path = _model_file(given)
-    return path, load_model(path)
+    return path, load_model(path, **limits)
 
 
 def _check_mnist_model(saved: Any, path: Path) -> None:
@@ -509,9 +523,8 @@ def _check_mnist_model(saved: Any, path: Path) -> None:
 
 def _class_indices(saved: Any, X: np.ndarray) -> np.ndarray:
     """The predicted class index of every row, a chunk at a time."""
-    chunks = [saved.loss.predict(saved.model.forward(X[i:i + _CHUNK], training=False))
-              for i in range(0, len(X), _CHUNK)]
-    return np.concatenate(chunks).astype(np.int64)
+    return np.concatenate([saved.predict_class_indices(X[i:i + _CHUNK])
+                           for i in range(0, len(X), _CHUNK)])
 
 
 def _probabilities(saved: Any, X: np.ndarray) -> np.ndarray:
@@ -531,7 +544,8 @@ def _load_data(args: argparse.Namespace, dataset: str, classes: Sequence[int],
 
 
 def _print_json(document: Any) -> None:
-    print(json.dumps(document, indent=2))
+    """Print strict JSON: a NaN or infinity is an error, never a bare ``NaN`` on stdout."""
+    print(to_json(document, what="--json output"))
 
 
 def _table(rows: list[list[str]], *, right: bool = True) -> str:
@@ -554,7 +568,7 @@ def _table(rows: list[list[str]], *, right: bool = True) -> str:
 def _evaluate(args: argparse.Namespace) -> int:
     from nnscratch.metrics import confusion_matrix, precision_recall_f1
 
-    path, saved = _load(args.model)
+    path, saved = _load(args.model, max_parameters=args.max_parameters)
     _check_mnist_model(saved, path)
     dataset, digits = _model_dataset(saved, path)
     data = _load_data(args, dataset, digits, saved.model.dtype)
@@ -611,11 +625,12 @@ def _predict(args: argparse.Namespace) -> int:
     from nnscratch.data import preprocess_images
     from nnscratch.images import load_inputs, preprocess_digit, preprocess_product
 
-    path, saved = _load(args.model)
+    path, saved = _load(args.model, max_parameters=args.max_parameters)
     _check_mnist_model(saved, path)
     # Pictures are prepared the way the model's data set was made.
     fashion = saved.metadata.get("dataset") == "fashion-mnist"
-    names, images = load_inputs(args.inputs, preprocess_product if fashion else preprocess_digit)
+    names, images = load_inputs(args.inputs, max_pixels=args.max_pixels,
+                                preprocess=preprocess_product if fashion else preprocess_digit)
     probabilities = _probabilities(saved, preprocess_images(images, saved.model.dtype))
     labels = saved.classes[np.argmax(probabilities, axis=1)].tolist()
     classes = [str(c) for c in saved.classes.tolist()]
@@ -650,10 +665,12 @@ def _read_run(run: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str,
         )
     settings = _load_toml(run / "config.toml").get("train", {})
     try:
-        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+        with user_file_errors(run / "metrics.json"):
+            metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise CLIError(f"{run / 'metrics.json'} is not valid JSON: {error}") from None
-    with open(run / "history.csv", newline="", encoding="utf-8") as handle:
+    with user_file_errors(run / "history.csv"), \
+            open(run / "history.csv", newline="", encoding="utf-8") as handle:
         rows = [{key: _number(value) for key, value in row.items()}
                 for row in csv.DictReader(handle)]
     return settings, metrics, rows
@@ -673,7 +690,7 @@ def _plot(args: argparse.Namespace) -> int:
         recipe = get_recipe(settings.get("recipe", ""))
     except ValueError as error:
         raise CLIError(f"{run / 'config.toml'}: {error}") from None
-    path, saved = _load(str(run))
+    path, saved = _load(str(run), max_parameters=args.max_parameters)
     dataset, classes = _model_dataset(saved, path)
     digits = saved.classes.tolist()  # the labels shown: digits, or Fashion-MNIST's names
     if recipe.kind == "tutorial":
@@ -723,7 +740,7 @@ def _describe_layer(layer: Any) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
-    path, saved = _load(args.model)
+    path, saved = _load(args.model, max_parameters=args.max_parameters)
     meta = saved.metadata
     layers = [
         {"type": type(layer).__name__, "config": layer.get_config(),
@@ -998,6 +1015,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
     evaluate.add_argument("--split", choices=["test", "train"], default="test",
                           help="which part of MNIST to score (default: test)")
+    _add_max_parameters(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
     predict = _add_command(
@@ -1016,6 +1034,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
     predict.add_argument("inputs", metavar="INPUT", nargs="+",
                          help="picture files, folders of them, .npy or IDX files")
+    predict.add_argument("--max-pixels", type=_positive_int, default=MAX_PIXELS, metavar="N",
+                         help="refuse a picture with more pixels, or an array file with more "
+                              f"gray levels (default: {MAX_PIXELS:,}; decompression bombs "
+                              "declare far more)")
+    _add_max_parameters(predict)
     predict.set_defaults(handler=_predict)
 
     plot = _add_command(
@@ -1029,6 +1052,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run", metavar="RUN", help="a run folder written by nnscratch train")
     plot.add_argument("--no-data", action="store_true",
                       help="do not load MNIST: skip the misclassified digits and the ROC curve")
+    _add_max_parameters(plot)
     plot.set_defaults(handler=_plot)
 
     info = _add_command(
@@ -1040,6 +1064,7 @@ def build_parser() -> argparse.ArgumentParser:
         EXAMPLES_INFO,
     )
     info.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
+    _add_max_parameters(info)
     info.set_defaults(handler=_info)
 
     gradcheck = _add_command(
@@ -1072,6 +1097,25 @@ def build_parser() -> argparse.ArgumentParser:
                        help="largest relative error that passes (default: 1e-7)")
     gradcheck.set_defaults(handler=_gradcheck)
     return parser
+
+
+def _add_max_parameters(command: argparse.ArgumentParser) -> None:
+    """The model-file size limit, for every command that loads a model."""
+    command.add_argument("--max-parameters", type=_positive_int, default=MAX_PARAMETERS,
+                         metavar="N",
+                         help="refuse a model file that declares more parameters (default: "
+                              f"{MAX_PARAMETERS:,}; raise it for a genuinely bigger model)")
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (underscores allowed: 500_000_000)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
 
 
 def _one_line(message: str) -> str:
@@ -1118,7 +1162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # one clear line for the user, unless they asked for details
         if args.debug:
             raise
-        message = _one_line(str(error)) or type(error).__name__
+        # An OSError straight from the system ("[Errno 13] Permission denied: 'x'") is
+        # reworded to name the path and the fix; every other error already says both.
+        text = explain_os_error(error) if isinstance(error, OSError) else str(error)
+        message = _one_line(text) or type(error).__name__
         print(f"nnscratch: error: {message}", file=sys.stderr)
         return 1
 

@@ -30,6 +30,15 @@ photos: :func:`preprocess_product` trims the background, scales the longer side 
 keeping the aspect ratio, centres the product in the 28×28 field and negates the gray levels
 (the product light on black); no contrast stretching and no centring by mass.
 
+Inputs are bounded before memory is spent on them. A picture larger than 2048 pixels on its
+longer side is reduced while it is decoded (JPEG's decoder scales by 1/2, 1/4 or 1/8 itself;
+other formats are box-averaged by a whole factor right after decoding, before any conversion
+to floats), so a 10000×10000 scan costs about a second and a few hundred MB; the digit ends up
+20 pixels tall either way. A picture of more than :data:`MAX_PIXELS` pixels (a decompression
+bomb: a small file that expands to gigabytes) is refused from its header, and so is a ``.npy``
+or IDX file declaring more gray levels than that or more bytes than the file holds. The limit
+is raised with ``max_pixels=`` (CLI: ``nnscratch predict --max-pixels``).
+
 What is left out: finding several digits in one picture (segmentation), deskewing, and
 thickening or thinning strokes. A photo with uneven lighting or a busy background may need
 cropping by hand first.
@@ -37,20 +46,27 @@ cropping by hand first.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Callable, Iterable
+import re
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from nnscratch._files import open_regular_file
+from nnscratch._validation import check_int
+
 if TYPE_CHECKING:
     from PIL.Image import Image as Picture
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "MAX_PIXELS",
     "BlankImageError",
     "InputFormatError",
     "load_inputs",
@@ -72,6 +88,15 @@ _INK_FRACTION = 0.1  # pixels above this fraction of the peak are kept by the cr
 _MARGIN = 2  # output pixels kept around the bounding box so faint edges are not cut off
 _TRIM_LEVEL = 0.05 * 255  # Fashion-MNIST trims edges within 5 % of the corners' colour
 
+#: The most pixels a picture (width × height), or the most gray levels a .npy or IDX file,
+#: may hold unless told otherwise: 2×10^8, a 14000×14000 picture or 255,000 MNIST images. A
+#: decompression bomb declares far more. Raise it with ``max_pixels=`` (CLI: --max-pixels).
+MAX_PIXELS = 200_000_000
+
+_MAX_SIDE = 2048  # pictures longer than this are reduced by a whole factor while decoding
+# Modes whose pixels can be averaged as they are (palette indices and bits cannot).
+_AVERAGEABLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "I", "F", "CMYK", "YCbCr"})
+_EXIF_ORIENTATION = 0x0112
 _NPY_MAGIC = b"\x93NUMPY"
 _GZIP_MAGIC = b"\x1f\x8b"
 _IDX_TYPE_CODES = frozenset({0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E})
@@ -321,7 +346,8 @@ def preprocess_product(image: npt.ArrayLike, *, source: str = "image") -> np.nda
 
 
 def read_image(
-    path: str | os.PathLike[str], preprocess: Callable[..., np.ndarray] = preprocess_digit
+    path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS,
+    preprocess: Callable[..., np.ndarray] = preprocess_digit,
 ) -> np.ndarray:
     """Decode a picture file and preprocess it with :func:`preprocess_digit` (or another).
 
@@ -330,7 +356,9 @@ def read_image(
     path : str or os.PathLike
         Any format Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP...). Colour is converted to
         gray (ITU-R 601 luma); transparent pixels count as white paper; an EXIF orientation
-        is applied.
+        is applied. A picture longer than 2048 pixels is reduced while decoding.
+    max_pixels : int, default=MAX_PIXELS
+        The most pixels (width × height) the picture may have: 2×10^8 by default.
     preprocess : callable, default=preprocess_digit
         :func:`preprocess_digit` for MNIST models, :func:`preprocess_product` for
         Fashion-MNIST ones.
@@ -343,38 +371,125 @@ def read_image(
     ------
     FileNotFoundError
         If `path` does not exist.
+    OSError
+        If `path` is a folder, a named pipe or a device, or cannot be read; the message
+        names it and the fix.
     InputFormatError
-        If Pillow cannot decode the file.
+        If Pillow cannot decode the file, or it has more than `max_pixels` pixels (refused
+        from its header, before decoding).
     BlankImageError
         If the picture holds no digit.
     """
-    return preprocess(_decode(Path(path)), source=str(path))
+    max_pixels = check_int(max_pixels, "max_pixels", low=1)
+    return preprocess(_decode(Path(path), max_pixels), source=str(path))
 
 
-def _decode(path: Path) -> np.ndarray:
-    """Gray levels 0..255 of a picture file, as float64."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist or is not a file; check the path.")
-    try:
-        with Image.open(path) as picture:
-            picture.load()
-            picture = ImageOps.exif_transpose(picture)
-            return _gray_levels(picture)
-    except UnidentifiedImageError:
-        raise InputFormatError(
-            f"{path} is not a picture Pillow can read, nor a .npy or IDX file; give PNG or JPEG "
-            "images, folders of them, .npy arrays or IDX files."
-        ) from None
-    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt picture data
-        raise InputFormatError(f"{path}: the picture cannot be decoded ({error}).") from None
+def _too_many_pixels(path: Path, what: str, max_pixels: int) -> InputFormatError:
+    return InputFormatError(
+        f"{path} holds {what}, more than the limit of {max_pixels:,}; it "
+        "may be a decompression bomb (a small file that expands to gigabytes), so it is "
+        "refused before decoding. If it is genuine, shrink it, or raise the limit: "
+        "max_pixels=N (CLI: nnscratch predict --max-pixels N)."
+    )
 
 
-def _gray_levels(picture: Picture) -> np.ndarray:
+@contextlib.contextmanager
+def _pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
+    """Make Pillow's own decompression-bomb check use our limit (and keep its warning quiet,
+    since pictures above the limit are refused anyway)."""
     from PIL import Image
 
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _decode(path: Path, max_pixels: int) -> np.ndarray:
+    """Gray levels 0..255 of a picture file, as float64, at most 2048 pixels on a side."""
+    from PIL import Image, UnidentifiedImageError
+
+    with open_regular_file(path, what="a picture") as handle, _pillow_pixel_limit(max_pixels):
+        try:
+            with Image.open(handle) as picture:
+                width, height = picture.size
+                if width * height > max_pixels:
+                    raise _too_many_pixels(
+                        path, f"{width}×{height} = {width * height:,} pixels", max_pixels)
+                mode = picture.mode  # 16-bit gray keeps its fixed range through reduction
+                reduced, orientation = _load_reduced(picture)
+                return _gray_levels(_apply_orientation(reduced, orientation), mode)
+        except InputFormatError:
+            raise
+        except Image.DecompressionBombError as error:  # raised by Image.open itself
+            found = re.search(r"\((\d+) pixels\)", str(error))
+            what = f"{int(found[1]):,} pixels" if found else "too many pixels"
+            raise _too_many_pixels(path, what, max_pixels) from None
+        except UnidentifiedImageError:
+            raise InputFormatError(
+                f"{path} is not a picture Pillow can read, nor a .npy or IDX file; give PNG or "
+                "JPEG images, folders of them, .npy arrays or IDX files."
+            ) from None
+        except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt picture data
+            raise InputFormatError(f"{path}: the picture cannot be decoded ({error}).") from None
+
+
+def _load_reduced(picture: Picture) -> tuple[Picture, int]:
+    """Decode ``picture`` reduced by a whole factor to at most 2048 pixels on its longer side,
+    and its EXIF orientation.
+
+    JPEG's decoder scales by 1/2, 1/4 or 1/8 as it decodes (``draft``), and to gray when the
+    picture is colour: the full-size picture never exists in memory. Other formats are
+    decoded whole, in their own 8-bit mode, and box-averaged at once (``reduce``), before any
+    conversion to floats. Palette and 1-bit pictures are converted first, since their values
+    are indices, not gray levels.
+    """
+    factor = math.ceil(max(picture.size) / _MAX_SIDE)
+    if factor > 1 and picture.format == "JPEG":
+        gray = "L" if picture.mode in ("L", "RGB") else None
+        picture.draft(gray, (math.ceil(picture.width / factor),
+                             math.ceil(picture.height / factor)))
+    picture.load()
+    orientation = picture.getexif().get(_EXIF_ORIENTATION, 1)
+    factor = math.ceil(max(picture.size) / _MAX_SIDE)
+    if factor <= 1:
+        return picture, orientation
     if picture.mode.startswith("I;16"):
+        picture = picture.convert("I")
+    elif picture.mode == "PA" or "transparency" in picture.info:
+        picture = picture.convert("RGBA")
+    elif picture.mode in ("P", "1"):
+        picture = picture.convert("L")
+    elif picture.mode not in _AVERAGEABLE_MODES:
+        picture = picture.convert("RGB")
+    return picture.reduce(factor), orientation
+
+
+def _apply_orientation(picture: Picture, orientation: object) -> Picture:
+    """Turn the picture upright as its EXIF orientation says (as ``ImageOps.exif_transpose``)."""
+    from PIL import Image
+
+    method = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation)  # type: ignore[call-overload]
+    return picture if method is None else picture.transpose(method)
+
+
+def _gray_levels(picture: Picture, mode: str) -> np.ndarray:
+    """Gray levels 0..255 as float64; ``mode`` is the file's own (before any reduction)."""
+    from PIL import Image
+
+    if mode.startswith("I;16"):
         return np.asarray(picture, dtype=np.float64) / 257.0
     if picture.mode in ("I", "F"):  # 32-bit gray with no fixed range: stretch to 0..255
         values = np.asarray(picture, dtype=np.float64)
@@ -387,7 +502,8 @@ def _gray_levels(picture: Picture) -> np.ndarray:
     return np.asarray(picture.convert("L"), dtype=np.float64)
 
 
-def read_digit_arrays(path: str | os.PathLike[str]) -> np.ndarray:
+def read_digit_arrays(path: str | os.PathLike[str], *,
+                      max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read MNIST-style images from a ``.npy`` or IDX file (gzipped or not).
 
     Parameters
@@ -396,6 +512,8 @@ def read_digit_arrays(path: str | os.PathLike[str]) -> np.ndarray:
         An array of integer gray levels 0..255, white digits on black, already 28×28 and
         centred as in MNIST, of shape ``(28, 28)``, ``(n, 28, 28)``, ``(784,)`` or
         ``(n, 784)``. The file type is told by its first bytes, not its name.
+    max_pixels : int, default=MAX_PIXELS
+        The most gray levels (array elements) the file may declare: 2×10^8 by default.
 
     Returns
     -------
@@ -406,64 +524,112 @@ def read_digit_arrays(path: str | os.PathLike[str]) -> np.ndarray:
     ------
     FileNotFoundError
         If `path` does not exist.
+    OSError
+        If `path` is a folder, a named pipe or a device, or cannot be read.
     InputFormatError
         If the file is neither ``.npy`` nor IDX, or holds pickled objects, a shape other than
-        the four above, a non-integer dtype or values outside 0..255.
+        the four above, a non-integer dtype or values outside 0..255; or its header declares
+        more than `max_pixels` elements or more bytes than the file holds. Shapes, dtypes and
+        sizes are checked from the header, before the data are read.
     """
+    max_pixels = check_int(max_pixels, "max_pixels", low=1)
     path = Path(path)
     kind = _sniff(path)
     if kind == "image":
         raise InputFormatError(f"{path} is neither a .npy nor an IDX file.")
-    array, _ = _read_array(path, kind)
+    array, _ = _read_array(path, kind, max_pixels)
     return array
 
 
-def _read_array(path: Path, kind: str) -> tuple[np.ndarray, bool]:
+def _read_array(path: Path, kind: str, max_pixels: int) -> tuple[np.ndarray, bool]:
     """The images of a .npy/IDX file as (n, 28, 28) uint8, and whether the file was batched."""
     from nnscratch.data import IDXFormatError, read_idx
+    from nnscratch.data.idx import _RAISE_LIMIT
 
-    try:
-        if kind == "npy":
-            array = np.load(path, allow_pickle=False)
-        else:
-            array = read_idx(path)
-    except IDXFormatError as error:
-        raise InputFormatError(str(error)) from None
-    except ValueError as error:
-        reason = "it holds pickled objects, which are never loaded" if "pickle" in str(error) \
-            else str(error)
-        raise InputFormatError(f"{path} cannot be read as a .npy array: {reason}.") from None
-    shape = array.shape
-    if array.size == 0:
-        raise InputFormatError(f"{path} holds an empty array of shape {shape}; it has no images.")
-    if shape in ((_SIZE, _SIZE), (_SIZE * _SIZE,)):
-        batched = False
-    elif shape[1:] in ((_SIZE, _SIZE), (_SIZE * _SIZE,)):
-        batched = True
+    if kind == "npy":
+        array = _read_npy(path, max_pixels)
     else:
-        raise InputFormatError(
-            f"{path} holds an array of shape {shape}; expected MNIST-style images of shape "
-            "(28, 28), (n, 28, 28), (784,) or (n, 784). Save pictures of other sizes as PNG "
-            "files: those are scaled and centred the way MNIST was made."
-        )
-    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
-        raise InputFormatError(
-            f"{path} holds {array.dtype} values; expected integer gray levels 0..255 (uint8, as "
-            "in MNIST). For values scaled to [0, 1], save (array * 255).round().astype('uint8')."
-        )
+        try:
+            array = read_idx(path, max_elements=max_pixels)
+        except IDXFormatError as error:
+            raise InputFormatError(str(error).replace(
+                _RAISE_LIMIT, "raise the limit: max_pixels=N, CLI: nnscratch predict "
+                "--max-pixels N")) from None
+        _check_digit_header(path, array.shape, array.dtype)
     if array.size and (array.min() < 0 or array.max() > 255):
         raise InputFormatError(
             f"{path} holds values from {array.min()} to {array.max()}; expected gray levels "
             "0..255 (uint8, as in MNIST)."
         )
+    batched = array.shape not in ((_SIZE, _SIZE), (_SIZE * _SIZE,))
     return array.astype(np.uint8).reshape(-1, _SIZE, _SIZE), batched
+
+
+def _read_npy(path: Path, max_pixels: int) -> np.ndarray:
+    """A .npy file's array, after its header has been checked against the file and the limit."""
+    with open_regular_file(path, what="a .npy file") as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+            else:
+                raise InputFormatError(
+                    f"{path} uses .npy format version {version[0]}.{version[1]}, which is not "
+                    "read here; save the array with numpy.save (format 1.0 or 2.0)."
+                )
+        except ValueError as error:
+            if isinstance(error, InputFormatError):
+                raise
+            raise InputFormatError(
+                f"{path} cannot be read as a .npy array: its header is damaged ({error})."
+            ) from None
+        if dtype.hasobject:
+            raise InputFormatError(
+                f"{path} cannot be read as a .npy array: it holds pickled objects, which are "
+                "never loaded."
+            )
+        _check_digit_header(path, shape, dtype)
+        n_values = math.prod(shape)
+        if n_values > max_pixels:
+            raise _too_many_pixels(path, f"{shape} = {n_values:,} gray levels", max_pixels)
+        declared = n_values * dtype.itemsize
+        available = os.fstat(handle.fileno()).st_size - handle.tell()
+        if declared > available:
+            raise InputFormatError(
+                f"{path}: its header declares an array of shape {shape} of {dtype} "
+                f"({declared:,} bytes), but the file holds only {available:,} bytes after the "
+                "header; the file is truncated or damaged. Save the array again."
+            )
+        handle.seek(0)
+        try:
+            return np.load(handle, allow_pickle=False)
+        except (ValueError, EOFError) as error:  # the file changed since its header was read
+            raise InputFormatError(f"{path} cannot be read as a .npy array: {error}.") from None
+
+
+def _check_digit_header(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """The shape and dtype must be those of MNIST-style images (checked before reading)."""
+    if math.prod(shape) == 0:
+        raise InputFormatError(f"{path} holds an empty array of shape {shape}; it has no images.")
+    if shape not in ((_SIZE, _SIZE), (_SIZE * _SIZE,)) \
+            and shape[1:] not in ((_SIZE, _SIZE), (_SIZE * _SIZE,)):
+        raise InputFormatError(
+            f"{path} holds an array of shape {shape}; expected MNIST-style images of shape "
+            "(28, 28), (n, 28, 28), (784,) or (n, 784). Save pictures of other sizes as PNG "
+            "files: those are scaled and centred the way MNIST was made."
+        )
+    if not (np.issubdtype(dtype, np.integer) or dtype == np.bool_):
+        raise InputFormatError(
+            f"{path} holds {dtype} values; expected integer gray levels 0..255 (uint8, as in "
+            "MNIST). For values scaled to [0, 1], save (array * 255).round().astype('uint8')."
+        )
 
 
 def _sniff(path: Path) -> str:
     """``"npy"``, ``"idx"`` or ``"image"`` by the first bytes of the file."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist or is not a file; check the path.")
-    with open(path, "rb") as handle:
+    with open_regular_file(path, what="a picture or array file") as handle:
         head = handle.read(len(_NPY_MAGIC))
     if head.startswith(_NPY_MAGIC):
         return "npy"
@@ -474,10 +640,9 @@ def _sniff(path: Path) -> str:
     return "image"
 
 
-def load_inputs(
-    paths: Iterable[str | os.PathLike[str]],
-    preprocess: Callable[..., np.ndarray] = preprocess_digit,
-) -> tuple[list[str], np.ndarray]:
+def load_inputs(paths: Iterable[str | os.PathLike[str]], *, max_pixels: int = MAX_PIXELS,
+                preprocess: Callable[..., np.ndarray] = preprocess_digit,
+                ) -> tuple[list[str], np.ndarray]:
     """Read every input of ``nnscratch predict`` as MNIST-style images.
 
     Parameters
@@ -486,6 +651,8 @@ def load_inputs(
         Picture files (preprocessed with `preprocess`), folders (their pictures, by
         :data:`IMAGE_SUFFIXES`, sorted by name, not recursive), and ``.npy`` or IDX files of
         MNIST-style images (used as they are, see :func:`read_digit_arrays`).
+    max_pixels : int, default=MAX_PIXELS
+        The most pixels one picture, or gray levels one array file, may hold (2×10^8).
     preprocess : callable, default=preprocess_digit
         How pictures are made into 28×28 images: :func:`preprocess_digit` for MNIST models,
         :func:`preprocess_product` for Fashion-MNIST ones.
@@ -500,13 +667,16 @@ def load_inputs(
     ------
     FileNotFoundError
         If a path does not exist.
+    OSError
+        If a path is a named pipe or a device, or cannot be read (the message names it).
     InputFormatError
-        If a file cannot be read, or a folder holds no pictures.
+        If a file cannot be read, holds more than `max_pixels`, or a folder holds no pictures.
     BlankImageError
         If a picture holds no digit.
     ValueError
         If `paths` is empty.
     """
+    max_pixels = check_int(max_pixels, "max_pixels", low=1)
     names: list[str] = []
     batches: list[np.ndarray] = []
     for item in paths:
@@ -521,14 +691,16 @@ def load_inputs(
                 )
             for file in files:
                 names.append(str(file))
-                batches.append(read_image(file, preprocess)[np.newaxis])
+                batches.append(read_image(file, max_pixels=max_pixels,
+                                          preprocess=preprocess)[np.newaxis])
             continue
         kind = _sniff(path)
         if kind == "image":
             names.append(str(path))
-            batches.append(read_image(path, preprocess)[np.newaxis])
+            batches.append(read_image(path, max_pixels=max_pixels,
+                                      preprocess=preprocess)[np.newaxis])
             continue
-        array, batched = _read_array(path, kind)
+        array, batched = _read_array(path, kind, max_pixels)
         names.extend(f"{path}[{i}]" for i in range(len(array)) if batched)
         if not batched:
             names.append(str(path))

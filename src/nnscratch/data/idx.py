@@ -16,8 +16,14 @@ content. Every way a file can be wrong raises one exception, :class:`IDXFormatEr
 message names the file, the problem and the fix; no other exception escapes the parser, whatever
 the bytes.
 
+Sizes are checked before memory is spent on them: the header's declared size must agree with
+the file's (for a gzipped file: with how far its compressed bytes can possibly expand), and the
+number of elements must not exceed a limit (:data:`MAX_ELEMENTS`, raised with
+``max_elements=``). A gzipped file is decompressed only as far as its header declares, so a
+small file that expands to gigabytes (a decompression bomb) is refused, not decompressed.
+
 What it leaves out: memory mapping and streaming. MNIST is 47 MB decompressed, so files are read
-whole; a decompression-bomb guard is not attempted either.
+whole.
 """
 
 from __future__ import annotations
@@ -32,8 +38,14 @@ import numpy as np
 import numpy.typing as npt
 
 from nnscratch._atomic import atomic_write
+from nnscratch._files import open_regular_file
 
-__all__ = ["IDXFormatError", "parse_idx", "read_idx", "write_idx"]
+__all__ = ["MAX_ELEMENTS", "IDXFormatError", "parse_idx", "read_idx", "write_idx"]
+
+#: The most elements an IDX file may declare unless told otherwise: 2**30, 1 GiB of uint8 —
+#: 22 times MNIST's largest file (60,000 × 28 × 28 = 47 million). Raise it with
+#: ``max_elements=`` for a genuinely larger data set.
+MAX_ELEMENTS = 2**30
 
 # Type code -> big-endian dtype on disk. Results are converted to the native byte order.
 _DTYPES: dict[int, np.dtype] = {
@@ -49,6 +61,12 @@ _SUPPORTED = "uint8, int8, int16, int32, float32, float64"
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_DIM = 2**32 - 1
 _FIX_DOWNLOAD = "download the file again or restore it from a good copy"
+_RAISE_LIMIT = "raise the limit with max_elements=N"  # callers with another knob replace it
+_MAX_HEADER = 4 + 4 * 255  # the longest header: rank 255
+# Deflate cannot expand data more than about 1032 times (a 258-byte match costs at least two
+# bits); a header that declares more than that was not gzipped from real data.
+_MAX_DEFLATE_RATIO = 1032
+_GZIP_SLACK = 1024
 
 
 class IDXFormatError(ValueError):
@@ -58,15 +76,19 @@ class IDXFormatError(ValueError):
     """
 
 
-def parse_idx(data: bytes, *, source: str = "<bytes>") -> np.ndarray:
+def parse_idx(data: bytes, *, source: str = "<bytes>",
+              max_elements: int = MAX_ELEMENTS) -> np.ndarray:
     """Parse the bytes of an IDX file, gzipped or not, into an array.
 
     Parameters
     ----------
     data : bytes or bytes-like
-        The whole file. If it starts with the gzip magic ``1f 8b`` it is decompressed first.
+        The whole file. If it starts with the gzip magic ``1f 8b`` it is decompressed first,
+        no further than its header declares.
     source : str, default="<bytes>"
         Where the bytes came from, used in error messages (a path or URL).
+    max_elements : int, default=MAX_ELEMENTS
+        The most elements the header may declare (2**30 by default).
 
     Returns
     -------
@@ -78,24 +100,27 @@ def parse_idx(data: bytes, *, source: str = "<bytes>") -> np.ndarray:
     ------
     IDXFormatError
         If the gzip stream is corrupt or truncated, the header is truncated, the magic bytes are
-        not zero, the type code is unknown, or the payload length differs from what the
-        dimensions require.
+        not zero, the type code is unknown, the payload length differs from what the
+        dimensions require, or the dimensions declare more than `max_elements` elements (or,
+        gzipped, more bytes than the compressed data can expand to).
 
     Examples
     --------
     >>> parse_idx(bytes([0, 0, 0x08, 1, 0, 0, 0, 3, 7, 8, 9]))
     array([7, 8, 9], dtype=uint8)
     """
-    return _parse_uncompressed(_decompress(data, source), source)
+    return _parse_uncompressed(_decompress(data, source, max_elements), source, max_elements)
 
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str], *, max_elements: int = MAX_ELEMENTS) -> np.ndarray:
     """Read an IDX file, gzipped or not (decided by its bytes, not its name).
 
     Parameters
     ----------
     path : str or os.PathLike
-        The file to read.
+        The file to read: a regular file (a named pipe or a device is refused at once).
+    max_elements : int, default=MAX_ELEMENTS
+        The most elements the header may declare (2**30 by default).
 
     Returns
     -------
@@ -106,11 +131,23 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     ------
     FileNotFoundError
         If `path` does not exist.
+    OSError
+        If `path` is not a regular file or cannot be read; the message names it and the fix.
     IDXFormatError
-        If the file is not a well-formed IDX file; the message names `path`.
+        If the file is not a well-formed IDX file, or declares more than `max_elements`
+        elements; the message names `path`. An uncompressed file's header is checked against
+        the file's size before the rest of the file is read.
     """
     path = Path(path)
-    return parse_idx(path.read_bytes(), source=str(path))
+    source = str(path)
+    with open_regular_file(path, what="an IDX file") as handle:
+        head = handle.read(_MAX_HEADER)
+        if head[:2] != _GZIP_MAGIC and len(head) >= 4 and len(head) >= 4 + 4 * head[3]:
+            size = os.fstat(handle.fileno()).st_size
+            dtype, shape, header_size = _parse_header(head, source)
+            _check_payload(shape, dtype, size - header_size, source, max_elements)
+        data = head + handle.read()
+    return parse_idx(data, source=source, max_elements=max_elements)
 
 
 def write_idx(
@@ -181,26 +218,83 @@ def write_idx(
             file.write(payload)
 
 
-def _decompress(data: bytes, source: str) -> bytes:
-    """Gunzip `data` if it starts with the gzip magic, else return it unchanged."""
+def _decompress(data: bytes, source: str, max_elements: int = MAX_ELEMENTS) -> bytes:
+    """Gunzip `data` if it starts with the gzip magic, else return it unchanged.
+
+    The IDX header is decompressed first; the payload is then decompressed only as far as the
+    header declares, after that size has been checked against `max_elements` and against how
+    far `data` can possibly expand. Every gzip member is read (files may hold several).
+    """
     if bytes(data[:2]) != _GZIP_MAGIC:
         return data
+    out = bytearray()
+    total: int | None = None  # the decompressed size the header declares, once it is known
+    rest = bytes(data)
     try:
-        return gzip.decompress(data)
+        while rest:
+            member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            while not member.eof:
+                room = (total if total is not None else _MAX_HEADER) + 1 - len(out)
+                piece = member.decompress(rest, room)
+                rest = member.unconsumed_tail
+                out += piece
+                if total is None:
+                    total = _declared_total(out, source, max_elements, len(data))
+                if total is not None and len(out) > total:
+                    raise IDXFormatError(
+                        f"{source}: the gzip stream holds more than the {total:,} bytes its IDX "
+                        f"header declares, so the data are followed by extra bytes; "
+                        f"{_FIX_DOWNLOAD}."
+                    )
+                if not piece and not rest:
+                    raise EOFError
+            rest = member.unused_data.lstrip(b"\x00")  # gzip allows zero padding at the end
     except EOFError:
         raise IDXFormatError(
             f"{source}: the gzip stream ends early, so the file is truncated (an interrupted "
             f"download or copy?); {_FIX_DOWNLOAD}."
         ) from None
-    except (OSError, zlib.error, ValueError) as error:
+    except zlib.error as error:
         raise IDXFormatError(
             f"{source}: starts like a gzip file but the gzip stream is corrupt ({error}); "
             f"{_FIX_DOWNLOAD}."
         ) from None
+    return out
 
 
-def _parse_uncompressed(data: bytes, source: str) -> np.ndarray:
-    """Parse raw (already decompressed) IDX bytes; see :func:`parse_idx`."""
+def _declared_total(out: bytearray, source: str, max_elements: int, compressed: int) -> int | None:
+    """Header plus payload size declared by the header at the start of `out`, once complete.
+
+    Raises for a malformed header, more than `max_elements` elements, or more bytes than
+    `compressed` gzipped bytes can expand to.
+    """
+    if len(out) < 4 or len(out) < 4 + 4 * out[3]:
+        if len(out) >= 4:
+            _parse_header(bytes(out[:4]), source, complete=False)  # magic and type code
+        return None
+    dtype, shape, header_size = _parse_header(bytes(out[: 4 + 4 * out[3]]), source)
+    total = header_size + _declared_payload(shape, dtype, source, max_elements)
+    most = compressed * _MAX_DEFLATE_RATIO + _GZIP_SLACK
+    if total > most:
+        raise IDXFormatError(
+            f"{source}: the header declares {_dims(shape)} of {dtype.newbyteorder('=').name} "
+            f"({total:,} bytes), but {compressed:,} gzipped bytes can expand to at most "
+            f"{most:,}; the file is damaged (or a decompression bomb) and is refused before "
+            f"decompressing it; {_FIX_DOWNLOAD}."
+        )
+    return total
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape)) if shape else "() (a scalar)"
+
+
+def _parse_header(data: bytes, source: str, *, complete: bool = True
+                  ) -> tuple[np.dtype, tuple[int, ...], int]:
+    """The on-disk dtype, the shape and the header size, from the first bytes of an IDX file.
+
+    With ``complete=False`` only the first four bytes (magic, type code, rank) are checked.
+    """
     if len(data) < 4:
         what = "is empty" if not data else f"has only {len(data)} bytes"
         raise IDXFormatError(
@@ -222,23 +316,48 @@ def _parse_uncompressed(data: bytes, source: str) -> np.ndarray:
             f"codes are {known}. The file is corrupt or not an IDX file; {_FIX_DOWNLOAD}."
         )
     header_size = 4 + 4 * rank
+    if not complete:
+        return _DTYPES[code], (), header_size
     if len(data) < header_size:
         raise IDXFormatError(
             f"{source}: the header is truncated: rank {rank} needs {header_size} header bytes "
             f"but the file has {len(data)}; {_FIX_DOWNLOAD}."
         )
     shape = tuple(int.from_bytes(data[i : i + 4], "big") for i in range(4, header_size, 4))
-    dtype = _DTYPES[code]
-    expected = math.prod(shape) * dtype.itemsize
-    found = len(data) - header_size
+    return _DTYPES[code], shape, header_size
+
+
+def _declared_payload(shape: tuple[int, ...], dtype: np.dtype, source: str,
+                      max_elements: int) -> int:
+    """The payload bytes `shape` declares, refused above `max_elements` elements."""
+    n_elements = math.prod(shape)
+    if n_elements > max_elements:
+        raise IDXFormatError(
+            f"{source}: the header declares {_dims(shape)} = {n_elements:,} elements, more than "
+            f"the limit of {max_elements:,}; the file is damaged, or a data set larger than "
+            f"nnscratch reads by default ({_RAISE_LIMIT})."
+        )
+    return n_elements * dtype.itemsize
+
+
+def _check_payload(shape: tuple[int, ...], dtype: np.dtype, found: int, source: str,
+                   max_elements: int) -> None:
+    """The payload must be exactly as long as the dimensions require."""
+    expected = _declared_payload(shape, dtype, source, max_elements)
     if found != expected:
-        dims = "×".join(map(str, shape)) if shape else "() (a scalar)"
         problem = "truncated" if found < expected else "followed by extra bytes"
         raise IDXFormatError(
-            f"{source}: size mismatch: expected {expected} payload bytes from dims {dims} × "
-            f"{dtype.itemsize} bytes per {dtype.newbyteorder('=').name}, found {found}; the data "
-            f"are {problem}; {_FIX_DOWNLOAD}."
+            f"{source}: size mismatch: expected {expected} payload bytes from dims "
+            f"{_dims(shape)} × {dtype.itemsize} bytes per {dtype.newbyteorder('=').name}, found "
+            f"{found}; the data are {problem}; {_FIX_DOWNLOAD}."
         )
+
+
+def _parse_uncompressed(data: bytes, source: str, max_elements: int = MAX_ELEMENTS) -> np.ndarray:
+    """Parse raw (already decompressed) IDX bytes; see :func:`parse_idx`."""
+    dtype, shape, header_size = _parse_header(data, source)
+    _check_payload(shape, dtype, len(data) - header_size, source, max_elements)
+    expected = math.prod(shape) * dtype.itemsize
     native = dtype.newbyteorder("=")
     try:
         if expected == 0:
@@ -248,6 +367,6 @@ def _parse_uncompressed(data: bytes, source: str) -> np.ndarray:
         return flat.astype(native).reshape(shape)
     except ValueError as error:  # rank above NumPy's limit (64), or an empty but huge shape
         raise IDXFormatError(
-            f"{source}: the header declares rank {rank} and shape {shape}, which NumPy cannot "
-            f"create ({error}); the file is corrupt or not meant for NumPy."
+            f"{source}: the header declares rank {len(shape)} and shape {shape}, which NumPy "
+            f"cannot create ({error}); the file is corrupt or not meant for NumPy."
         ) from None

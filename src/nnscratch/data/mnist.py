@@ -45,6 +45,7 @@ import numpy as np
 from tqdm import tqdm
 
 from nnscratch._atomic import atomic_write
+from nnscratch._files import open_regular_file
 from nnscratch.data.idx import _decompress, _parse_uncompressed
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
 
 _TIMEOUT = 30.0  # seconds without progress before a mirror counts as failed
 _CHUNK_SIZE = 1 << 16
+_IMAGE_SHAPE = (28, 28)  # every MNIST-format data set (MNIST, Fashion-MNIST, KMNIST)
 _HOW_TO_SKIP = (
     "If you deliberately use a different dataset in MNIST's format, pass verify=False "
     "(CLI: --no-verify)."
@@ -333,8 +335,9 @@ def load_mnist(
         If a file is not well-formed IDX (truncated, corrupt gzip, ...).
     ValueError
         If `dataset` is unknown, or the files are well-formed IDX but not of MNIST's kinds:
-        images not uint8 of rank 3, labels not uint8 of rank 1, or different numbers of images
-        and labels.
+        images not uint8 of shape (n, 28, 28) — checked at load, naming the file, with or
+        without `verify` — labels not uint8 of rank 1, or different numbers of images and
+        labels.
     TypeError
         If `mirrors` is a single string rather than a sequence of them.
 
@@ -534,14 +537,25 @@ def _parse_checked(source: DatasetSource, data: bytes, where: str, key: str, *,
         actual = hashlib.sha256(raw).hexdigest()
         if actual != spec.sha256:
             raise MNISTChecksumError(where, spec.name, spec.sha256, actual, source.title)
+    _check_kind(array, where, spec, source.title)
+    return array
+
+
+def _check_kind(array: np.ndarray, where: str, spec: MNISTFile, title: str) -> None:
+    """Images must be uint8 ``(n, 28, 28)`` and labels uint8 ``(n,)``, whatever ``verify`` is."""
     if array.ndim != spec.rank or array.dtype != np.uint8:
         layout = "(n_images, rows, cols)" if spec.rank == 3 else "(n_images,)"
         raise ValueError(
-            f"{where}: {source.title} {spec.name} must hold uint8 of rank {spec.rank} {layout}, "
+            f"{where}: {title} {spec.name} must hold uint8 of rank {spec.rank} {layout}, "
             f"but it holds {array.dtype} of shape {array.shape}. Check the file is the one its "
             "name says (images vs labels)."
         )
-    return array
+    if spec.rank == 3 and array.shape[1:] != _IMAGE_SHAPE:
+        raise ValueError(
+            f"{where}: {title} {spec.name} must hold {_IMAGE_SHAPE[0]}×{_IMAGE_SHAPE[1]} images, "
+            f"but it holds {array.shape[1]}×{array.shape[2]} ones (shape {array.shape}). Give "
+            "a data set in MNIST's format (28×28 pixels), or resize its images to 28×28 first."
+        )
 
 
 def _load_files(source: DatasetSource, paths: dict[str, Path], arrays: dict[str, np.ndarray],
@@ -549,8 +563,9 @@ def _load_files(source: DatasetSource, paths: dict[str, Path], arrays: dict[str,
     """Read every file in `paths` not already in `arrays` and check images and labels pair up."""
     for key, path in paths.items():
         if key not in arrays:
-            arrays[key] = _parse_checked(source, path.read_bytes(), str(path), key,
-                                         verify=verify)
+            with open_regular_file(path, what=f"a {source.title} file") as handle:
+                data = handle.read()
+            arrays[key] = _parse_checked(source, data, str(path), key, verify=verify)
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if len(images) != len(labels):
