@@ -85,6 +85,21 @@ def test_a_shift_by_whole_pixels_is_a_roll_away_from_the_border(rng, down, right
     np.testing.assert_array_equal(affine_transform(images, shift=(down, right)), expected)
 
 
+def test_whole_pixel_shifts_move_pixels_without_interpolating(rng):
+    images = digit_like(rng, n=40)
+    out = Augmentation(shift=2.0, whole_pixel_shift=True, flip=True)(images,
+                                                                      np.random.default_rng(0))
+    moves = set()
+    for image, moved in zip(images, out, strict=True):
+        matches = [(dr, dc, mirror) for dr in range(-2, 3) for dc in range(-2, 3)
+                   for mirror in (False, True)
+                   if np.array_equal(np.roll(image[:, ::-1] if mirror else image, (dr, dc),
+                                             axis=(0, 1)), moved)]
+        assert len(matches) == 1  # exactly a roll (and maybe a mirror) of the original
+        moves.add(matches[0])
+    assert len(moves) > 10  # and the moves vary
+
+
 def test_per_image_parameters(rng):
     images = digit_like(rng, n=3)
     shifted = affine_transform(images, shift=[(0, 1), (0, 2), (1, 0)])

@@ -348,6 +348,10 @@ class Augmentation:
     shift : float, default=0.0
         Largest translation in pixels; each image moves by :math:`t \sim \mathcal{U}(-t_{max},
         t_{max})` down and, independently, right.
+    whole_pixel_shift : bool, default=False
+        Draw the translation from the whole numbers :math:`-\lfloor t_{max} \rfloor, \dots,
+        \lfloor t_{max} \rfloor` instead: with no other transform (a flip at most), the pixels
+        are moved rather than interpolated, so the images stay as sharp as the originals.
     rotation : float, default=0.0
         Largest rotation in degrees: :math:`\theta \sim \mathcal{U}(-\theta_{max},
         \theta_{max})`.
@@ -391,6 +395,7 @@ class Augmentation:
         self,
         *,
         shift: float = 0.0,
+        whole_pixel_shift: bool = False,
         rotation: float = 0.0,
         scale: float = 0.0,
         shear: float = 0.0,
@@ -403,8 +408,10 @@ class Augmentation:
         self.rotation = check_real(rotation, "rotation", low=0.0, high=180.0)
         self.scale = check_real(scale, "scale", low=0.0, high=1.0, high_inclusive=False)
         self.shear = check_real(shear, "shear", low=0.0, high=90.0, high_inclusive=False)
-        if not isinstance(flip, bool | np.bool_):
-            raise TypeError(f"flip must be True or False, got {flip!r}.")
+        for name, value in (("whole_pixel_shift", whole_pixel_shift), ("flip", flip)):
+            if not isinstance(value, bool | np.bool_):
+                raise TypeError(f"{name} must be True or False, got {value!r}.")
+        self.whole_pixel_shift = bool(whole_pixel_shift)
         self.flip = bool(flip)
         self.elastic_alpha = check_real(elastic_alpha, "elastic_alpha", low=0.0)
         self.elastic_sigma = check_real(elastic_sigma, "elastic_sigma", low=0.0,
@@ -418,7 +425,8 @@ class Augmentation:
         self.image_shape = (int(shape[0]), int(shape[1]))
 
     #: The constructor's parameters other than image_shape, as in a recipe's settings.
-    SETTINGS = ("shift", "rotation", "scale", "shear", "flip", "elastic_alpha", "elastic_sigma")
+    SETTINGS = ("shift", "whole_pixel_shift", "rotation", "scale", "shear", "flip",
+                "elastic_alpha", "elastic_sigma")
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> Augmentation:
@@ -482,7 +490,7 @@ class Augmentation:
             rotation=uniform(-self.rotation, self.rotation, n_images),
             scale=uniform(1 - self.scale, 1 + self.scale, n_images),
             shear=uniform(-self.shear, self.shear, n_images),
-            shift=uniform(-self.shift, self.shift, (n_images, 2)),
+            shift=self._draw_shifts(n_images, rng),
             flip=rng.random(n_images) < 0.5 if self.flip else np.zeros(n_images, dtype=bool),
         )
         if self.elastic_alpha:
@@ -491,6 +499,12 @@ class Augmentation:
                 rng=rng,
             )
         return coordinates
+
+    def _draw_shifts(self, n_images: int, rng: np.random.Generator) -> np.ndarray:
+        if self.whole_pixel_shift:
+            largest = int(self.shift)
+            return rng.integers(-largest, largest + 1, (n_images, 2)).astype(np.float64)
+        return rng.uniform(-self.shift, self.shift, (n_images, 2))
 
     def __call__(self, X: npt.ArrayLike, rng: np.random.Generator) -> np.ndarray:
         """Augment a batch: each image gets its own random map.
