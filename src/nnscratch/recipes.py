@@ -108,18 +108,17 @@ RECIPES: dict[str, Recipe] = {
         kind="mlp",
         description=(
             "All ten digits past 99%, with no convolution: 784-1024-1024-10 ReLU with dropout "
-            "0.2, trained on digits shifted, rotated, scaled, sheared and elastically "
-            "distorted afresh every epoch; Adam, batch 128, cosine schedule over 60 epochs, "
-            "float32."
+            "0.1, trained on digits shifted, rotated, scaled and elastically distorted afresh "
+            "every epoch; Adam, batch 128, cosine schedule over 40 epochs, float32."
         ),
         settings={
             "dataset": "mnist", "digits": list(range(10)), "layers": [1024, 1024],
             "activation": "relu", "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 128,
-            "epochs": 60, "momentum": 0.9, "weight_decay": 0.0, "dropout": 0.2,
+            "epochs": 40, "momentum": 0.9, "weight_decay": 0.0, "dropout": 0.1,
             "schedule": "cosine", "warmup_epochs": 0, "early_stopping": False,
             "validation_fraction": 0.1, "patience": 5, "seed": 0, "dtype": "float32",
-            "augment": {"shift": 2.0, "rotation": 10.0, "scale": 0.1, "shear": 10.0,
-                        "elastic_alpha": 34.0, "elastic_sigma": 4.0},
+            "augment": {"shift": 2.0, "rotation": 10.0, "scale": 0.1, "elastic_alpha": 34.0,
+                        "elastic_sigma": 4.0},
         },
     ),
     "fashion10": Recipe(
