@@ -132,3 +132,24 @@ def test_the_augmented_recipes_learn_in_one_epoch(name, at_least, request):
     model = train_recipe(recipe, {**recipe.settings, "epochs": 1}, data.X_train, data.y_train)
     assert model.augment is not None and model.history_.epochs == 1
     assert model.score(data.X_test, data.y_test) > at_least
+
+
+@pytest.mark.slow
+def test_the_recipes_script_prints_every_seed_and_writes_the_report(tmp_path, mnist_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "train_recipes.py"
+    completed = subprocess.run(
+        [sys.executable, str(script), "--recipes", "binary-fast", "--seeds", "0", "1", "2",
+         "--data-dir", str(mnist_dir), "--report", str(tmp_path), "--blas-threads", "1"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rows = [line.split() for line in completed.stdout.splitlines()[1:]]
+    assert [row[:2] for row in rows] == [["binary-fast", seed] for seed in ("0", "1", "2", "med")]
+    assert all(float(row[2].rstrip("%")) > 99 for row in rows)
+    report = (tmp_path / "binary-fast.md").read_text()
+    assert "| 1 | 1135 |" in report and "| 2 | 1032 |" in report  # per-class, test counts
+    assert (tmp_path / "binary-fast-confusion.png").is_file()
