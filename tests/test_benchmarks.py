@@ -117,3 +117,27 @@ def test_plan_measures_each_pair_as_often_as_its_task_asks(compare_module, per_c
         # Rotated: nnscratch does not always run first.
         firsts = [job[0][1] for job in jobs[::3]]
         assert len(set(firsts)) > 1
+
+
+def test_serve_latency_quick_run_prints_its_figures(tmp_path: Path) -> None:
+    """benchmarks/serve_latency.py drives a real server; quick mode proves it, times nothing."""
+    from nnscratch.model import build_mlp
+    from nnscratch.serialization import save_model
+
+    model = tmp_path / "model.npz"
+    save_model(model, build_mlp(784, [16], 10, rng=0), list(range(10)))
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "serve_latency.py"), str(model), "--quick",
+         "--clients", "2", "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    figures = json.loads(completed.stdout)
+    assert figures["architecture"] == "784 → 16 ReLU → 10" and figures["requests"] == 30
+    assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["p99"]
+    assert figures["requests_per_second"] > 0
+    assert set(figures["bare_ms"]) == {"total", "decode", "preprocess", "forward", "json"}
+    assert set(figures["in_server_ms"]) == {"total", "decode", "preprocess", "forward", "json"}
+    assert 0 < figures["in_server_ms"]["total"] < figures["latency_ms"]["p99"]
+    assert figures["server_overhead_ms"] == pytest.approx(
+        figures["latency_ms"]["p50"] - figures["bare_ms"]["total"])

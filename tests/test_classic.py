@@ -13,9 +13,11 @@ import pytest
 from _numerics import assert_close
 from nnscratch import classic
 from nnscratch.classic import NeuralNet
+from nnscratch.training import TrainingDivergedError
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / \
-    "tutorial_recipe.json"
+#: The figures measured from the tutorial's own code (a copy of
+#: ``../shared/reference/tutorial_recipe.json``, so that a clone checks the headline claim).
+REFERENCE = Path(__file__).resolve().parent / "tutorial_recipe.json"
 
 
 @pytest.fixture
@@ -230,6 +232,15 @@ def test_predict_with_the_wrong_width_raises(separable):
         net.predict(np.zeros((2, 5)))
 
 
+def test_a_diverging_run_names_the_iteration_and_the_fix(separable):
+    X, y = separable
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(
+        TrainingDivergedError,
+        match=r"became .* at iteration \d+\. Try a lower learning rate \(now 1e\+308\)",
+    ):
+        NeuralNet([3, 1]).fit(X * 1e3, y, learning_rate=1e308, n_iterations=20)
+
+
 def test_score_length_mismatch_raises(separable):
     X, y = separable
     net = NeuralNet([3, 1]).fit(X, y, n_iterations=1)
@@ -237,10 +248,15 @@ def test_score_length_mismatch_raises(separable):
         net.score(X, y[:3])
 
 
+def test_the_reference_figures_travel_with_the_tests():
+    reference = json.loads(REFERENCE.read_text())
+    assert len(reference["cost"]) == 1000 and all(0 < cost < 1 for cost in reference["cost"])
+    assert (reference["train_size"], reference["test_size"]) == (12700, 2167)
+    assert (reference["train_correct"], reference["test_correct"]) == (12557, 2151)
+
+
 @pytest.mark.slow
 def test_real_mnist_first_100_costs_match_the_tutorial(mnist_dir):
-    if not REFERENCE.is_file():
-        pytest.skip(f"the tutorial's reference figures are missing: {REFERENCE}")
     from nnscratch.data import load_digits
 
     reference = json.loads(REFERENCE.read_text())
@@ -256,8 +272,6 @@ def test_real_mnist_first_100_costs_match_the_tutorial(mnist_dir):
 @pytest.fixture(scope="module")
 def tutorial_run(mnist_dir):
     """The tutorial's full recipe on the real MNIST, trained once for the tests below (~2 min)."""
-    if not REFERENCE.is_file():
-        pytest.skip(f"the tutorial's reference figures are missing: {REFERENCE}")
     from nnscratch.data import load_digits
 
     data = load_digits((1, 2), data_dir=mnist_dir, dtype=np.float64, progress=False)

@@ -15,6 +15,8 @@ import textwrap
 import numpy as np
 import pytest
 
+from _concurrency import call_concurrently
+from _numerics import assert_close
 from nnscratch import NeuralNetClassifier, classifier
 from nnscratch._validation import NotFittedError
 from nnscratch.classifier import DataConversionWarning
@@ -256,6 +258,34 @@ def test_model_dtype_is_kept(rng, dtype, input_dtype):
     assert all(p.value.dtype == expected for p in clf.model_.parameters())
 
 
+@pytest.mark.parametrize(
+    ("input_dtype", "expected"),
+    [(np.float32, np.float32), (np.float64, np.float64), (np.int64, np.float64),
+     (np.float16, np.float64), (None, np.float64)],
+)
+def test_default_dtype_follows_the_input_as_scikit_learn_does(rng, input_dtype, expected):
+    X, y = _blobs(rng, 2)
+    X = X.tolist() if input_dtype is None else X.astype(input_dtype)  # None: a plain list
+    clf = _small(epochs=1).fit(X, y)
+    assert clf.dtype is None  # the parameter stays as given
+    assert clf.model_.dtype == expected
+    assert clf.predict_proba(X).dtype == expected
+    # A refit on other input follows the new input.
+    other = np.float64 if expected == np.float32 else np.float32
+    assert clf.fit(np.asarray(X, dtype=other), y).model_.dtype == other
+
+
+def test_predictions_are_the_same_from_many_threads_at_once(rng):
+    # A web server predicts from several threads with one model: inference writes nothing.
+    X, y = _blobs(rng, 3, n_per_class=50)
+    clf = _small(dropout=0.2, epochs=3).fit(X, y)
+    batches = [X[start:start + 7] for start in range(0, 60, 6)]
+    expected = [clf.predict_proba(batch) for batch in batches]
+    for thread in call_concurrently(clf.predict_proba, batches):
+        for index, probabilities in thread:
+            assert_close(probabilities, expected[index])
+
+
 def test_early_stopping_restores_the_best_weights(rng):
     # Random labels: a wide network memorises the training part and the validation loss rises.
     X = rng.standard_normal((120, 5))
@@ -467,11 +497,11 @@ def test_invalid_y_raises(y, match):
 @pytest.mark.parametrize(
     ("sample_weight", "match"),
     [
-        (np.ones(3), r"sample_weight must have shape \(4,\)"),
-        (np.ones((4, 2)), r"sample_weight must have shape \(4,\)"),
+        (np.ones(3), r"sample_weight has shape \(3,\) but there are 4 samples"),
+        (np.ones((4, 2)), r"sample_weight has shape \(4, 2\) but there are 4 samples"),
         ([1.0, -1.0, 1.0, 1.0], "sample_weight must hold finite, non-negative numbers"),
         ([1.0, np.nan, 1.0, 1.0], "sample_weight must hold finite, non-negative numbers"),
-        (np.zeros(4), "Sample weights must contain at least one non-zero number"),
+        (np.zeros(4), "sample_weight is zero for every sample"),
     ],
 )
 def test_invalid_sample_weight_raises(sample_weight, match):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import re
 from pathlib import Path
@@ -17,6 +18,9 @@ from nnscratch.data import write_idx
 from nnscratch.images import (
     BlankImageError,
     InputFormatError,
+    PictureTooLargeError,
+    UndecodableImageError,
+    decode_picture,
     load_inputs,
     preprocess_digit,
     preprocess_product,
@@ -258,13 +262,42 @@ def test_read_image_errors(tmp_path):
     Image.fromarray(noise).save(whole)  # incompressible: the cut loses pixel data
     cut = tmp_path / "cut.png"
     cut.write_bytes(whole.read_bytes()[:1000])
-    with pytest.raises(InputFormatError, match=r"cut\.png: the picture cannot be decoded"):
+    with pytest.raises(UndecodableImageError, match=r"cut\.png: the picture cannot be decoded"):
         read_image(cut)
     blank = tmp_path / "blank.png"
     Image.new("L", (20, 20), 255).save(blank)
     with pytest.raises(BlankImageError, match=r"blank\.png: no digit found"):
         read_image(blank)
 
+
+
+@pytest.mark.parametrize("kind", ["PNG", "JPEG", "GIF"])
+def test_decode_picture_reads_bytes_as_read_image_reads_files(tmp_path, seven, kind):
+    path = tmp_path / f"seven.{kind.lower()}"
+    Image.fromarray(255 - seven).save(path, kind)
+    gray = decode_picture(path.read_bytes())
+    assert gray.dtype == np.float64 and gray.shape == seven.shape
+    assert np.array_equal(preprocess_digit(gray, source=str(path)), read_image(path))
+
+
+def test_decode_picture_limits_formats_and_size(seven):
+    gif = io.BytesIO()
+    Image.fromarray(seven).save(gif, "GIF")
+    with pytest.raises(InputFormatError, match="the upload is not a PNG or JPEG picture"):
+        decode_picture(gif.getvalue(), source="the upload", formats=("PNG", "JPEG"))
+    png = io.BytesIO()
+    Image.new("L", (300, 200), 255).save(png, "PNG")
+    from PIL import Image as PillowImage
+
+    pillow_limit = PillowImage.MAX_IMAGE_PIXELS
+    with pytest.raises(PictureTooLargeError,
+                       match=r"300×200 = 60,000 pixels, more than the limit of 50,000.*"
+                             r"Send a smaller picture"):
+        decode_picture(png.getvalue(), max_pixels=50_000)
+    assert decode_picture(png.getvalue(), max_pixels=60_000).shape == (200, 300)
+    assert PillowImage.MAX_IMAGE_PIXELS == pillow_limit  # no global state: safe in threads
+    with pytest.raises(UndecodableImageError, match="cannot be decoded"):
+        decode_picture(png.getvalue()[:60], formats=("PNG",))
 
 # ---------------------------------------------------------------------------------------------
 # read_digit_arrays and load_inputs

@@ -110,15 +110,21 @@ def test_dense_weights_are_c_contiguous():
     assert layer.W.value.flags.c_contiguous
 
 
-def test_dense_input_grad_false_returns_none_but_fills_parameter_grads(rng):
+def test_dense_fill_parameter_grads_is_backward_without_the_input_gradient(rng):
     layer = Dense(3, 2, rng=0, dtype=np.float64)
     x = rng.standard_normal((4, 3))
     grad_output = rng.standard_normal((4, 2))
     layer.forward(x)
-    layer.input_grad = False
-    assert layer.backward(grad_output) is None
-    assert_close(layer.W.grad, x.T @ grad_output)
-    assert_close(layer.b.grad, grad_output.sum(axis=0))
+    assert layer.fill_parameter_grads(grad_output) is None
+    W_grad, b_grad = layer.W.grad, layer.b.grad
+    layer.backward(grad_output)
+    np.testing.assert_array_equal(W_grad, layer.W.grad)  # the same code computes both
+    np.testing.assert_array_equal(b_grad, layer.b.grad)
+
+
+def test_dense_fill_parameter_grads_without_forward_raises():
+    with pytest.raises(RuntimeError, match="before forward"):
+        Dense(3, 2, rng=0).fill_parameter_grads(np.ones((1, 2), dtype=np.float32))
 
 
 def test_dense_backward_without_forward_raises():

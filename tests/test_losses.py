@@ -330,11 +330,11 @@ def test_bce_label_count_mismatch_raises():
 def test_sample_weight_errors(cls):
     logits = np.zeros((3, 2)) if cls is not BinaryCrossEntropy else np.zeros((3, 1))
     y = np.array([0, 1, 1]) if cls is not MeanSquaredError else np.zeros((3, 2))
-    with pytest.raises(ValueError, match=r"sample_weight has 2 entries but the batch has 3"):
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(2,\) but there are 3 "):
         cls().forward(logits, y, sample_weight=np.ones(2))
-    with pytest.raises(ValueError, match=r"sample_weight must be non-negative"):
+    with pytest.raises(ValueError, match=r"sample_weight must hold finite, non-negative"):
         cls().forward(logits, y, sample_weight=np.array([1.0, -1.0, 1.0]))
-    with pytest.raises(ValueError, match=r"The weights of this batch sum to zero"):
+    with pytest.raises(ValueError, match=r"sample_weight is zero for every sample"):
         cls().forward(logits, y, sample_weight=np.zeros(3))
 
 
@@ -359,8 +359,14 @@ def test_predictions_and_probabilities():
     bce = BinaryCrossEntropy()
     np.testing.assert_array_equal(bce.predict(np.array([[-0.1], [0.0], [0.1]])), [0, 0, 1])
     np.testing.assert_allclose(bce.probabilities(np.array([[0.0], [np.log(3.0)]])), [0.5, 0.75])
-    assert MeanSquaredError().predict(logits) is None
+    with pytest.raises(TypeError, match="MeanSquaredError is a regression loss"):
+        MeanSquaredError().predict(logits)
     np.testing.assert_array_equal(MeanSquaredError().probabilities(logits), logits)
+
+
+def test_losses_say_whether_they_classify():
+    assert BinaryCrossEntropy.is_classification and SoftmaxCrossEntropy.is_classification
+    assert not MeanSquaredError.is_classification
 
 
 def test_registry_and_base():

@@ -274,13 +274,13 @@ def test_label_functions_reject_bad_targets(function):
 
 
 def test_accuracy_rejects_bad_sample_weight():
-    with pytest.raises(ValueError, match="sample_weight has 1 entries but y_true has 2"):
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(1,\) but there are 2"):
         accuracy_score([0, 1], [0, 1], sample_weight=[1])
-    with pytest.raises(ValueError, match="sample_weight must be finite and non-negative"):
+    with pytest.raises(ValueError, match="sample_weight must hold finite, non-negative numbers"):
         accuracy_score([0, 1], [0, 1], sample_weight=[1, -1])
-    with pytest.raises(ValueError, match="sample_weight must be finite and non-negative"):
+    with pytest.raises(ValueError, match="sample_weight must hold finite, non-negative numbers"):
         accuracy_score([0, 1], [0, 1], sample_weight=[1, np.nan])
-    with pytest.raises(ValueError, match="sample_weight sums to 0"):
+    with pytest.raises(ValueError, match="sample_weight is zero for every sample"):
         accuracy_score([0, 1], [0, 1], sample_weight=[0, 0])
 
 

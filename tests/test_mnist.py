@@ -335,7 +335,7 @@ def test_default_mirrors_and_file_table():
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
     )
-    assert list(MNIST_FILES) == list(MNIST._fields)
+    assert [*MNIST_FILES, "files"] == list(MNIST._fields)
     assert MNIST_FILES["test_labels"].download_name == "t10k-labels-idx1-ubyte.gz"
     assert MNIST_FILES["train_images"].alt_name == "train-images.idx3-ubyte"
     with pytest.raises(TypeError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _concurrency import call_concurrently
 from _numerics import assert_close
 from nnscratch.activations import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Tanh, get_activation
 from nnscratch.gradcheck import check_layer, check_model
@@ -81,26 +82,44 @@ def test_dtype_flows_through(dtype, rng):
     assert all(p.grad.dtype == dtype for p in model.parameters())
 
 
-def test_backward_without_input_grad(rng):
-    model = build_mlp(IN_FEATURES, (5,), 2, rng=0, dtype=np.float64)
+def test_inference_from_many_threads_at_once_matches_one_thread(rng):
+    # forward(training=False) writes no state, so threads sharing a model cannot disturb
+    # each other, even while the caches of a training step are in place.
+    model = build_mlp(IN_FEATURES, (32, 16), 3, activation="sigmoid", dropout=0.3, rng=0,
+                      dtype=np.float64)
+    model.forward(rng.standard_normal((N_SAMPLES, IN_FEATURES)))
+    batches = [rng.standard_normal((n, IN_FEATURES)) for n in (1, 5, 64, 300)]
+    expected = [model.forward(batch, training=False) for batch in batches]
+    for thread in call_concurrently(lambda x: model.forward(x, training=False), batches):
+        for index, output in thread:
+            assert_close(output, expected[index])
+
+
+@pytest.mark.parametrize("first", ["dense", "dropout"])
+def test_fill_parameter_grads_gives_backwards_parameter_gradients(rng, first):
+    layers = [Dense(IN_FEATURES, 5, rng=0, dtype=np.float64), ReLU(),
+              Dense(5, 2, rng=1, dtype=np.float64)]
+    if first == "dropout":  # a first layer without parameters runs its plain backward
+        layers.insert(0, Dropout(0.0))
+    model = Sequential(layers)
     X = rng.standard_normal((N_SAMPLES, IN_FEATURES))
     grad_output = rng.standard_normal((N_SAMPLES, 2))
     model.forward(X)
-    with_input = model.backward(grad_output)
-    grads = [p.grad.copy() for p in model.parameters()]
+    assert model.fill_parameter_grads(grad_output) is None
+    grads = [p.grad for p in model.parameters()]
     model.forward(X)
-    assert model.backward(grad_output, input_grad=False) is None
+    assert model.backward(grad_output).shape == X.shape
     for grad, param in zip(grads, model.parameters(), strict=True):
-        np.testing.assert_array_equal(param.grad, grad)
-    # Turning it back on restores the input gradient.
-    model.forward(X)
-    np.testing.assert_array_equal(model.backward(grad_output), with_input)
+        np.testing.assert_array_equal(param.grad, grad)  # the same code computes both
 
 
-def test_backward_without_input_grad_returns_none_for_any_first_layer(rng):
-    model = Sequential([Dropout(0.0), Dense(IN_FEATURES, 2, rng=0, dtype=np.float64)])
-    model.forward(rng.standard_normal((N_SAMPLES, IN_FEATURES)))
-    assert model.backward(np.ones((N_SAMPLES, 2)), input_grad=False) is None
+def test_an_empty_model_is_the_identity(rng):
+    X = rng.standard_normal((N_SAMPLES, IN_FEATURES))
+    model = Sequential([])
+    np.testing.assert_array_equal(model.forward(X), X)
+    np.testing.assert_array_equal(model.backward(X), X)
+    model.fill_parameter_grads(X)
+    assert model.parameters() == []
 
 
 def test_zero_grad(rng):

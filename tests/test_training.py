@@ -444,13 +444,18 @@ def test_non_finite_loss_names_the_epoch_and_batch():
     X = np.ones((12, 2))
     X[4:8] = 1e200  # the second batch of four overflows the squared error
     model = Sequential([Dense(2, 1, rng=0, dtype=np.float64)])
+    before = _weights(model)
     with np.errstate(over="ignore", invalid="ignore"), pytest.raises(
-        TrainingDivergedError, match=r"The loss became (inf|nan) at epoch 1, batch 2\. Try a lower "
-                                     r"learning rate"
-    ):
+        TrainingDivergedError, match=r"The loss became (inf|nan) at epoch 1, batch 2 of 3\. Try a "
+                                     r"lower learning rate \(now 0\.01\)"
+    ) as caught:
         fit(model, X, np.zeros((12, 1)), loss=MeanSquaredError(),
             optimizer=SGD(model.parameters(), 0.01), epochs=3, batch_size=4, shuffle=False,
             verbose=0)
+    assert caught.value.epoch == 0
+    # The failing batch's update was not applied: only the first batch's was.
+    assert all(np.all(np.isfinite(w)) for w in _weights(model))
+    assert any(np.any(w != b) for w, b in zip(_weights(model), before, strict=True))
 
 
 def test_huge_learning_rate_diverges_with_a_clear_error(rng):
@@ -458,13 +463,29 @@ def test_huge_learning_rate_diverges_with_a_clear_error(rng):
     y = rng.standard_normal((16, 1))
     model = Sequential([Dense(3, 1, rng=0, dtype=np.float64)])
     with np.errstate(over="ignore", invalid="ignore"), pytest.raises(
-        TrainingDivergedError, match=r"at epoch \d+, batch 1\. .*now 1e\+30"
+        TrainingDivergedError, match=r"became .* at iteration \d+\. .*now 1e\+30"
     ) as caught:
         fit(model, X, y, loss=MeanSquaredError(), optimizer=SGD(model.parameters(), 1e30),
             epochs=50, batch_size=None, verbose=0)
     assert isinstance(caught.value, FloatingPointError)
-    epoch = int(re.search(r"epoch (\d+)", str(caught.value)).group(1))
-    assert epoch > 1  # the first loss was finite: it blew up after some updates
+    iteration = int(re.search(r"iteration (\d+)", str(caught.value)).group(1))
+    assert iteration > 0 and caught.value.epoch == iteration  # it blew up after some updates
+
+
+@pytest.mark.parametrize(("batch_size", "where"), [(None, "iteration 0"), (2, "epoch 1")])
+def test_a_non_finite_weight_stops_training_even_with_a_finite_loss(batch_size, where):
+    # The losses are finite; the last update, 1e308 times a gradient of about 10, overflows. (In
+    # mini-batches the first batch, all zeros, has a zero gradient.)
+    model = Sequential([Dense(2, 1, rng=0, dtype=np.float64)])
+    X, y = np.ones((4, 2)), np.full((4, 1), 10.0)
+    X[:2], y[:2] = 0.0, 0.0
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(
+        TrainingDivergedError,
+        match=rf"The weights became non-finite \(layers\[0\]\.W holds NaN or infinity\) at "
+              rf"{where}\. Try a lower learning rate",
+    ):
+        fit(model, X, y, loss=MeanSquaredError(), optimizer=SGD(model.parameters(), 1e308),
+            epochs=3, batch_size=batch_size, shuffle=False, verbose=0)
 
 
 @pytest.mark.parametrize(
@@ -481,7 +502,7 @@ def test_huge_learning_rate_diverges_with_a_clear_error(rng):
         ({"batch_size": 0}, ValueError, r"batch_size must be >= 1"),
         ({"validation_split": 1.0}, ValueError, r"validation_split must be < 1\.0"),
         ({"sample_weight": np.ones(3)}, ValueError,
-         r"sample_weight has 3 entries but X has 10 rows"),
+         r"sample_weight has shape \(3,\) but there are 10 samples"),
         ({"validation_data": (np.zeros((2, 2, 1)), np.zeros(2))}, ValueError,
          r"X_val must be 2-D"),
     ],

@@ -20,7 +20,7 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 __all__ = [
@@ -89,49 +89,69 @@ def explain_os_error(
     if not _from_the_os(error):
         return str(error)
     shown = _show(path if path is not None else error.filename)
-    code = error.errno
-    if code in (errno.EACCES, errno.EPERM):
-        return (f"{shown}: permission denied: cannot {action} it. Check its permissions "
-                f"(ls -ld {shown}) or choose a place you can {action}.")
-    if code == errno.EISDIR:
-        return f"{shown} is a folder, but a file is needed here; give the path of a file."
-    if code == errno.ENOTDIR:
-        return (f"{shown}: part of this path is a file where a folder is needed (or the path "
-                "ends in '/'); check the path.")
-    if code == errno.ELOOP:
-        return (f"{shown} is a symbolic link that loops back on itself (or a chain of too many "
-                "links), so it leads to no file; fix or remove the link (ls -l shows where it "
-                "points).")
-    if code == errno.ENAMETOOLONG:
-        return (f"{shown}: the path is too long for the file system (at most 255 bytes per "
-                "name); choose a shorter name.")
-    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        what = "no space left on the disk" if code == errno.ENOSPC else "disk quota exceeded"
-        return (f"{shown}: {what}, so it cannot be written; free some space or choose a folder "
-                "on another disk.")
-    if code == errno.EROFS:
-        return (f"{shown} is on a read-only file system, so nothing can be written there; "
-                "choose a folder on a writable disk.")
-    if code == errno.ENOENT:
-        if action != "read":
-            parent = os.path.dirname(os.fspath(path if path is not None else error.filename or ""))
-            return (f"{shown}: the folder it goes in ({_show(parent or '.')}) does not exist; "
-                    "create it first or check the path.")
-        with contextlib.suppress(OSError):
-            if path is not None and os.path.islink(path):
-                return (f"{shown} is a symbolic link to {os.readlink(path)}, which does not "
-                        "exist; fix the link or give the file itself.")
-        return f"{shown} does not exist; check the path."
-    if code == errno.EEXIST:
-        return f"{shown} already exists; choose another name or remove it first."
-    if code == errno.EIO:
-        return (f"{shown}: input/output error: the disk or network file system failed while "
-                "reading or writing it; copy the file to a local disk and try again.")
-    if code == errno.EFBIG:
-        return (f"{shown}: the file would be larger than the file system allows; choose "
-                "another disk.")
+    if error.errno == errno.ENOENT:
+        return _explain_missing(error, path, shown, action)
+    explain = _EXPLANATIONS.get(error.errno)  # type: ignore[arg-type]
+    if explain is not None:
+        return explain(shown, action)
     reason = error.strerror or str(error)
     return f"{shown}: cannot {action} it: {reason}."
+
+
+def _explain_missing(
+    error: OSError, path: str | os.PathLike[str] | None, shown: str, action: str
+) -> str:
+    """``ENOENT``: the file (for reading) or the folder it goes in (for writing) is missing."""
+    if action != "read":
+        parent = os.path.dirname(os.fspath(path if path is not None else error.filename or ""))
+        return (f"{shown}: the folder it goes in ({_show(parent or '.')}) does not exist; "
+                "create it first or check the path.")
+    with contextlib.suppress(OSError):
+        if path is not None and os.path.islink(path):
+            return (f"{shown} is a symbolic link to {os.readlink(path)}, which does not "
+                    "exist; fix the link or give the file itself.")
+    return f"{shown} does not exist; check the path."
+
+
+def _no_space(what: str) -> Callable[[str, str], str]:
+    return lambda shown, action: (f"{shown}: {what}, so it cannot be written; free some space "
+                                  "or choose a folder on another disk.")
+
+
+def _permission_denied(shown: str, action: str) -> str:
+    return (f"{shown}: permission denied: cannot {action} it. Check its permissions "
+            f"(ls -ld {shown}) or choose a place you can {action}.")
+
+
+#: One line per operating-system error code: (path as shown, action) -> message.
+_EXPLANATIONS: dict[int, Callable[[str, str], str]] = {
+    errno.EACCES: _permission_denied,
+    errno.EPERM: _permission_denied,
+    errno.EISDIR: lambda shown, action: (
+        f"{shown} is a folder, but a file is needed here; give the path of a file."),
+    errno.ENOTDIR: lambda shown, action: (
+        f"{shown}: part of this path is a file where a folder is needed (or the path ends in "
+        "'/'); check the path."),
+    errno.ELOOP: lambda shown, action: (
+        f"{shown} is a symbolic link that loops back on itself (or a chain of too many links), "
+        "so it leads to no file; fix or remove the link (ls -l shows where it points)."),
+    errno.ENAMETOOLONG: lambda shown, action: (
+        f"{shown}: the path is too long for the file system (at most 255 bytes per name); "
+        "choose a shorter name."),
+    errno.ENOSPC: _no_space("no space left on the disk"),
+    errno.EROFS: lambda shown, action: (
+        f"{shown} is on a read-only file system, so nothing can be written there; choose a "
+        "folder on a writable disk."),
+    errno.EEXIST: lambda shown, action: (
+        f"{shown} already exists; choose another name or remove it first."),
+    errno.EIO: lambda shown, action: (
+        f"{shown}: input/output error: the disk or network file system failed while reading or "
+        "writing it; copy the file to a local disk and try again."),
+    errno.EFBIG: lambda shown, action: (
+        f"{shown}: the file would be larger than the file system allows; choose another disk."),
+}
+if hasattr(errno, "EDQUOT"):  # not on Windows
+    _EXPLANATIONS[errno.EDQUOT] = _no_space("disk quota exceeded")
 
 
 def translate_os_error(

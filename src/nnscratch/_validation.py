@@ -144,6 +144,46 @@ def check_n_features(X: np.ndarray, expected: int, *, name: str = "X") -> None:
         )
 
 
+def check_sample_weight(
+    sample_weight: Any, n_samples: int, *, dtype: Any = np.float64
+) -> np.ndarray:
+    """Return ``sample_weight`` as a new 1-D array of ``n_samples`` weights, or raise.
+
+    The one check of per-sample weights, used by losses, ``fit``, the classifier and the
+    metrics. A scalar stands for that weight on every sample (as in scikit-learn). The result
+    is a copy, so the caller's array is never written.
+
+    Raises
+    ------
+    ValueError
+        If the weights are not one number per sample, are not finite, are negative, or are all
+        zero.
+    """
+    try:
+        weights = np.array(sample_weight, dtype=dtype)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"sample_weight must hold numbers, one per sample: {error}") from None
+    if weights.ndim == 0:
+        weights = np.full(n_samples, weights, dtype=dtype)
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight has shape {weights.shape} but there are {n_samples} samples; pass "
+            f"one weight per sample, shape ({n_samples},)."
+        )
+    invalid = weights[~np.isfinite(weights) | (weights < 0)]
+    if invalid.size:
+        raise ValueError(
+            f"sample_weight must hold finite, non-negative numbers, got {invalid[0]}; give "
+            "every sample a weight >= 0."
+        )
+    if n_samples and not np.any(weights > 0):
+        raise ValueError(
+            "sample_weight is zero for every sample, so there is nothing to learn from; give at "
+            "least one sample a positive weight."
+        )
+    return weights
+
+
 def check_rng(rng: Any, name: str = "rng") -> np.random.Generator | np.random.RandomState:
     """Return a random generator: ``None`` → a fresh ``default_rng()``, an int → seeded."""
     if rng is None:

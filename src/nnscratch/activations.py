@@ -19,8 +19,25 @@ from typing import Any
 
 import numpy as np
 
+from nnscratch._kernels import sigmoid, sigmoid_backward
 from nnscratch._validation import check_real
 from nnscratch.layers import Layer
+
+__all__ = [
+    "ACTIVATIONS",
+    "ELU",
+    "GELU",
+    "Identity",
+    "LeakyReLU",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "get_activation",
+    "log_softmax",
+    "sigmoid",
+    "softmax",
+]
 
 
 class Identity(Layer):
@@ -57,7 +74,7 @@ class ReLU(Layer):
         self._y: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
-        y = np.maximum(x, 0, out=self._buffer("y", x.shape, x.dtype))
+        y = np.maximum(x, 0)
         if training:
             self._y = y
         return y
@@ -66,9 +83,7 @@ class ReLU(Layer):
         if self._y is None:
             raise self._missing_cache()
         # y > 0 exactly where x > 0, so the output doubles as the mask and x need not be kept.
-        mask = np.greater(self._y, 0, out=self._buffer("mask", self._y.shape, np.dtype(bool)))
-        return np.multiply(grad_output, mask,
-                           out=self._buffer("grad_input", self._y.shape, grad_output.dtype))
+        return grad_output * (self._y > 0)
 
 
 class LeakyReLU(Layer):
@@ -123,7 +138,7 @@ class Sigmoid(Layer):
         self._y: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
-        y = sigmoid(x, out=self._buffer("y", x.shape, x.dtype))
+        y = sigmoid(x)
         if training:
             self._y = y
         return y
@@ -131,12 +146,7 @@ class Sigmoid(Layer):
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         if self._y is None:
             raise self._missing_cache()
-        y = self._y
-        # grad_output * y * (1 - y), in three passes over one array and no temporaries.
-        grad_input = np.subtract(1, y, out=self._buffer("grad_input", y.shape, y.dtype))
-        grad_input *= y
-        grad_input *= grad_output
-        return grad_input
+        return sigmoid_backward(grad_output, self._y)  # grad_output * y * (1 - y)
 
 
 class Tanh(Layer):
@@ -151,7 +161,7 @@ class Tanh(Layer):
         self._y: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
-        y = np.tanh(x, out=self._buffer("y", x.shape, x.dtype))
+        y = np.tanh(x)
         if training:
             self._y = y
         return y
@@ -160,10 +170,7 @@ class Tanh(Layer):
         if self._y is None:
             raise self._missing_cache()
         y = self._y
-        grad_input = np.multiply(y, y, out=self._buffer("grad_input", y.shape, y.dtype))
-        np.subtract(1, grad_input, out=grad_input)
-        grad_input *= grad_output
-        return grad_input
+        return grad_output * (1 - y * y)
 
 
 class ELU(Layer):
@@ -285,28 +292,6 @@ class Softmax(Layer):
             raise self._missing_cache()
         y = self._y
         return y * (grad_output - np.sum(grad_output * y, axis=1, keepdims=True))
-
-
-def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    r"""The logistic function :math:`1 / (1 + e^{-x})`, element-wise, without overflow warnings.
-
-    Parameters
-    ----------
-    x : ndarray
-        Any shape, float32 or float64.
-    out : ndarray, optional
-        Where to write the result (may be ``x`` itself).
-
-    Returns
-    -------
-    ndarray of the same shape and dtype as ``x``, values in :math:`[0, 1]`.
-    """
-    y = np.negative(x, out=out)
-    with np.errstate(over="ignore"):
-        np.exp(y, out=y)
-    y += 1
-    np.reciprocal(y, out=y)
-    return y
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

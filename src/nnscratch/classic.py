@@ -163,7 +163,8 @@ class NeuralNet:
         ValueError
             If ``y`` is not 0/1, lengths differ, or a parameter is out of range.
         TrainingDivergedError
-            If the cost becomes NaN or infinite.
+            If the cost or a weight becomes NaN or infinite; the message names the iteration
+            (try a lower ``learning_rate``).
         """
         X = check_features(X, self.dtype)
         y = np.asarray(y)

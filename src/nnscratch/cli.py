@@ -1,10 +1,10 @@
-"""The ``nnscratch`` command line: train, evaluate, predict, plot, info and gradcheck.
+"""The ``nnscratch`` command line: train, evaluate, predict, plot, info, gradcheck and serve.
 
 Each sub-command is a thin layer over the library: ``train`` runs a recipe and writes a run
 folder; ``evaluate`` scores a model on MNIST's train or test split; ``predict`` labels pictures
 and arrays of digits; ``plot`` redraws a run's figures; ``info`` describes a model file;
-``gradcheck`` proves the gradients of a small model numerically. ``docs/cli.md`` is the
-reference.
+``gradcheck`` proves the gradients of a small model numerically; ``serve`` runs a web page to
+draw digits on (:mod:`nnscratch.serve`). ``docs/cli.md`` is the reference.
 
 Parsing is argparse's, with one parent parser giving every command ``--quiet``, ``--json``
 (machine-readable output on stdout) and ``--debug``. Errors are printed as one line that says
@@ -18,27 +18,30 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import functools
 import hashlib
-import io
-import json
 import os
 import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nnscratch._atomic import atomic_write
-from nnscratch._files import explain_os_error, open_regular_file, user_file_errors
+from nnscratch import runs
+from nnscratch._files import explain_os_error
 from nnscratch._json import to_json
 from nnscratch.images import MAX_PIXELS
-from nnscratch.recipes import RECIPES, Recipe, allowed_keys, get_recipe, train_recipe
+from nnscratch.recipes import (
+    RECIPES,
+    SETTING_KEYS,
+    Recipe,
+    allowed_keys,
+    get_recipe,
+    train_recipe,
+)
 from nnscratch.serialization import MAX_PARAMETERS
 
 EXAMPLES_TRAIN = """\
@@ -89,6 +92,13 @@ examples:
   nnscratch gradcheck --activation elu --loss mse --classes 2 --json
 """
 
+EXAMPLES_SERVE = """\
+examples:
+  nnscratch serve                                    # newest 10-digit run, else the default model
+  nnscratch serve runs/RUN --port 8080
+  nnscratch serve model.npz --port 0                 # any free port; the first line names it
+"""
+
 #: Images scored per forward pass by evaluate and predict, to bound memory.
 _CHUNK = 8192
 
@@ -101,29 +111,14 @@ class CLIError(Exception):
 # Settings: recipe defaults, then a TOML config, then command-line flags.
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-    try:
-        with open_regular_file(path, what="a config file") as handle, user_file_errors(path):
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise CLIError(f"config file {path} does not exist.") from None
-    except OSError as error:  # a folder, a pipe, permission denied...: already one clear line
-        raise CLIError(str(error)) from None
-    except tomllib.TOMLDecodeError as error:
-        raise CLIError(f"config file {path} is not valid TOML: {error}") from None
-    except ValueError as error:  # not UTF-8
-        raise CLIError(f"config file {error}") from None
-
-
 def resolve_settings(args: argparse.Namespace) -> tuple[Recipe, dict[str, Any]]:
     """Merge recipe defaults, the ``--config`` file and explicit flags, and check them."""
     config: dict[str, Any] = {}
     if args.config is not None:
-        config = dict(_load_toml(Path(args.config)).get("train", {}))
+        try:
+            config = runs.read_config(Path(args.config))
+        except runs.RunFolderError as error:
+            raise CLIError(str(error)) from None
     name = args.recipe or config.get("recipe") or "tutorial"
     try:
         recipe = get_recipe(name)
@@ -149,16 +144,10 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Recipe, dict[str, Any]]:
     return recipe, settings
 
 
-_SETTING_FLAGS = (
-    "dataset", "digits", "layers", "learning_rate", "iterations", "log_every", "seed", "dtype",
-    "activation", "optimizer", "batch_size", "epochs", "momentum", "weight_decay", "dropout",
-    "schedule", "warmup_epochs", "early_stopping", "validation_fraction", "patience",
-    "augment",
-)
-
-
 def _given_flags(args: argparse.Namespace) -> dict[str, Any]:
-    return {key: getattr(args, key) for key in _SETTING_FLAGS if getattr(args, key) is not None}
+    """The settings given as flags: every setting of :data:`~nnscratch.recipes.SETTING_KEYS`
+    has a flag of the same name (``--batch-size`` for ``batch_size``)."""
+    return {key: getattr(args, key) for key in SETTING_KEYS if getattr(args, key) is not None}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,16 +204,6 @@ class _AugmentAction(argparse.Action):
         setattr(namespace, self.dest, table)
 
 
-def _class_labels(dataset: str, classes: Sequence[int]) -> list[Any]:
-    """What a model calls its classes: MNIST's digits as numbers, other data sets' names."""
-    if dataset == "mnist":
-        return list(classes)
-    from nnscratch.data import get_source
-
-    names = get_source(dataset).class_names
-    return [names[c] for c in classes]
-
-
 def _model_dataset(saved: Any, path: Path) -> tuple[str, list[int]]:
     """The data set a model was trained on, and the class number of each of its outputs."""
     from nnscratch.data import get_source, parse_classes
@@ -257,221 +236,45 @@ def _augmentation(settings: dict[str, Any]) -> Any:
         raise CLIError(f"config.toml: augment: {error}") from None
 
 
-#: How a data set's pictures were made, for the model file.
-_SOURCES = {
-    "mnist": "MNIST 28x28 grayscale, digit white on black",
-    "fashion-mnist": "Fashion-MNIST 28x28 grayscale, product white on black",
-}
-
-
 # ---------------------------------------------------------------------------------------------
 # train
-
-
-def _new_run_dir(recipe: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{stamp}-{recipe}"
-    path, suffix = base, 1
-    while path.exists():
-        suffix += 1
-        path = Path(f"{base}-{suffix}")
-    return path
-
-
-def _write_text(path: Path, text: str) -> None:
-    with atomic_write(path, "w") as handle:
-        handle.write(text)
-
-
-def _write_config(path: Path, settings: dict[str, Any]) -> None:
-    import tomli_w
-
-    header = (
-        "# The exact settings of this run. Repeat it with:\n"
-        f"#   nnscratch train --config {path}\n"
-    )
-    _write_text(path, header + tomli_w.dumps({"train": settings}))
-
-
-def _write_history_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["epoch"])
-    writer.writeheader()
-    writer.writerows(rows)
-    _write_text(path, buffer.getvalue())
 
 
 def _train(args: argparse.Namespace) -> int:
     from nnscratch.data import load_dataset
 
     recipe, settings = resolve_settings(args)
-    out = Path(args.out) if args.out else _new_run_dir(recipe.name)
+    out = Path(args.out) if args.out else runs.new_run_dir(recipe.name)
     quiet = args.quiet or args.json
     data = load_dataset(
         settings["dataset"], settings["digits"], data_dir=args.data_dir,
         dtype=np.dtype(settings["dtype"]), download=not args.no_download,
         verify=not args.no_verify, progress=not quiet,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    digits = np.asarray(_class_labels(data.dataset, data.classes))  # the model's classes
     if not quiet:
         what = (f"digits {settings['digits']}" if data.dataset == "mnist"
                 else f"{data.dataset} classes {list(data.class_names)}")
         print(f"nnscratch train: recipe {recipe.name!r}, {what}, "
               f"{data.train_size} train / {data.test_size} test examples -> {out}")
     start = time.perf_counter()
-    if recipe.kind == "tutorial":
-        trained = _train_tutorial(settings, data, verbose=0 if quiet else 1)
-    else:
-        trained = _train_mlp(settings, data, verbose=0 if quiet else 1)
-    seconds = time.perf_counter() - start
-    predictor, cost_history, history_rows = trained
-
-    train_pred = predictor.predict(data.X_train)
-    test_pred = predictor.predict(data.X_test)
-    train_correct = int(np.count_nonzero(train_pred == data.y_train))
-    test_correct = int(np.count_nonzero(test_pred == data.y_test))
-    from nnscratch.metrics import confusion_matrix
-
-    metrics = {
-        "recipe": recipe.name,
-        "dataset": data.dataset,
-        "digits": settings["digits"],
-        "class_names": list(data.class_names),
-        "train_accuracy": train_correct / data.train_size,
-        "test_accuracy": test_correct / data.test_size,
-        "train_correct": train_correct,
-        "test_correct": test_correct,
-        "train_size": data.train_size,
-        "test_size": data.test_size,
-        "seconds": seconds,
-        "cost_history": [{"iteration": i, "cost": c} for i, c in cost_history],
-        "confusion_matrix": confusion_matrix(
-            data.y_test, test_pred, labels=np.arange(len(digits))).tolist(),
-    }
-    _write_text(out / "metrics.json", to_json(metrics, what="metrics.json") + "\n")
-    _write_config(out / "config.toml", settings)
-    _write_history_csv(out / "history.csv", history_rows)
-    from nnscratch.serialization import save_model, sha256_of_arrays
-
-    save_model(
-        out / "model.npz", predictor.model_, digits,
-        metadata={
-            "config": settings,
-            "dataset": data.dataset,
-            "preprocessing": {
-                "source": _SOURCES[data.dataset],
-                "flatten": [28, 28],
-                "scale": "pixel / 255",
-                "dtype": settings["dtype"],
-            },
-            "seeds": {"seed": settings["seed"]},
-            "training_data_sha256": sha256_of_arrays(data.X_train, data.y_train),
-            "metrics": {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "seconds")},
-        },
-    )
-    if not args.no_plots:
-        _train_plots(out, recipe, cost_history, history_rows, predictor, data, test_pred,
-                     np.asarray(metrics["confusion_matrix"]))
+    try:
+        predictor = train_recipe(recipe, settings, data.X_train, data.y_train,
+                                 verbose=0 if quiet else 1)
+    except ValueError as error:
+        raise CLIError(str(error)) from None
+    run = runs.record_run(recipe, settings, predictor, data, time.perf_counter() - start)
+    runs.write_run(out, run, plots=not args.no_plots)
+    metrics = run.metrics
     if args.json:
         _print_json({**metrics, "run_dir": str(out)})
     elif not args.quiet:
         print(f"train accuracy: {metrics['train_accuracy']:.2%} "
-              f"({train_correct}/{data.train_size})")
-        print(f"test accuracy:  {metrics['test_accuracy']:.2%} ({test_correct}/{data.test_size})")
-        print(f"training time:  {seconds:.1f} s")
+              f"({metrics['train_correct']}/{metrics['train_size']})")
+        print(f"test accuracy:  {metrics['test_accuracy']:.2%} "
+              f"({metrics['test_correct']}/{metrics['test_size']})")
+        print(f"training time:  {metrics['seconds']:.1f} s")
         print(f"run folder:     {out}")
     return 0
-
-
-def _train_plots(out: Path, recipe: Recipe, cost_history: list, history_rows: list,
-                 predictor: Any, data: Any, test_pred: np.ndarray, matrix: np.ndarray) -> None:
-    scores = None
-    if data.n_classes == 2:
-        scores = predictor.predict_proba(data.X_test)
-        scores = scores[:, 1] if scores.ndim == 2 else scores
-    _draw_plots(out, recipe.kind, cost_history, history_rows,
-                first_layer_W=predictor.model_.layers[0].W.value,
-                augment=getattr(predictor, "augment", None),
-                digits=_class_labels(data.dataset, data.classes),
-                matrix=matrix, data=data, test_pred=test_pred, scores=scores)
-
-
-def _train_tutorial(settings: dict[str, Any], data: Any, *, verbose: int) -> tuple:
-    try:
-        net = train_recipe(get_recipe(settings["recipe"]), settings, data.X_train,
-                           data.y_train, verbose=verbose)
-    except ValueError as error:
-        raise CLIError(str(error)) from None
-    rows = [{"iteration": i, "cost": c} for i, c in net.cost_history_]
-    return net, net.cost_history_, rows
-
-
-def _train_mlp(settings: dict[str, Any], data: Any, *, verbose: int) -> tuple:
-    try:
-        classifier = train_recipe(get_recipe(settings["recipe"]), settings, data.X_train,
-                                  data.y_train, verbose=verbose)
-    except ValueError as error:
-        raise CLIError(str(error)) from None
-    history = classifier.history_
-    rows = []
-    for epoch in range(history.epochs):
-        row: dict[str, Any] = {"epoch": epoch + 1, "loss": history.loss[epoch],
-                               "accuracy": history.accuracy[epoch]}
-        if history.val_loss:
-            row["val_loss"] = history.val_loss[epoch]
-            row["val_accuracy"] = history.val_accuracy[epoch]
-        row["seconds"] = history.seconds[epoch]
-        row["learning_rate"] = history.learning_rate[epoch]
-        rows.append(row)
-    cost_history = [(epoch + 1, loss) for epoch, loss in enumerate(history.loss)]
-    return classifier, cost_history, rows
-
-
-def _draw_plots(
-    out: Path, kind: str, cost_history: list[tuple[int, float]], history_rows: list[dict],
-    *, first_layer_W: np.ndarray, digits: list[int], matrix: np.ndarray, data: Any = None,
-    test_pred: np.ndarray | None = None, scores: np.ndarray | None = None,
-    augment: Any = None,
-) -> list[Path]:
-    """Draw a run's figures into ``out``; the misclassified digits and ROC need ``data``."""
-    from nnscratch import plotting
-
-    names = [str(d) for d in digits]
-    written = []
-    if kind == "tutorial":
-        iterations, costs = zip(*cost_history, strict=True) if cost_history else ((), ())
-        if costs:
-            written.append(out / "cost.png")
-            plotting.plot_cost(list(costs), list(iterations), path=written[-1],
-                               title=f"Training cost, digits {names[0]} vs {names[1]}")
-    elif history_rows:
-        history = {key: [row[key] for row in history_rows] for key in history_rows[0]
-                   if key in ("loss", "accuracy", "val_loss", "val_accuracy")}
-        written.append(out / "history.png")
-        plotting.plot_history(history, path=written[-1])
-        written.append(out / "cost.png")
-        plotting.plot_cost(history["loss"], [row["epoch"] for row in history_rows],
-                           path=written[-1], title="Training loss per epoch")
-    written.append(out / "confusion_matrix.png")
-    plotting.plot_confusion_matrix(matrix, names, path=written[-1])
-    if data is not None and test_pred is not None:
-        wrong = np.flatnonzero(test_pred != data.y_test)
-        written.append(out / "misclassified.png")
-        plotting.plot_misclassified(
-            data.X_test[wrong].reshape(-1, 28, 28), np.asarray(digits)[data.y_test[wrong]],
-            np.asarray(digits)[test_pred[wrong]], path=written[-1],
-        )
-    written.append(out / "first_layer_weights.png")
-    plotting.plot_first_layer_weights(first_layer_W, path=written[-1])
-    if data is not None and scores is not None:
-        written.append(out / "roc.png")
-        plotting.plot_roc(data.y_test, scores, path=written[-1])
-    if data is not None and augment is not None:  # what the network was trained on
-        written.append(out / "augmentation.png")
-        plotting.plot_augmentation(data.X_train[:8], augment, path=written[-1],
-                                   labels=[str(digits[k]) for k in data.y_train[:8]])
-    return written
 
 
 # ---------------------------------------------------------------------------------------------
@@ -652,67 +455,33 @@ def _predict(args: argparse.Namespace) -> int:
 # plot
 
 
-def _read_run(run: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-    """The settings, metrics and history rows of a run folder."""
-    if not run.is_dir():
-        raise CLIError(f"{run} is not a folder; give a run folder written by nnscratch train.")
-    missing = [n for n in ("config.toml", "metrics.json", "history.csv", "model.npz")
-               if not (run / n).is_file()]
-    if missing:
-        raise CLIError(
-            f"{run} lacks {', '.join(missing)}; give a complete run folder written by "
-            "nnscratch train (or train again)."
-        )
-    settings = _load_toml(run / "config.toml").get("train", {})
-    try:
-        with user_file_errors(run / "metrics.json"):
-            metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise CLIError(f"{run / 'metrics.json'} is not valid JSON: {error}") from None
-    with user_file_errors(run / "history.csv"), \
-            open(run / "history.csv", newline="", encoding="utf-8") as handle:
-        rows = [{key: _number(value) for key, value in row.items()}
-                for row in csv.DictReader(handle)]
-    return settings, metrics, rows
-
-
-def _number(text: str) -> float | int | str:
-    for kind in (int, float):
-        with contextlib.suppress(ValueError):
-            return kind(text)
-    return text
-
-
 def _plot(args: argparse.Namespace) -> int:
-    run = Path(args.run)
-    settings, metrics, rows = _read_run(run)
     try:
-        recipe = get_recipe(settings.get("recipe", ""))
-    except ValueError as error:
-        raise CLIError(f"{run / 'config.toml'}: {error}") from None
-    path, saved = _load(str(run), max_parameters=args.max_parameters)
-    dataset, classes = _model_dataset(saved, path)
-    digits = saved.classes.tolist()  # the labels shown: digits, or Fashion-MNIST's names
-    if recipe.kind == "tutorial":
-        cost_history = [(p["iteration"], p["cost"]) for p in metrics.get("cost_history", [])]
-    else:
-        cost_history = [(row["epoch"], row["loss"]) for row in rows]
-    data = test_pred = scores = None
-    matrix = np.asarray(metrics.get("confusion_matrix", np.zeros((len(digits),) * 2)))
+        run = runs.read_run(args.run, max_parameters=args.max_parameters)
+        recipe = run.recipe
+    except runs.RunFolderError as error:
+        raise CLIError(str(error)) from None
+    model_path = run.path / "model.npz"
+    dataset, classes = _model_dataset(run.saved, model_path)
+    labels = run.saved.classes.tolist()  # the labels shown: digits, or Fashion-MNIST's names
+    matrix = np.asarray(run.metrics.get("confusion_matrix", np.zeros((len(labels),) * 2)))
+    figures = runs.Figures(recipe.kind, run.cost_history, run.history_rows,
+                           run.saved.model.layers[0].W.value, labels, matrix,
+                           augment=_augmentation(run.settings))
     if not args.no_data:
         from nnscratch.metrics import confusion_matrix
 
-        data = _load_data(args, dataset, classes, saved.model.dtype)
-        test_pred = _class_indices(saved, data.X_test)
-        matrix = confusion_matrix(data.y_test, test_pred, labels=np.arange(len(digits)))
-        if len(digits) == 2:
-            scores = _probabilities(saved, data.X_test)[:, 1]
-    written = _draw_plots(run, recipe.kind, cost_history, rows,
-                          first_layer_W=saved.model.layers[0].W.value, digits=digits,
-                          matrix=matrix, data=data, test_pred=test_pred, scores=scores,
-                          augment=_augmentation(settings))
+        data = _load_data(args, dataset, classes, run.saved.model.dtype)
+        figures.X_test, figures.y_test = data.X_test, data.y_test
+        figures.X_train, figures.y_train = data.X_train, data.y_train
+        figures.test_pred = _class_indices(run.saved, data.X_test)
+        figures.confusion = confusion_matrix(data.y_test, figures.test_pred,
+                                             labels=np.arange(len(labels)))
+        if len(labels) == 2:
+            figures.scores = _probabilities(run.saved, data.X_test)[:, 1]
+    written = runs.draw_figures(run.path, figures)
     if args.json:
-        _print_json({"run_dir": str(run), "plots": [str(p) for p in written]})
+        _print_json({"run_dir": str(run.path), "plots": [str(p) for p in written]})
     elif not args.quiet:
         for plot in written:
             print(plot)
@@ -876,6 +645,20 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# serve
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from nnscratch.serve import serve
+
+    train_options = [*(["--data-dir", args.data_dir] if args.data_dir else []),
+                     *(["--no-download"] if args.no_download else []),
+                     *(["--no-verify"] if args.no_verify else [])]
+    return serve(args.model, host=args.host, port=args.port, quiet=args.quiet,
+                 train_options=train_options, max_parameters=args.max_parameters)
+
+
+# ---------------------------------------------------------------------------------------------
 # The parser
 
 
@@ -932,6 +715,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nnscratch`` command."""
     from nnscratch import __version__
     from nnscratch.activations import ACTIVATIONS
+    from nnscratch.optimizers import OPTIMIZERS, SCHEDULES
 
     parser = argparse.ArgumentParser(
         prog="nnscratch",
@@ -972,7 +756,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="tutorial: log the cost every N iterations (100)")
     how.add_argument("--epochs", type=int, metavar="N", help="passes over the training set")
     how.add_argument("--batch-size", type=int, metavar="N", help="examples per update")
-    how.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
+    how.add_argument("--optimizer", choices=list(OPTIMIZERS))
     how.add_argument("--activation",
                      choices=["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"],
                      help="hidden-layer activation")
@@ -981,7 +765,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="L2 penalty (decoupled for adamw)")
     how.add_argument("--dropout", type=float, metavar="P",
                      help="dropout probability after each hidden layer")
-    how.add_argument("--schedule", choices=["constant", "cosine", "step", "exponential"],
+    how.add_argument("--schedule", choices=list(SCHEDULES),
                      help="learning-rate schedule over the epochs")
     how.add_argument("--warmup-epochs", type=int, metavar="N",
                      help="linear learning-rate warm-up")
@@ -1096,6 +880,27 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--tolerance", type=float, default=1e-7, metavar="TOL",
                        help="largest relative error that passes (default: 1e-7)")
     gradcheck.set_defaults(handler=_gradcheck)
+
+    serve = _add_command(
+        commands, "serve", [common, data], "draw digits on a web page and see the answers",
+        "Serve a web page to draw a digit on and watch the network answer: the prediction, "
+        "every class's probability, the 28x28 picture the network received and its first "
+        "hidden layer; and the JSON API behind it (POST /api/predict, GET /api/model, docs at "
+        "/docs). Without MODEL it serves the newest 10-digit run under runs/, else a default "
+        "model kept in the cache (~/.cache/nnscratch/models/mnist10), trained once with the "
+        "mnist10 recipe (MNIST is found as train finds it). The first line printed is "
+        "'Serving on http://HOST:PORT'. Ctrl-C stops it.",
+        EXAMPLES_SERVE,
+    )
+    serve.add_argument("model", metavar="MODEL", nargs="?",
+                       help="a model.npz or a run folder (default: see above)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1, this computer only; "
+                            "the page has no authentication)")
+    serve.add_argument("--port", type=int, default=8000,
+                       help="port to listen on (default: 8000; 0 picks a free one)")
+    _add_max_parameters(serve)
+    serve.set_defaults(handler=_serve)
     return parser
 
 

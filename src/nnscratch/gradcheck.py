@@ -132,8 +132,7 @@ def check_layer(
     grad_input = layer.backward(projection.copy())
     analytic = {f"{i}.{p.name}": p.grad.copy() for i, p in enumerate(layer.parameters())}
     report = GradcheckReport()
-    if grad_input is not None:
-        report.errors["input"] = relative_error(grad_input, numerical_gradient(objective, x, h=h))
+    report.errors["input"] = relative_error(grad_input, numerical_gradient(objective, x, h=h))
     for (name, grad), param in zip(analytic.items(), layer.parameters(), strict=True):
         report.errors[name] = relative_error(grad, numerical_gradient(objective, param.value, h=h))
     return report
@@ -192,8 +191,7 @@ def check_model(
     grad_input = model.backward(loss.backward())
     report = GradcheckReport()
     analytic = [p.grad.copy() for p in params]
-    if grad_input is not None:
-        report.errors["input"] = relative_error(grad_input, numerical_gradient(objective, X, h=h))
+    report.errors["input"] = relative_error(grad_input, numerical_gradient(objective, X, h=h))
     for index, (param, grad) in enumerate(zip(params, analytic, strict=True)):
         numeric = numerical_gradient(objective, param.value, h=h)
         report.errors[f"{index}.{param.name}"] = relative_error(grad, numeric)

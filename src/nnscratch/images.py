@@ -23,7 +23,8 @@ steps for any grayscale picture:
 An MNIST digit passes through almost unchanged (bit for bit when its box is already 20
 pixels and its brightest pixel 255). Decoding and resizing are Pillow's; everything
 else is NumPy. :func:`load_inputs` reads what ``nnscratch predict`` accepts: image files,
-folders of them, ``.npy`` arrays and IDX files of MNIST-style images.
+folders of them, ``.npy`` arrays and IDX files of MNIST-style images; :func:`decode_picture`
+reads a picture held in memory (an upload to ``nnscratch serve``).
 
 A Fashion-MNIST model needs pictures made the way Zalando made Fashion-MNIST from its product
 photos: :func:`preprocess_product` trims the background, scales the longer side to 28 pixels
@@ -47,13 +48,14 @@ cropping by hand first.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -69,6 +71,9 @@ __all__ = [
     "MAX_PIXELS",
     "BlankImageError",
     "InputFormatError",
+    "PictureTooLargeError",
+    "UndecodableImageError",
+    "decode_picture",
     "load_inputs",
     "preprocess_digit",
     "preprocess_product",
@@ -108,6 +113,15 @@ class InputFormatError(ValueError):
 
 class BlankImageError(InputFormatError):
     """A picture holds no digit: it is (nearly) one uniform colour."""
+
+
+class UndecodableImageError(InputFormatError):
+    """A picture's format is recognised but its data cannot be decoded (truncated or corrupt)."""
+
+
+class PictureTooLargeError(InputFormatError):
+    """A picture, or a file of images, holds more pixels than the limit (it may be a
+    decompression bomb)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,8 +389,9 @@ def read_image(
         If `path` is a folder, a named pipe or a device, or cannot be read; the message
         names it and the fix.
     InputFormatError
-        If Pillow cannot decode the file, or it has more than `max_pixels` pixels (refused
-        from its header, before decoding).
+        If Pillow cannot read the file (:class:`UndecodableImageError` when its data is
+        truncated or corrupt), or it has more than `max_pixels` pixels
+        (:class:`PictureTooLargeError`, refused from its header, before decoding).
     BlankImageError
         If the picture holds no digit.
     """
@@ -384,12 +399,63 @@ def read_image(
     return preprocess(_decode(Path(path), max_pixels), source=str(path))
 
 
-def _too_many_pixels(path: Path, what: str, max_pixels: int) -> InputFormatError:
-    return InputFormatError(
-        f"{path} holds {what}, more than the limit of {max_pixels:,}; it "
+def decode_picture(
+    data: bytes,
+    *,
+    source: str = "picture",
+    formats: Sequence[str] | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> np.ndarray:
+    """Decode a picture held in memory to gray levels, as :func:`read_image` decodes a file.
+
+    Parameters
+    ----------
+    data : bytes
+        The encoded picture (PNG, JPEG, ...).
+    source : str, default="picture"
+        What the picture is called in error messages.
+    formats : sequence of str or None, default=None
+        Pillow format names to try (``("PNG", "JPEG")``); ``None`` tries every format Pillow
+        reads. A server accepting uploads should name the few it expects.
+    max_pixels : int, default=MAX_PIXELS
+        The most pixels (width × height) the picture may have, checked from its header
+        before the pixels are decoded. Pillow's own decompression-bomb limit
+        (``PIL.Image.MAX_IMAGE_PIXELS``) applies as well: unlike :func:`read_image`, this
+        function changes no global state, so threads may call it at the same time.
+
+    Returns
+    -------
+    gray : ndarray of shape (height, width), dtype float64
+        Gray levels 0..255, ready for :func:`preprocess_digit`, as :func:`read_image` makes
+        them: colour becomes gray, transparent pixels white paper, an EXIF orientation is
+        applied and a picture longer than 2048 pixels is reduced while decoding.
+
+    Raises
+    ------
+    InputFormatError
+        If the bytes are not a picture in one of `formats`.
+    UndecodableImageError
+        If the picture's data is truncated or corrupt.
+    PictureTooLargeError
+        If the picture has more than `max_pixels` pixels.
+    """
+    max_pixels = check_int(max_pixels, "max_pixels", low=1)
+    return _decode_opened(io.BytesIO(data), source, max_pixels, formats=formats,
+                          fix="Send a smaller picture: a digit needs no more than a few "
+                              "hundred pixels a side.")
+
+
+#: What to do about a file above the pixel limit.
+_FILE_PIXELS_FIX = ("If it is genuine, shrink it, or raise the limit: max_pixels=N (CLI: "
+                    "nnscratch predict --max-pixels N).")
+
+
+def _too_many_pixels(source: str | Path, what: str, max_pixels: int,
+                     fix: str = _FILE_PIXELS_FIX) -> PictureTooLargeError:
+    return PictureTooLargeError(
+        f"{source} holds {what}, more than the limit of {max_pixels:,}; it "
         "may be a decompression bomb (a small file that expands to gigabytes), so it is "
-        "refused before decoding. If it is genuine, shrink it, or raise the limit: "
-        "max_pixels=N (CLI: nnscratch predict --max-pixels N)."
+        f"refused before decoding. {fix}"
     )
 
 
@@ -411,31 +477,42 @@ def _pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
 
 def _decode(path: Path, max_pixels: int) -> np.ndarray:
     """Gray levels 0..255 of a picture file, as float64, at most 2048 pixels on a side."""
+    with open_regular_file(path, what="a picture") as handle, _pillow_pixel_limit(max_pixels):
+        return _decode_opened(handle, str(path), max_pixels, fix=_FILE_PIXELS_FIX)
+
+
+def _decode_opened(file: IO[bytes], source: str, max_pixels: int, *,
+                   formats: Sequence[str] | None = None, fix: str) -> np.ndarray:
+    """Gray levels of the picture in an open binary `file`, named `source` in errors."""
     from PIL import Image, UnidentifiedImageError
 
-    with open_regular_file(path, what="a picture") as handle, _pillow_pixel_limit(max_pixels):
-        try:
-            with Image.open(handle) as picture:
-                width, height = picture.size
-                if width * height > max_pixels:
-                    raise _too_many_pixels(
-                        path, f"{width}×{height} = {width * height:,} pixels", max_pixels)
-                mode = picture.mode  # 16-bit gray keeps its fixed range through reduction
-                reduced, orientation = _load_reduced(picture)
-                return _gray_levels(_apply_orientation(reduced, orientation), mode)
-        except InputFormatError:
-            raise
-        except Image.DecompressionBombError as error:  # raised by Image.open itself
-            found = re.search(r"\((\d+) pixels\)", str(error))
-            what = f"{int(found[1]):,} pixels" if found else "too many pixels"
-            raise _too_many_pixels(path, what, max_pixels) from None
-        except UnidentifiedImageError:
+    try:
+        with Image.open(file, formats=None if formats is None else list(formats)) as picture:
+            width, height = picture.size
+            if width * height > max_pixels:
+                raise _too_many_pixels(
+                    source, f"{width}×{height} = {width * height:,} pixels", max_pixels, fix)
+            mode = picture.mode  # 16-bit gray keeps its fixed range through reduction
+            reduced, orientation = _load_reduced(picture)
+            return _gray_levels(_apply_orientation(reduced, orientation), mode)
+    except InputFormatError:
+        raise
+    except Image.DecompressionBombError as error:  # raised by Image.open itself
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        what = f"{int(found[1]):,} pixels" if found else "too many pixels"
+        raise _too_many_pixels(source, what, max_pixels, fix) from None
+    except UnidentifiedImageError:
+        if formats is not None:
             raise InputFormatError(
-                f"{path} is not a picture Pillow can read, nor a .npy or IDX file; give PNG or "
-                "JPEG images, folders of them, .npy arrays or IDX files."
+                f"{source} is not a {' or '.join(formats)} picture; send one of those."
             ) from None
-        except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt picture data
-            raise InputFormatError(f"{path}: the picture cannot be decoded ({error}).") from None
+        raise InputFormatError(
+            f"{source} is not a picture Pillow can read, nor a .npy or IDX file; give PNG or "
+            "JPEG images, folders of them, .npy arrays or IDX files."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt picture data
+        raise UndecodableImageError(
+            f"{source}: the picture cannot be decoded ({error}).") from None
 
 
 def _load_reduced(picture: Picture) -> tuple[Picture, int]:

@@ -3,10 +3,13 @@ r"""Layers with an explicit forward and backward pass: the base class, ``Dense``
 Every layer follows one interface (see ``STYLE.md``):
 
 - ``forward(x, *, training=True) -> y`` keeps in a cache only what ``backward`` needs; each call
-  overwrites the cache.
+  overwrites the cache. With ``training=False`` it changes nothing in the layer, so one model
+  can predict from several threads at once.
 - ``backward(grad_output) -> grad_input`` fills each ``Parameter.grad`` and returns
   :math:`\partial L / \partial x`, shaped like the input. Without a cache it raises
   ``RuntimeError``.
+- ``fill_parameter_grads(grad_output)`` fills the parameter gradients only: training calls it on
+  the first layer, whose input (the data) needs no gradient.
 - ``parameters() -> list[Parameter]``.
 
 There is no autograd: the gradient of each layer is written next to its forward equation, so it
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from nnscratch._kernels import times_transpose
 from nnscratch._validation import check_dtype, check_int, check_real, check_rng
 from nnscratch.initializers import Initializer, RandomSource, get_initializer
 from nnscratch.parameter import Parameter
@@ -31,14 +35,12 @@ class Layer:
     """Base class of every layer: the forward/backward/parameters interface.
 
     Subclasses implement :meth:`forward` and :meth:`backward`; layers with weights override
-    :meth:`parameters`. :meth:`get_config` returns the constructor arguments that rebuild the
-    layer (used by model files).
-    """
+    :meth:`parameters` (and may override :meth:`fill_parameter_grads`). :meth:`get_config`
+    returns the constructor arguments that rebuild the layer (used by model files).
 
-    #: Whether outputs and gradients go into arrays kept from the previous call. ``fit`` turns
-    #: this on for the length of training (see :meth:`Sequential.reusing_buffers
-    #: <nnscratch.model.Sequential.reusing_buffers>`); otherwise every call returns new arrays.
-    reuse_buffers: bool = False
+    ``forward(x, training=False)`` must not change the layer (no cache, no buffer): inference
+    runs from several threads at once on one model.
+    """
 
     def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
         """Compute the layer's output for a batch ``x`` of shape ``(n_samples, ...)``."""
@@ -48,6 +50,15 @@ class Layer:
         """Given dL/dy, fill parameter gradients and return dL/dx."""
         raise NotImplementedError
 
+    def fill_parameter_grads(self, grad_output: np.ndarray) -> None:
+        r"""Given dL/dy, fill the parameter gradients only; dL/dx is not needed.
+
+        Training calls this on the first layer, whose input is the data. The default runs
+        :meth:`backward` and drops its result; :class:`Dense` skips the product
+        :math:`G W^\top`.
+        """
+        self.backward(grad_output)
+
     def parameters(self) -> list[Parameter]:
         """The trainable parameters, in a fixed order (empty for activations)."""
         return []
@@ -55,23 +66,6 @@ class Layer:
     def get_config(self) -> dict[str, Any]:
         """The JSON-serialisable constructor arguments that rebuild this layer."""
         return {}
-
-    def _buffer(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        """An uninitialised array to write a result into.
-
-        In the training loop every step has the same shapes, so allocating (and, for large
-        arrays, page-faulting and zeroing) fresh memory each step is pure overhead: with
-        ``reuse_buffers`` on, the array of the previous step with the same name and shape is
-        handed back instead. The caller must overwrite all of it.
-        """
-        if not self.reuse_buffers:
-            return np.empty(shape, dtype)
-        buffers = self.__dict__.setdefault("_buffers", {})
-        key = (name, shape, dtype)
-        buffer = buffers.get(key)
-        if buffer is None:
-            buffer = buffers[key] = np.empty(shape, dtype)
-        return buffer
 
     def _missing_cache(self) -> RuntimeError:
         return RuntimeError(
@@ -108,9 +102,6 @@ class Dense(Layer):
     W : Parameter of shape (in_features, out_features)
     b : Parameter of shape (out_features,)
         Initialised to zero.
-    input_grad : bool
-        Whether :meth:`backward` computes the input gradient. A model sets this to ``False`` for
-        its first layer, whose input is the data: that saves one matrix product per step.
 
     Notes
     -----
@@ -126,7 +117,8 @@ class Dense(Layer):
         \frac{\partial L}{\partial x} = G W^\top
 
     The loss is already averaged over the batch (see :mod:`nnscratch.losses`), so the sums here
-    are plain sums.
+    are plain sums. :meth:`fill_parameter_grads` computes the first two only: training needs no
+    gradient with respect to the data.
 
     Examples
     --------
@@ -153,40 +145,25 @@ class Dense(Layer):
         weights = initializer((self.in_features, self.out_features), check_rng(rng))
         self.W = Parameter(np.ascontiguousarray(weights, dtype=self.dtype), name="W")
         self.b = Parameter(np.zeros(self.out_features, dtype=self.dtype), name="b")
-        self.input_grad = True
         self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
         """Return ``x @ W + b``, shape ``(n_samples, out_features)``."""
         if training:
             self._x = x
-        y = np.matmul(x, self.W.value, out=self._buffer("y", (x.shape[0], self.out_features),
-                                                          x.dtype))
-        y += self.b.value
-        return y
+        return x @ self.W.value + self.b.value
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
-        """Fill ``W.grad`` and ``b.grad``; return ``grad_output @ W.T`` (or ``None`` when
-        ``input_grad`` is off)."""
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """Fill ``W.grad`` and ``b.grad``; return ``grad_output @ W.T``, shaped like ``x``."""
+        self.fill_parameter_grads(grad_output)
+        return times_transpose(grad_output, self.W.value)  # grad_output @ W.T
+
+    def fill_parameter_grads(self, grad_output: np.ndarray) -> None:
+        """Fill ``W.grad = x.T @ grad_output`` and ``b.grad = grad_output.sum(axis=0)``."""
         if self._x is None:
             raise self._missing_cache()
-        # Written in place: the gradient arrays live as long as the layer, so no step allocates.
-        np.matmul(self._x.T, grad_output, out=self.W.grad)
-        # The column sums as a matrix-vector product with a row of ones: BLAS reads G once on
-        # every core, about 3 times faster than np.sum(G, axis=0) (measured, see
-        # docs/performance.md).
-        ones = self._buffer("ones", (grad_output.shape[0],), grad_output.dtype)
-        ones.fill(1)
-        np.matmul(ones, grad_output, out=self.b.grad)
-        if not self.input_grad:
-            return None
-        grad_input = self._buffer("grad_input", self._x.shape, grad_output.dtype)
-        if self.out_features == 1:
-            # G W^T with one output is an outer product; as a broadcast multiply it is one pass
-            # over the result, 3 times faster than BLAS's matrix product with inner size 1 (the
-            # tutorial's output layer). Each entry is the same single product either way.
-            return np.multiply(grad_output, self.W.value.T, out=grad_input)
-        return np.matmul(grad_output, self.W.value.T, out=grad_input)
+        self.W.grad = self._x.T @ grad_output
+        self.b.grad = grad_output.sum(axis=0)
 
     def parameters(self) -> list[Parameter]:
         return [self.W, self.b]

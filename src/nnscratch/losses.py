@@ -18,9 +18,11 @@ What is left out: label smoothing, focal loss, hinge loss.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 import numpy as np
 
+from nnscratch._validation import check_sample_weight
 from nnscratch.activations import sigmoid, softmax
 
 
@@ -31,7 +33,15 @@ class Loss:
     ----------
     class_weight : mapping of int to float, sequence of float or None, default=None
         Weight of each class index, multiplied into every example's weight.
+
+    Attributes
+    ----------
+    is_classification : bool
+        Whether the targets are classes: then :meth:`predict` gives class indices and training
+        reports an accuracy. ``False`` for a regression loss.
     """
+
+    is_classification: ClassVar[bool] = True
 
     def __init__(self, class_weight: Mapping[int, float] | np.ndarray | None = None) -> None:
         self.class_weight = class_weight
@@ -52,9 +62,11 @@ class Loss:
             )
         return self._grad
 
-    def predict(self, logits: np.ndarray) -> np.ndarray | None:
-        """Class indices predicted from logits, or ``None`` for a regression loss."""
-        return None
+    def predict(self, logits: np.ndarray) -> np.ndarray:
+        """Class indices predicted from logits (classification losses only)."""
+        raise TypeError(
+            f"{type(self).__name__} is a regression loss: its outputs are values, not classes."
+        )
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """The output non-linearity the loss fuses, applied to ``logits``."""
@@ -73,15 +85,7 @@ class Loss:
             return None
         weights = np.ones(n_samples, dtype=dtype)
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=dtype).reshape(-1)
-            if sample_weight.shape[0] != n_samples:
-                raise ValueError(
-                    f"sample_weight has {sample_weight.shape[0]} entries but the batch has "
-                    f"{n_samples} samples; pass one weight per sample."
-                )
-            if np.any(sample_weight < 0):
-                raise ValueError("sample_weight must be non-negative.")
-            weights *= sample_weight
+            weights = check_sample_weight(sample_weight, n_samples, dtype=dtype)
         if self.class_weight is not None:
             if y_index is None:
                 raise ValueError("class_weight needs class labels, not probability targets.")
@@ -89,7 +93,10 @@ class Loss:
             weights *= table[y_index]
         total = weights.sum()
         if total <= 0:
-            raise ValueError("The weights of this batch sum to zero; nothing to learn from.")
+            raise ValueError(
+                "The weights of this batch sum to zero (sample_weight times class_weight); "
+                "give the samples of each class a positive weight."
+            )
         # Scaling so the weights sum to n lets every loss keep its unweighted "/ n" formula.
         return weights * (n_samples / total)
 
@@ -125,6 +132,8 @@ class MeanSquaredError(Loss):
 
     with :math:`w_i = 1` unweighted. This is PyTorch's ``MSELoss()`` (mean over all elements).
     """
+
+    is_classification = False
 
     def forward(
         self, logits: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None
@@ -184,16 +193,14 @@ class BinaryCrossEntropy(Loss):
                 f"got values from {target_float.min()} to {target_float.max()}; relabel the two "
                 "classes as 0 and 1."
             )
-        per_sample = np.logaddexp(z.dtype.type(0), z) - target_float * z
-        grad = sigmoid(z)
-        grad -= target_float
+        per_sample = np.logaddexp(0, z) - target_float * z  # log(1 + e^z) - y z
+        grad = sigmoid(z) - target_float                     # p - y
         index = target.astype(np.intp) if self.class_weight is not None else None
         weights = self._weights(index, n, sample_weight, z.dtype)
         if weights is not None:
-            per_sample *= weights
-            grad *= weights
-        grad *= z.dtype.type(1.0 / n)
-        self._grad = grad.reshape(logits.shape)
+            per_sample = per_sample * weights
+            grad = grad * weights
+        self._grad = (grad / n).reshape(logits.shape)
         return float(np.mean(per_sample))
 
     def predict(self, logits: np.ndarray) -> np.ndarray:
@@ -240,11 +247,11 @@ class SoftmaxCrossEntropy(Loss):
     ) -> float:
         n, n_classes = logits.shape
         y = np.asarray(y)
-        shifted = logits - np.max(logits, axis=1, keepdims=True)
-        grad = np.exp(shifted)
-        sum_exp = np.sum(grad, axis=1, keepdims=True)
+        shifted = logits - np.max(logits, axis=1, keepdims=True)  # z - max(z): no overflow
+        exp_shifted = np.exp(shifted)
+        sum_exp = np.sum(exp_shifted, axis=1, keepdims=True)
         log_sum_exp = np.log(sum_exp)
-        grad /= sum_exp  # softmax(z): the probabilities p
+        p = exp_shifted / sum_exp  # softmax(z)
         if y.ndim == 1:
             if y.shape[0] != n:
                 raise ValueError(f"y has {y.shape[0]} labels but logits has {n} rows.")
@@ -257,18 +264,18 @@ class SoftmaxCrossEntropy(Loss):
             rows = np.arange(n)
             # -log p[y] = logsumexp(z) - z[y], read off at the targets only.
             per_sample = log_sum_exp[:, 0] - shifted[rows, index]
-            grad[rows, index] -= 1
+            grad = p
+            grad[rows, index] -= 1  # p - Y, with Y one-hot
         else:
             index = None
             target = y.astype(logits.dtype, copy=False).reshape(n, n_classes)
             per_sample = -np.sum(target * (shifted - log_sum_exp), axis=1)
-            grad -= target
+            grad = p - target
         weights = self._weights(index, n, sample_weight, logits.dtype)
         if weights is not None:
             per_sample = per_sample * weights
-            grad *= weights[:, None]
-        grad *= logits.dtype.type(1.0 / n)
-        self._grad = grad
+            grad = grad * weights[:, None]
+        self._grad = grad / n
         return float(np.mean(per_sample))
 
     def predict(self, logits: np.ndarray) -> np.ndarray:

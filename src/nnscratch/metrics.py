@@ -33,7 +33,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from nnscratch._validation import check_int, check_real
+from nnscratch._validation import check_int, check_real, check_sample_weight
 
 __all__ = [
     "accuracy_score",
@@ -160,8 +160,8 @@ def accuracy_score(
     ------
     ValueError
         If ``y_true`` or ``y_pred`` is not 1-D or is empty, if their lengths
-        differ, or if ``sample_weight`` has the wrong length, a negative or
-        non-finite entry, or sums to zero.
+        differ, or if ``sample_weight`` is not one finite, non-negative number per
+        sample, or is zero everywhere.
     TypeError
         If one of ``y_true`` and ``y_pred`` holds strings and the other numbers.
 
@@ -184,20 +184,8 @@ def accuracy_score(
     correct = true == pred
     if sample_weight is None:
         return float(np.mean(correct))
-    weight = _as_1d(sample_weight, "sample_weight").astype(np.float64)
-    if weight.shape[0] != true.shape[0]:
-        raise ValueError(
-            f"sample_weight has {weight.shape[0]} entries but y_true has "
-            f"{true.shape[0]} samples; pass one weight per sample."
-        )
-    if not np.all(np.isfinite(weight)) or np.any(weight < 0):
-        raise ValueError(
-            "sample_weight must be finite and non-negative; got "
-            f"min {weight.min().item()!r}, max {weight.max().item()!r}."
-        )
+    weight = check_sample_weight(sample_weight, true.shape[0])
     total = weight.sum()
-    if total == 0:
-        raise ValueError("sample_weight sums to 0; give at least one sample a positive weight.")
     return float(np.dot(weight, correct) / total)
 
 
@@ -760,6 +748,26 @@ def log_loss(
     >>> round(log_loss(["ham", "spam"], [0.1, 0.8], labels=["ham", "spam"]), 5)
     0.16425
     """
+    true = _as_1d(y_true, "y_true")
+    prob = _check_probabilities(proba)
+    n_samples, n_classes = prob.shape
+    if true.shape[0] != n_samples:
+        raise ValueError(
+            f"y_true has {true.shape[0]} samples but proba has {n_samples} rows; "
+            "pass one row of probabilities per sample."
+        )
+    if eps is None:
+        eps = float(np.finfo(prob.dtype).eps)
+    else:
+        eps = check_real(eps, "eps", low=0.0, high=0.5, low_inclusive=False, high_inclusive=False)
+    index = _column_index(true, labels, n_classes)
+    picked = np.clip(prob[np.arange(n_samples), index], eps, 1 - eps)
+    return float(-np.mean(np.log(picked)))
+
+
+def _check_probabilities(proba: ArrayLike) -> NDArray:
+    """``proba`` as a float array (n_samples, n_classes) of probabilities whose rows sum to 1;
+    a 1-D array is the positive-class probability of a binary problem."""
     prob = np.asarray(proba)
     if prob.dtype.kind not in "biuf":
         raise TypeError(f"proba must be numeric, got dtype {prob.dtype}.")
@@ -772,13 +780,6 @@ def log_loss(
             f"proba must have shape (n_samples,) or (n_samples, n_classes) with "
             f"n_classes >= 2, got shape {np.shape(proba)}. For a single column of "
             "positive-class probabilities, pass proba.ravel()."
-        )
-    n_samples, n_classes = prob.shape
-    true = _as_1d(y_true, "y_true")
-    if true.shape[0] != n_samples:
-        raise ValueError(
-            f"y_true has {true.shape[0]} samples but proba has {n_samples} rows; "
-            "pass one row of probabilities per sample."
         )
     if not (np.all(np.isfinite(prob)) and prob.min() >= 0 and prob.max() <= 1):
         raise ValueError(
@@ -794,12 +795,11 @@ def log_loss(
             f"each row of proba must sum to 1, but one sums to {worst.item()!r}. "
             "Normalise with proba / proba.sum(axis=1, keepdims=True) or use a softmax."
         )
+    return prob
 
-    if eps is None:
-        eps = float(np.finfo(prob.dtype).eps)
-    else:
-        eps = check_real(eps, "eps", low=0.0, high=0.5, low_inclusive=False, high_inclusive=False)
 
+def _column_index(true: NDArray, labels: ArrayLike | None, n_classes: int) -> NDArray:
+    """The column of ``proba`` that holds each sample's true class."""
     if labels is None:
         if true.dtype.kind not in "biuf" or not np.all(np.mod(true, 1) == 0):
             raise ValueError(
@@ -813,19 +813,17 @@ def log_loss(
                 f"y_true holds {true[bad][0].item()!r}, not a class index in 0..{n_classes - 1} "
                 f"for proba with {n_classes} columns; pass labels=[...] if y_true holds labels."
             )
-    else:
-        classes = _resolve_labels(labels, true)
-        if classes.size != n_classes:
-            raise ValueError(
-                f"labels has {classes.size} entries but proba has {n_classes} columns; "
-                "pass one label per column, in column order."
-            )
-        index, found = _label_indices(true, classes)
-        if not found.all():
-            raise ValueError(
-                f"y_true holds {true[~found][0].item()!r}, which is not in labels "
-                f"{classes.tolist()}; add it to labels."
-            )
-
-    picked = np.clip(prob[np.arange(n_samples), index], eps, 1 - eps)
-    return float(-np.mean(np.log(picked)))
+        return index
+    classes = _resolve_labels(labels, true)
+    if classes.size != n_classes:
+        raise ValueError(
+            f"labels has {classes.size} entries but proba has {n_classes} columns; "
+            "pass one label per column, in column order."
+        )
+    index, found = _label_indices(true, classes)
+    if not found.all():
+        raise ValueError(
+            f"y_true holds {true[~found][0].item()!r}, which is not in labels "
+            f"{classes.tolist()}; add it to labels."
+        )
+    return index

@@ -11,8 +11,7 @@ What is left out: branching graphs, shared weights, and building the layer list 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ from nnscratch._validation import check_dtype, check_int, check_real, check_rng
 from nnscratch.activations import ACTIVATIONS, get_activation
 from nnscratch.initializers import RandomSource
 from nnscratch.layers import Dense, Dropout, Layer
-from nnscratch.parameter import Parameter, ParameterBlock
+from nnscratch.parameter import Parameter
 
 
 class Sequential(Layer):
@@ -31,14 +30,6 @@ class Sequential(Layer):
     ----------
     layers : iterable of Layer
         The layers, first to last.
-
-    Notes
-    -----
-    The model moves the parameters of its layers into one contiguous
-    :class:`~nnscratch.parameter.ParameterBlock` (when they share a dtype): each
-    ``Parameter.value`` becomes a view of its slice, with the same numbers. Optimisers then update
-    all the weights in a few whole-array operations. Read weights through ``param.value`` after
-    building the model, not through arrays fetched before.
 
     Examples
     --------
@@ -57,7 +48,6 @@ class Sequential(Layer):
                 raise TypeError(
                     f"layers[{position}] must be a Layer, got {type(layer).__name__}."
                 )
-        ParameterBlock.consolidate(self.parameters())
 
     def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
         """Run every layer in order; return the last output (the logits)."""
@@ -65,58 +55,37 @@ class Sequential(Layer):
             x = layer.forward(x, training=training)
         return x
 
-    def backward(self, grad_output: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
-        """Run every layer's backward in reverse order.
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """Run every layer's backward in reverse order; return dL/d(model input).
 
         Parameters
         ----------
         grad_output : ndarray
             dL/d(model output), shaped like the last forward output.
-        input_grad : bool, default=True
-            Whether to return dL/d(model input). Training does not need it; turning it off
-            skips the first ``Dense`` layer's input-gradient product, the largest one.
 
         Returns
         -------
-        ndarray shaped like the model input, or None when ``input_grad`` is False.
+        ndarray shaped like the model input.
         """
-        first = self._first_dense()
-        if first is not None:
-            first.input_grad = input_grad
-        grad: np.ndarray | None = grad_output
-        try:
-            for layer in reversed(self.layers):
-                grad = layer.backward(grad)
-                if grad is None:  # the first Dense skipped its input gradient: nothing below
-                    break         # needs it
-        finally:
-            if first is not None:
-                first.input_grad = True
-        return grad if input_grad else None
+        grad = grad_output
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
 
-    def _first_dense(self) -> Dense | None:
-        """The first layer if it is Dense (any layer before it would need the gradient)."""
-        if self.layers and isinstance(self.layers[0], Dense):
-            return self.layers[0]
-        return None
+    def fill_parameter_grads(self, grad_output: np.ndarray) -> None:
+        r"""Backpropagate to every parameter, but not to the model input.
 
-    @contextmanager
-    def reusing_buffers(self) -> Iterator[Sequential]:
-        """Within the block, every layer writes into arrays kept from its previous call.
-
-        :func:`~nnscratch.training.fit` trains inside this block, where each step's arrays are
-        consumed before the next step overwrites them. Outside it, ``forward`` returns fresh
-        arrays that the caller may keep.
+        Training needs no gradient with respect to the data, so the first layer only fills its
+        parameter gradients; for a first :class:`~nnscratch.layers.Dense` layer that skips the
+        largest matrix product of the step (:math:`G W^\top` with ``in_features`` columns).
         """
-        previous = [layer.reuse_buffers for layer in self.layers]
-        for layer in self.layers:
-            layer.reuse_buffers = True
-        try:
-            yield self
-        finally:
-            for layer, flag in zip(self.layers, previous, strict=True):
-                layer.reuse_buffers = flag
-                layer.__dict__.pop("_buffers", None)
+        if not self.layers:
+            return
+        first, *rest = self.layers
+        grad = grad_output
+        for layer in reversed(rest):
+            grad = layer.backward(grad)
+        first.fill_parameter_grads(grad)
 
     def parameters(self) -> list[Parameter]:
         """All parameters, layer by layer, in order."""

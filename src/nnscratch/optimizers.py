@@ -4,18 +4,12 @@ An optimiser takes ``model.parameters()`` once and keeps its state (velocities, 
 aligned with it, as scikit-learn's ``_stochastic_optimizers.py`` does. Each ``step()`` reads
 every ``Parameter.grad`` and updates ``Parameter.value`` in place; ``zero_grad()`` clears the
 gradients. Ordered from the simplest to the most involved: SGD (with momentum and Nesterov),
-Adam, AdamW. The update rules follow PyTorch's ``torch.optim`` exactly, so the two can be
-compared step by step.
-
-For speed, when the parameters live in one contiguous block
-(:class:`~nnscratch.parameter.ParameterBlock`; a ``Sequential`` puts them there), a step is one
-sweep of whole-array NumPy operations over all the weights instead of one per parameter.
-(Splitting that sweep across threads was measured slower: BLAS's worker threads spin on the
-other cores between matrix products.) If someone later re-assigns a ``param.value``, the
-optimiser notices and updates parameter by parameter; the numbers are the same either way.
+Adam, AdamW. The update rules follow PyTorch's ``torch.optim``, so the two can be compared step
+by step; each ``_update`` is the equation of its class docstring, one parameter at a time.
 
 Schedules multiply the base learning rate as a function of the epoch; :func:`nnscratch.fit`
-applies them at the start of each epoch.
+applies them at the start of each epoch. :data:`SCHEDULES` names the ones the classifier and
+the command line offer.
 
 What is left out: RMSprop, Adagrad, AMSGrad, LBFGS, per-parameter-group settings.
 """
@@ -23,12 +17,14 @@ What is left out: RMSprop, Adagrad, AMSGrad, LBFGS, per-parameter-group settings
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
+from nnscratch._kernels import adam_update
 from nnscratch._validation import check_int, check_real
-from nnscratch.parameter import Parameter, ParameterBlock
+from nnscratch.parameter import Parameter
 
 
 class Optimizer:
@@ -39,12 +35,18 @@ class Optimizer:
     params : iterable of Parameter
         Usually ``model.parameters()``.
     learning_rate : float
-        Step size :math:`\\eta`, positive.
+        Step size :math:`\\eta`, non-negative.
     weight_decay : float, default=0.0
         Coefficient :math:`\\lambda` of the decay (how it enters depends on the optimiser).
     clip_norm : float or None, default=None
         If set, rescale all gradients together before each step so that their global L2 norm is
         at most ``clip_norm`` (as ``torch.nn.utils.clip_grad_norm_``).
+
+    Attributes
+    ----------
+    params : list of Parameter
+    iterations : int
+        The number of steps taken, :math:`t` in the update rules.
     """
 
     def __init__(
@@ -65,46 +67,26 @@ class Optimizer:
             else check_real(clip_norm, "clip_norm", low=0.0, low_inclusive=False)
         )
         self.iterations = 0
-        self._block = ParameterBlock.find(self.params)
-        self._state_blocks: list[np.ndarray] = []
-        self._state_lists: list[list[np.ndarray]] = []
 
-    def _new_state(self) -> list[np.ndarray]:
-        """Zeroed per-parameter state arrays (views into one block when consolidated)."""
-        if self._block is None:
-            views = [np.zeros_like(p.value) for p in self.params]
-        else:
-            block, flat_views = self._block.zeros()
-            views = [view.reshape(p.shape) for view, p in zip(flat_views, self.params,
-                                                              strict=True)]
-            self._state_blocks.append(block)
-        self._state_lists.append(views)
-        return views
+    def _zeros(self) -> list[np.ndarray]:
+        """One zeroed state array per parameter, shaped and typed like it."""
+        return [np.zeros_like(param.value) for param in self.params]
 
     def zero_grad(self) -> None:
         """Set every gradient to zero."""
-        if self._block is not None and self._block.intact(self.params):
-            self._block.grad.fill(0)
-            return
         for param in self.params:
             param.zero_grad()
 
     def step(self) -> None:
         """Apply one update to every parameter, in place."""
         self.iterations += 1
-        if self._block is not None and self._block.intact(self.params):
-            if self.clip_norm is not None:
-                _clip(self._block.grad, float(np.vdot(self._block.grad, self._block.grad)),
-                      self.clip_norm)
-            self._update(self._block.value, self._block.grad, *self._state_blocks)
-            return
         if self.clip_norm is not None:
             clip_grad_norm(self.params, self.clip_norm)
         for index, param in enumerate(self.params):
-            self._update(param.value, param.grad, *(state[index] for state in self._state_lists))
+            self._update(index, param)
 
-    def _update(self, value: np.ndarray, grad: np.ndarray, *state: np.ndarray) -> None:
-        """Update ``value`` in place from ``grad``, with this optimiser's state arrays."""
+    def _update(self, index: int, param: Parameter) -> None:
+        """Update ``param.value`` in place from ``param.grad`` and state entry ``index``."""
         raise NotImplementedError
 
 
@@ -122,6 +104,11 @@ class SGD(Optimizer):
     weight_decay : float, default=0.0
         L2 penalty :math:`\lambda`, added to the gradient.
     clip_norm : float or None, default=None
+
+    Attributes
+    ----------
+    velocities : list of ndarray
+        :math:`v` of each parameter (empty without momentum).
 
     Notes
     -----
@@ -154,18 +141,16 @@ class SGD(Optimizer):
         if nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0; set momentum, e.g. 0.9.")
         self.nesterov = bool(nesterov)
-        self.velocities = self._new_state() if self.momentum else []
+        self.velocities = self._zeros() if self.momentum else []
 
-    def _update(self, value: np.ndarray, grad: np.ndarray, *state: np.ndarray) -> None:
-        dtype = value.dtype.type
+    def _update(self, index: int, param: Parameter) -> None:
+        g = param.grad
         if self.weight_decay:
-            grad = grad + dtype(self.weight_decay) * value
+            g = g + self.weight_decay * param.value
         if self.momentum:
-            (velocity,) = state
-            velocity *= dtype(self.momentum)
-            velocity += grad
-            grad = grad + dtype(self.momentum) * velocity if self.nesterov else velocity
-        value -= dtype(self.learning_rate) * grad
+            self.velocities[index] = v = self.momentum * self.velocities[index] + g
+            g = g + self.momentum * v if self.nesterov else v
+        param.value -= self.learning_rate * g
 
 
 class Adam(Optimizer):
@@ -186,6 +171,11 @@ class Adam(Optimizer):
         decay.
     clip_norm : float or None, default=None
 
+    Attributes
+    ----------
+    m, v : list of ndarray
+        The first and second moment estimates :math:`m` and :math:`v` of each parameter.
+
     Notes
     -----
     At step :math:`t`, with :math:`g = \nabla L + \lambda \theta`:
@@ -193,11 +183,11 @@ class Adam(Optimizer):
     .. math::
         m \leftarrow \beta_1 m + (1 - \beta_1) g, \qquad
         v \leftarrow \beta_2 v + (1 - \beta_2) g^2, \\
-        \theta \leftarrow \theta - \eta \frac{m / (1 - \beta_1^t)}
-            {\sqrt{v / (1 - \beta_2^t)} + \epsilon}
+        \hat m = \frac{m}{1 - \beta_1^t}, \qquad \hat v = \frac{v}{1 - \beta_2^t}, \qquad
+        \theta \leftarrow \theta - \eta \frac{\hat m}{\sqrt{\hat v} + \epsilon}
 
-    ``first_moments`` and ``second_moments`` hold :math:`m / (1 - \beta_1)` and
-    :math:`v / (1 - \beta_2)`: the same update with two passes fewer (see ``_update``).
+    :math:`m` and :math:`v` start at 0, so early on they underestimate the running means by the
+    factors :math:`1 - \beta^t`; :math:`\hat m` and :math:`\hat v` correct that.
 
     References
     ----------
@@ -219,53 +209,29 @@ class Adam(Optimizer):
         self.beta1 = check_real(beta1, "beta1", low=0.0, high=1.0, high_inclusive=False)
         self.beta2 = check_real(beta2, "beta2", low=0.0, high=1.0, high_inclusive=False)
         self.eps = check_real(eps, "eps", low=0.0)
-        self.first_moments = self._new_state()
-        self.second_moments = self._new_state()
-        self._scratch = self._new_state()  # reused workspace, so a step allocates nothing
+        self.m = self._zeros()
+        self.v = self._zeros()
+        self._scratch = self._zeros()  # adam_update's workspace
 
-    def _decay(self, value: np.ndarray, grad: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-        """The gradient Adam sees: L2 decay is part of it."""
+    def _gradient(self, param: Parameter) -> np.ndarray:
+        """The gradient Adam sees: :math:`g = \\nabla L + \\lambda \\theta` (L2 decay)."""
         if self.weight_decay:
-            np.multiply(value, value.dtype.type(self.weight_decay), out=scratch)
-            scratch += grad
-            return scratch
-        return grad
+            return param.grad + self.weight_decay * param.value
+        return param.grad
 
-    def _update(self, value: np.ndarray, grad: np.ndarray, *state: np.ndarray) -> None:
-        # The moments are stored divided by (1 - beta): M = m / (1 - beta1), V = v / (1 - beta2).
-        # Then the running averages need no multiply of the gradient (M <- beta1 M + g), and
-        # the constants move into the per-step scalars below: 10 passes over the weights per
-        # step instead of 12. This sweep is about a fifth of a batch-128 epoch.
-        M, V, scratch = state
-        dtype = value.dtype.type
-        grad = self._decay(value, grad, scratch)
-        M *= dtype(self.beta1)
-        M += grad
-        # grad may be scratch itself (with weight decay); it is not needed after this line.
-        np.multiply(grad, grad, out=scratch)
-        V *= dtype(self.beta2)
-        V += scratch
-        t = self.iterations
-        # With m_hat = (1 - beta1) M / bc1 and sqrt(v_hat) = root * sqrt(V):
-        #   value -= lr m_hat / (sqrt(v_hat) + eps) = M / (sqrt(V) / step + eps / (root step)),
-        # where step = lr (1 - beta1) / (bc1 root).
-        bias_correction1 = 1 - self.beta1**t
-        bias_correction2 = 1 - self.beta2**t
-        root = math.sqrt((1 - self.beta2) / bias_correction2)
-        step = self.learning_rate * (1 - self.beta1) / (bias_correction1 * root)
-        if step == 0:  # a zero learning rate moves nothing (and must not divide by zero)
-            return
-        np.sqrt(V, out=scratch)
-        scratch *= dtype(1 / step)
-        scratch += dtype(self.eps / (root * step))
-        np.divide(M, scratch, out=scratch)
-        value -= scratch
+    def _update(self, index: int, param: Parameter) -> None:
+        # m <- beta1 m + (1 - beta1) g,  v <- beta2 v + (1 - beta2) g^2,
+        # value <- value - lr m_hat / (sqrt(v_hat) + eps) with m_hat = m / (1 - beta1^t) and
+        # v_hat = v / (1 - beta2^t): one in-place kernel (its docstring has the plain NumPy).
+        adam_update(param.value, self._gradient(param), self.m[index], self.v[index],
+                    self._scratch[index], learning_rate=self.learning_rate, beta1=self.beta1,
+                    beta2=self.beta2, eps=self.eps, t=self.iterations)
 
 
 class AdamW(Adam):
     r"""Adam with decoupled weight decay.
 
-    Parameters are as for :class:`Adam`, except that ``weight_decay`` (default 0.01, as in
+    Parameters are those of :class:`Adam`, except that ``weight_decay`` (default 0.01, as in
     PyTorch) shrinks the weights directly instead of entering the gradient.
 
     Notes
@@ -284,19 +250,18 @@ class AdamW(Adam):
         params: Iterable[Parameter],
         learning_rate: float = 0.001,
         *,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        eps: float = 1e-8,
         weight_decay: float = 0.01,
-        clip_norm: float | None = None,
+        **adam_options: Any,
     ) -> None:
-        super().__init__(params, learning_rate, beta1=beta1, beta2=beta2, eps=eps,
-                         weight_decay=weight_decay, clip_norm=clip_norm)
+        super().__init__(params, learning_rate, weight_decay=weight_decay, **adam_options)
 
-    def _decay(self, value: np.ndarray, grad: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-        if self.weight_decay:
-            value *= value.dtype.type(1 - self.learning_rate * self.weight_decay)
-        return grad
+    def _gradient(self, param: Parameter) -> np.ndarray:
+        """The bare gradient: the decay does not enter it."""
+        return param.grad
+
+    def _update(self, index: int, param: Parameter) -> None:
+        param.value *= 1 - self.learning_rate * self.weight_decay
+        super()._update(index, param)
 
 
 def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
@@ -310,21 +275,19 @@ def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
         The global norm before clipping.
     """
     params = list(params)
-    squared = sum(float(np.vdot(p.grad, p.grad)) for p in params)
-    return _clip([p.grad for p in params], squared, max_norm)
-
-
-def _clip(grads: np.ndarray | list[np.ndarray], squared_norm: float, max_norm: float) -> float:
-    total = math.sqrt(squared_norm)
+    total = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
     scale = max_norm / (total + 1e-6)
     if scale < 1:
-        for grad in grads if isinstance(grads, list) else [grads]:
-            grad *= grad.dtype.type(scale)
+        for param in params:
+            param.grad *= scale
     return total
 
 
 # ---------------------------------------------------------------------------------------------
 # Learning-rate schedules: callables epoch -> factor of the base learning rate.
+
+#: A schedule: the factor of the base learning rate at an epoch (counted from 0).
+Schedule = Callable[[int], float]
 
 
 class ConstantSchedule:
@@ -373,15 +336,24 @@ class LinearWarmup:
     r"""Ramp linearly from ``1 / (warmup_epochs + 1)`` up to 1 over ``warmup_epochs``, then
     follow ``after`` (counted from the end of the warm-up)."""
 
-    def __init__(self, warmup_epochs: int, after: object | None = None) -> None:
+    def __init__(self, warmup_epochs: int, after: Schedule | None = None) -> None:
         self.warmup_epochs = check_int(warmup_epochs, "warmup_epochs", low=0)
         self.after = after if after is not None else ConstantSchedule()
 
     def __call__(self, epoch: int) -> float:
         if epoch < self.warmup_epochs:
             return (epoch + 1) / (self.warmup_epochs + 1)
-        return self.after(epoch - self.warmup_epochs)  # type: ignore[operator]
+        return self.after(epoch - self.warmup_epochs)
 
 
 #: Optimisers by name, for string options such as ``optimizer="adam"``.
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+#: Learning-rate schedules by name, for string options such as ``schedule="cosine"``: each
+#: builds a schedule for a run of ``epochs`` epochs (``None`` keeps the rate constant).
+SCHEDULES: dict[str, Callable[[int], Schedule | None]] = {
+    "constant": lambda epochs: None,
+    "cosine": lambda epochs: CosineDecay(epochs),
+    "step": lambda epochs: StepDecay(max(1, epochs // 3), 0.1),
+    "exponential": lambda epochs: ExponentialDecay(0.9),
+}

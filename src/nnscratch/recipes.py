@@ -57,6 +57,9 @@ MLP_KEYS = (
     "schedule", "warmup_epochs", "early_stopping", "validation_fraction", "patience",
     "augment",
 )
+#: Every setting a user can change (each is a ``nnscratch train`` flag of the same name, with
+#: ``-`` for ``_``); ``recipe`` itself is chosen, not changed.
+SETTING_KEYS = tuple(key for key in COMMON_KEYS + TUTORIAL_KEYS + MLP_KEYS if key != "recipe")
 
 RECIPES: dict[str, Recipe] = {
     "tutorial": Recipe(

@@ -39,7 +39,7 @@ import math
 import os
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -437,46 +437,68 @@ def _type_problem(where: str, value: Any, expected: str) -> str | None:
 def _field_problem(key: str, value: Any) -> str | None:
     """What is wrong with one documented metadata field, or None."""
     problem = _type_problem(key, value, _FIELDS[key])
-    if problem:
+    if problem or key not in _FIELD_CHECKS:
         return problem
-    if key == "output" and value not in ("sigmoid", "softmax"):
+    return _FIELD_CHECKS[key](value)
+
+
+def _first(problems: Iterable[str | None]) -> str | None:
+    """The first problem found, or None (the checks after it are not run)."""
+    return next((problem for problem in problems if problem), None)
+
+
+def _output_problem(value: str) -> str | None:
+    if value not in ("sigmoid", "softmax"):
         return f"the field 'output' must be 'sigmoid' or 'softmax', got {value!r:.60}"
-    if key == "training_data_sha256" and not _SHA256_PATTERN.fullmatch(value):
+    return None
+
+
+def _sha256_problem(value: str) -> str | None:
+    if not _SHA256_PATTERN.fullmatch(value):
         return ("the field 'training_data_sha256' must be 64 lowercase hex digits, got "
                 f"{value!r:.80}")
-    if key == "versions":
-        for name, version in value.items():
-            problem = _type_problem(f"versions.{name}", version, "string")
-            if problem:
-                return problem
-    if key == "architecture":
-        if set(value) != {"layers"}:
-            return f"the field 'architecture' must hold exactly 'layers', got {sorted(value)}"
-        problem = _type_problem("architecture.layers", value["layers"], "array")
-        if problem:
-            return problem
-        for index, spec in enumerate(value["layers"]):
-            problem = _layer_problem(f"architecture.layers[{index}]", spec)
-            if problem:
-                return problem
-    if key == "parameters":
-        for index, entry in enumerate(value):
-            where = f"parameters[{index}]"
-            problem = _type_problem(where, entry, "object")
-            if problem:
-                return problem
-            if set(entry) != set(_PARAMETER_ENTRY):
-                return (f"the field {where!r} must hold exactly {sorted(_PARAMETER_ENTRY)}, got "
-                        f"{sorted(entry)}")
-            for name, expected in _PARAMETER_ENTRY.items():
-                problem = _type_problem(f"{where}.{name}", entry[name], expected)
-                if problem:
-                    return problem
-            for axis, size in enumerate(entry["shape"]):
-                problem = _type_problem(f"{where}.shape[{axis}]", size, "integer")
-                if problem:
-                    return problem
     return None
+
+
+def _versions_problem(value: Mapping[str, Any]) -> str | None:
+    return _first(_type_problem(f"versions.{name}", version, "string")
+                  for name, version in value.items())
+
+
+def _architecture_problem(value: Mapping[str, Any]) -> str | None:
+    if set(value) != {"layers"}:
+        return f"the field 'architecture' must hold exactly 'layers', got {sorted(value)}"
+    return _type_problem("architecture.layers", value["layers"], "array") or _first(
+        _layer_problem(f"architecture.layers[{index}]", spec)
+        for index, spec in enumerate(value["layers"]))
+
+
+def _parameters_problem(value: list[Any]) -> str | None:
+    return _first(_parameter_entry_problem(f"parameters[{index}]", entry)
+                  for index, entry in enumerate(value))
+
+
+def _parameter_entry_problem(where: str, entry: Any) -> str | None:
+    problem = _type_problem(where, entry, "object")
+    if problem:
+        return problem
+    if set(entry) != set(_PARAMETER_ENTRY):
+        return (f"the field {where!r} must hold exactly {sorted(_PARAMETER_ENTRY)}, got "
+                f"{sorted(entry)}")
+    return _first(_type_problem(f"{where}.{name}", entry[name], expected)
+                  for name, expected in _PARAMETER_ENTRY.items()) or _first(
+        _type_problem(f"{where}.shape[{axis}]", size, "integer")
+        for axis, size in enumerate(entry["shape"]))
+
+
+#: The checks of a field beyond its JSON type, for the fields that have them.
+_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "output": _output_problem,
+    "training_data_sha256": _sha256_problem,
+    "versions": _versions_problem,
+    "architecture": _architecture_problem,
+    "parameters": _parameters_problem,
+}
 
 
 def _layer_problem(where: str, spec: Any) -> str | None:
@@ -740,6 +762,26 @@ class _Plan:
 
 def _check_document(path: str, document: dict[str, Any], max_parameters: int) -> _Plan:
     """Validate the metadata on its own, before any weight is read."""
+    _check_format(path, document)
+    _check_fields(path, document)
+    try:
+        classes = _check_classes(document["classes"], "the classes in the metadata")
+    except ValueError as error:
+        raise ModelFileError(f"{path}: {error}") from None
+    dtype_name = document["dtype"]
+    if dtype_name not in FLOAT_DTYPES:
+        raise ModelFileError(
+            f"{path}: the dtype {dtype_name!r:.60} in the metadata is not float32 or float64."
+        )
+    dtype = FLOAT_DTYPES[dtype_name]
+    expected, n_outputs = _expected_parameters(path, document["architecture"], dtype)
+    _check_output(path, document["output"], len(classes), n_outputs)
+    _check_size(path, expected, dtype, max_parameters)
+    return _parameter_plan(path, document["parameters"], expected, dtype)
+
+
+def _check_format(path: str, document: dict[str, Any]) -> None:
+    """The file must say it is an nnscratch model of a format version this code reads."""
     if document.get("format") != FORMAT_NAME:
         raise ModelFileError(
             f"{path} is not an nnscratch model file (its metadata names the format "
@@ -755,6 +797,10 @@ def _check_document(path: str, document: dict[str, Any], max_parameters: int) ->
             f"{path} has format version {version}, newer than this nnscratch reads (version "
             f"{FORMAT_VERSION}); upgrade nnscratch (pip install -U nnscratch)."
         )
+
+
+def _check_fields(path: str, document: dict[str, Any]) -> None:
+    """Every required field is there, and every documented field has its type and form."""
     for key in _FIELDS:
         if key not in document:
             if key in RESERVED_KEYS:
@@ -767,27 +813,24 @@ def _check_document(path: str, document: dict[str, Any], max_parameters: int) ->
         if problem:
             raise ModelFileError(f"{path}: in the metadata, {problem}; the file was altered. "
                                  f"{_RESAVE}")
-    try:
-        classes = _check_classes(document["classes"], "the classes in the metadata")
-    except ValueError as error:
-        raise ModelFileError(f"{path}: {error}") from None
-    dtype_name = document["dtype"]
-    if dtype_name not in FLOAT_DTYPES:
-        raise ModelFileError(
-            f"{path}: the dtype {dtype_name!r:.60} in the metadata is not float32 or float64."
-        )
-    dtype = FLOAT_DTYPES[dtype_name]
-    expected, n_outputs = _expected_parameters(path, document["architecture"], dtype)
-    problem = _outputs_problem(len(classes), n_outputs)
+
+
+def _check_output(path: str, output: str, n_classes: int, n_outputs: int) -> None:
+    """The classes, the architecture's outputs and the ``output`` field must agree."""
+    problem = _outputs_problem(n_classes, n_outputs)
     if problem:
         raise ModelFileError(f"{path}: {problem}; the file was altered.")
-    output = _output_for(len(classes))[1]
-    if document["output"] != output:
+    implied = _output_for(n_classes)[1]
+    if output != implied:
         raise ModelFileError(
-            f"{path}: the metadata says the output is {document['output']!r}, but "
-            f"{len(classes)} classes and {n_outputs} output(s) mean {output!r}; the file was "
-            f"altered. {_RESAVE}"
+            f"{path}: the metadata says the output is {output!r}, but {n_classes} classes and "
+            f"{n_outputs} output(s) mean {implied!r}; the file was altered. {_RESAVE}"
         )
+
+
+def _check_size(path: str, expected: list[tuple[str, tuple[int, ...]]], dtype: np.dtype,
+                max_parameters: int) -> None:
+    """Refuse a model bigger than ``max_parameters`` before anything is allocated."""
     n_parameters = sum(math.prod(shape) for _, shape in expected)
     if n_parameters > max_parameters:
         raise ModelFileError(
@@ -796,7 +839,11 @@ def _check_document(path: str, document: dict[str, Any], max_parameters: int) ->
             "before anything is allocated. If you trust the file and have the memory, raise the "
             "limit: load_model(..., max_parameters=N) (CLI: --max-parameters N)."
         )
-    entries = document["parameters"]
+
+
+def _parameter_plan(path: str, entries: list[dict[str, Any]],
+                    expected: list[tuple[str, tuple[int, ...]]], dtype: np.dtype) -> _Plan:
+    """Which archive member holds each parameter the architecture needs, and its checksum."""
     if len(entries) != len(expected):
         raise ModelFileError(
             f"{path}: the architecture has {len(expected)} parameter arrays but the metadata "

@@ -1,12 +1,19 @@
 """The training loop: mini-batches, ``fit``, ``History`` and early stopping.
 
 :func:`fit` is the one loop every model in the package trains with — the tutorial's full-batch
-gradient descent is ``fit(..., batch_size=None)``. One step is always the same four lines:
-forward, loss, backward, optimiser step.
+gradient descent is ``fit(..., batch_size=None)``. It is split the way scikit-learn splits
+``MLPClassifier._fit``, each part small enough to read at once:
 
-Speed without obscurity: each shuffled mini-batch is gathered into a small contiguous array just
-before it is used, layers reuse their arrays from one step to the next, the first layer skips
-its input gradient, and the dtype chosen for the model is kept end to end.
+- ``_prepare_data`` checks the inputs once, casts them to the model's dtype and holds out the
+  validation data; ``_training_batches`` deals each epoch's mini-batches, augmented in a
+  background thread when ``fit`` is given an augmentation (validation data never is);
+- :func:`run_epoch` runs one epoch of steps, each the same four lines (forward, loss, backward,
+  optimiser step), and returns the epoch's loss and count of correct predictions;
+- ``_end_epoch`` does the bookkeeping after each epoch: validation, history, progress, early
+  stopping and callbacks.
+
+Training stops with :class:`TrainingDivergedError` as soon as the loss (checked at every step,
+before the update) or a weight (checked after every epoch) is NaN or infinite.
 
 What is left out: distributed training, mixed precision, gradient accumulation.
 """
@@ -16,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +35,11 @@ from nnscratch._validation import (
     check_int,
     check_n_features,
     check_real,
+    check_sample_weight,
 )
 from nnscratch.losses import Loss
 from nnscratch.model import Sequential
-from nnscratch.optimizers import Optimizer
+from nnscratch.optimizers import Optimizer, Schedule
 
 if TYPE_CHECKING:
     from nnscratch.augment import Augmentation
@@ -41,7 +49,17 @@ Callback = Callable[[int, dict[str, float]], "bool | None"]
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or infinite during training."""
+    """The loss or a weight became NaN or infinite during training.
+
+    Attributes
+    ----------
+    epoch : int
+        The epoch (counted from 0; for full-batch training, the iteration) where it happened.
+    """
+
+    def __init__(self, message: str, *, epoch: int) -> None:
+        super().__init__(message)
+        self.epoch = epoch
 
 
 @dataclass
@@ -57,6 +75,8 @@ class History:
         The same on the validation data after each epoch (empty without validation data).
     seconds : list of float
         Wall time of each epoch, validation included.
+    learning_rate : list of float
+        The learning rate of each epoch.
     best_epoch : int or None
         The epoch whose weights early stopping kept (None without early stopping).
     stopped_early : bool
@@ -76,6 +96,14 @@ class History:
     def epochs(self) -> int:
         """The number of epochs run."""
         return len(self.loss)
+
+    def record(self, logs: dict[str, float], seconds: float, learning_rate: float) -> None:
+        """Append one epoch's logs (the keys of :func:`fit`'s callbacks), time and rate."""
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if key in logs:
+                getattr(self, key).append(logs[key])
+        self.seconds.append(seconds)
+        self.learning_rate.append(learning_rate)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-serialisable mapping of every field."""
@@ -226,21 +254,241 @@ def evaluate(
 ) -> tuple[float, float | None]:
     """Mean loss and accuracy (None for regression) of ``model`` on ``(X, y)``, in batches."""
     total_loss, correct, n_samples = 0.0, 0, X.shape[0]
-    is_classifier = True
     for start in range(0, n_samples, batch_size):
         X_batch, y_batch = X[start:start + batch_size], y[start:start + batch_size]
         logits = model.forward(X_batch, training=False)
         total_loss += loss.forward(logits, y_batch) * X_batch.shape[0]
-        predicted = loss.predict(logits)
-        if predicted is None:
-            is_classifier = False
+        if loss.is_classification:
+            correct += _count_correct(loss, logits, y_batch)
+    accuracy = correct / n_samples if loss.is_classification else None
+    return total_loss / n_samples, accuracy
+
+
+def _count_correct(loss: Loss, logits: np.ndarray, y: np.ndarray) -> int:
+    """How many rows of ``logits`` predict the class of ``y`` (indices or one-hot rows)."""
+    target = y if y.ndim == 1 else np.argmax(y, axis=1)
+    return int(np.count_nonzero(loss.predict(logits) == target))
+
+
+# ---------------------------------------------------------------------------------------------
+# fit, in three parts: prepare the data, run each epoch, then the bookkeeping of each epoch.
+
+
+@dataclass
+class EpochResult:
+    """What one epoch of training measured, as :func:`run_epoch` returns it.
+
+    Attributes
+    ----------
+    loss : float
+        The mean of the batch losses, each weighted by its number of samples. A batch's loss is
+        computed before its update.
+    correct : int or None
+        Correct predictions over the epoch's batches (None for a regression loss).
+    n_samples : int
+        Samples seen in the epoch.
+    """
+
+    loss: float
+    correct: int | None
+    n_samples: int
+
+    @property
+    def accuracy(self) -> float | None:
+        """``correct / n_samples``, or None for a regression loss."""
+        return None if self.correct is None else self.correct / self.n_samples
+
+
+def run_epoch(
+    model: Sequential,
+    loss: Loss,
+    optimizer: Optimizer,
+    batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    *,
+    epoch: int = 0,
+    n_batches: int | None = None,
+    on_batch: Callable[[int, EpochResult], None] | None = None,
+) -> EpochResult:
+    """Take one gradient step per batch: forward, loss, backward, update.
+
+    Parameters
+    ----------
+    model : Sequential
+        Updated in place.
+    loss : Loss
+    optimizer : Optimizer
+        Built on ``model.parameters()``.
+    batches : iterable of (X_batch, y_batch, sample_weight or None)
+        One epoch of batches, as :func:`minibatches` yields them.
+    epoch : int, default=0
+        The epoch's number (from 0), for the error message if training diverges.
+    n_batches : int or None, default=None
+        How many batches there are; 1 means full-batch training, whose epochs are called
+        iterations in error messages.
+    on_batch : callable (batch, EpochResult so far) -> None, default=None
+        Called after each step (a progress bar).
+
+    Returns
+    -------
+    EpochResult
+
+    Raises
+    ------
+    TrainingDivergedError
+        If a batch's loss is NaN or infinite (then that batch's update is not applied), or a
+        weight is after the epoch.
+    """
+    total_loss, correct, seen = 0.0, 0, 0
+    for batch, (X_batch, y_batch, weights) in enumerate(batches):
+        logits = model.forward(X_batch, training=True)
+        batch_loss = loss.forward(logits, y_batch, sample_weight=weights)
+        _check_finite_loss(batch_loss, optimizer, epoch, batch, n_batches)
+        model.fill_parameter_grads(loss.backward())
+        optimizer.step()
+        total_loss += batch_loss * X_batch.shape[0]
+        seen += X_batch.shape[0]
+        if loss.is_classification:
+            correct += _count_correct(loss, logits, y_batch)
+        if on_batch is not None:
+            on_batch(batch, _result(total_loss, correct, seen, loss))
+    _check_finite_weights(model, optimizer, epoch, n_batches)
+    return _result(total_loss, correct, seen, loss)
+
+
+def _result(total_loss: float, correct: int, seen: int, loss: Loss) -> EpochResult:
+    return EpochResult(total_loss / seen, correct if loss.is_classification else None, seen)
+
+
+def _where(epoch: int, batch: int | None, n_batches: int | None) -> str:
+    """The place in training, as the user counts it: "iteration 12" when every epoch is one
+    full batch (counted from 0, like the cost log), else "epoch 3, batch 17 of 469"."""
+    if n_batches == 1:
+        return f"iteration {epoch}"
+    if batch is None:
+        return f"epoch {epoch + 1}"
+    of = f" of {n_batches}" if n_batches is not None else ""
+    return f"epoch {epoch + 1}, batch {batch + 1}{of}"
+
+
+def _advice(optimizer: Optimizer) -> str:
+    return (f"Try a lower learning rate (now {optimizer.learning_rate:g}), or inputs scaled "
+            "to [0, 1].")
+
+
+def _check_finite_loss(
+    value: float, optimizer: Optimizer, epoch: int, batch: int, n_batches: int | None
+) -> None:
+    """Raise before the update if the batch's loss is NaN or infinite."""
+    if not math.isfinite(value):
+        raise TrainingDivergedError(
+            f"The loss became {value} at {_where(epoch, batch, n_batches)}. {_advice(optimizer)}",
+            epoch=epoch,
+        )
+
+
+def _check_finite_weights(
+    model: Sequential, optimizer: Optimizer, epoch: int, n_batches: int | None
+) -> None:
+    """Raise if any weight of the model is NaN or infinite, naming the first such array."""
+    layers = model.layers if isinstance(model, Sequential) else [model]
+    for position, layer in enumerate(layers):
+        for param in layer.parameters():
+            if not np.all(np.isfinite(param.value)):
+                raise TrainingDivergedError(
+                    f"The weights became non-finite (layers[{position}].{param.name} holds NaN "
+                    f"or infinity) at {_where(epoch, None, n_batches)}. {_advice(optimizer)}",
+                    epoch=epoch,
+                )
+
+
+@dataclass
+class _Data:
+    """The checked training arrays of :func:`fit`, in the model's dtype, and the augmentation
+    of the training rows (never of the validation rows)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    sample_weight: np.ndarray | None
+    validation: tuple[np.ndarray, np.ndarray] | None
+    augment: Augmentation | None = None
+
+
+def _prepare_data(
+    model: Sequential,
+    loss: Loss,
+    X: Any,
+    y: Any,
+    *,
+    dtype: Any,
+    sample_weight: Any,
+    validation_data: tuple[Any, Any] | None,
+    validation_split: float,
+    rng: np.random.Generator,
+    augment: Augmentation | None = None,
+) -> _Data:
+    """Check ``fit``'s data, cast it to the model's dtype once and hold out the validation set."""
+    model_dtype = model.dtype
+    if dtype is not None and check_dtype(dtype) != model_dtype:
+        raise ValueError(
+            f"dtype={np.dtype(dtype).name} but the model's weights are {model_dtype.name}; "
+            "build the model with the dtype you want to train in."
+        )
+    X = check_features(X, model_dtype)
+    y = _check_targets(y, X.shape[0], model_dtype)
+    if model.in_features is not None:
+        check_n_features(X, model.in_features)
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], dtype=model_dtype)
+    if augment is not None:
+        _check_augment(augment, X.shape[1])
+    if validation_data is None and validation_split > 0:
+        if loss.is_classification:
+            train_index, val_index = stratified_split(y, validation_split, rng)
         else:
-            correct += int(np.count_nonzero(predicted == _class_index(y_batch)))
-    return total_loss / n_samples, (correct / n_samples if is_classifier else None)
+            train_index, val_index = _random_split(X.shape[0], validation_split, rng)
+        validation_data = (X[val_index], y[val_index])
+        X, y = X[train_index], y[train_index]
+        if sample_weight is not None:
+            sample_weight = sample_weight[train_index]
+    if validation_data is not None:
+        X_val = check_features(validation_data[0], model_dtype, name="X_val")
+        if model.in_features is not None:
+            check_n_features(X_val, model.in_features, name="X_val")
+        validation_data = (X_val, _check_targets(validation_data[1], X_val.shape[0], model_dtype,
+                                                 name="y_val"))
+    return _Data(X, y, sample_weight, validation_data, augment)
 
 
-def _class_index(y: np.ndarray) -> np.ndarray:
-    return y if y.ndim == 1 else np.argmax(y, axis=1)
+def _check_augment(augment: Augmentation, n_features: int) -> None:
+    """Refuse an ``augment`` that is no :class:`~nnscratch.augment.Augmentation`, or whose
+    image shape does not hold ``n_features`` pixels, before training starts."""
+    from nnscratch.augment import Augmentation
+
+    if not isinstance(augment, Augmentation):
+        raise TypeError(f"augment must be an nnscratch.augment.Augmentation or None, got "
+                        f"{augment!r}.")
+    augment.check_features(n_features)
+
+
+def _check_targets(y: Any, n_samples: int, dtype: np.dtype, *, name: str = "y") -> np.ndarray:
+    """``y`` as an array with one row per sample; float targets in the model's dtype."""
+    y = np.asarray(y)
+    if y.ndim == 0 or y.shape[0] != n_samples:
+        x_name = "X_val" if name == "y_val" else "X"
+        raise ValueError(
+            f"{x_name} has {n_samples} samples but {name} has "
+            f"{y.shape[0] if y.ndim else 'a single value'}; pass one label per row of {x_name}."
+        )
+    return y.astype(dtype, copy=False) if y.dtype.kind == "f" else y
+
+
+def _random_split(
+    n_samples: int, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices at random (for regression, which has no classes to stratify by)."""
+    order = rng.permutation(n_samples)
+    n_val = max(1, round(fraction * n_samples))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def fit(
@@ -255,7 +503,7 @@ def fit(
     validation_data: tuple[np.ndarray, np.ndarray] | None = None,
     validation_split: float = 0.0,
     early_stopping: EarlyStopping | None = None,
-    schedule: Callable[[int], float] | None = None,
+    schedule: Schedule | None = None,
     seed: int | None = 0,
     shuffle: bool = True,
     dtype: Any = None,
@@ -313,171 +561,174 @@ def fit(
     ValueError
         If shapes disagree, a fraction is out of range or ``dtype`` differs from the model's.
     TrainingDivergedError
-        If the loss becomes NaN or infinite; the message names the epoch and batch.
+        If the loss or a weight becomes NaN or infinite; the message names the epoch and batch
+        (the iteration, for full-batch training) and what to try.
     """
-    model_dtype = model.dtype
-    if dtype is not None and check_dtype(dtype) != model_dtype:
-        raise ValueError(
-            f"dtype={np.dtype(dtype).name} but the model's weights are {model_dtype.name}; "
-            "build the model with the dtype you want to train in."
-        )
     epochs = check_int(epochs, "epochs", low=0)
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size", low=1)
     check_real(validation_split, "validation_split", low=0.0, high=1.0, high_inclusive=False)
-    X = check_features(X, model_dtype)
-    y = np.asarray(y)
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"X has {X.shape[0]} samples but y has {y.shape[0]}; pass one label per row of X."
-        )
-    if model.in_features is not None:
-        check_n_features(X, model.in_features)
-    if y.dtype.kind == "f":
-        y = y.astype(model_dtype, copy=False)
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=model_dtype).reshape(-1)
-        if sample_weight.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"sample_weight has {sample_weight.shape[0]} entries but X has {X.shape[0]} rows."
-            )
-        if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
-            raise ValueError("sample_weight must be finite and non-negative.")
     rng = np.random.default_rng(seed)
-    if validation_data is None and validation_split > 0:
-        if loss.predict(np.zeros((1, 1), dtype=model_dtype)) is None:  # regression: no classes
-            order = rng.permutation(X.shape[0])
-            n_val = max(1, round(validation_split * X.shape[0]))
-            val_index, train_index = np.sort(order[:n_val]), np.sort(order[n_val:])
-        else:
-            train_index, val_index = stratified_split(y, validation_split, rng)
-        validation_data = (X[val_index], y[val_index])
-        X, y = X[train_index], y[train_index]
-        if sample_weight is not None:
-            sample_weight = sample_weight[train_index]
-    if validation_data is not None:
-        X_val = check_features(validation_data[0], model_dtype, name="X_val")
-        y_val = np.asarray(validation_data[1])
-        if y_val.dtype.kind == "f":
-            y_val = y_val.astype(model_dtype, copy=False)
-        validation_data = (X_val, y_val)
-    if early_stopping is not None:
-        early_stopping.reset()
-        if early_stopping.monitor.startswith("val") and validation_data is None:
-            raise ValueError(
-                f"early stopping monitors {early_stopping.monitor!r} but there is no validation "
-                "data; pass validation_data or validation_split, or monitor 'loss'."
-            )
-
-    full_batch = batch_size is None or batch_size >= X.shape[0]
+    data = _prepare_data(model, loss, X, y, dtype=dtype, sample_weight=sample_weight,
+                         validation_data=validation_data, validation_split=validation_split,
+                         rng=rng, augment=augment)
+    _check_early_stopping(early_stopping, data)
+    n_train = data.X.shape[0]
+    full_batch = batch_size is None or batch_size >= n_train
+    n_batches = 1 if full_batch else math.ceil(n_train / batch_size)
     shuffle_rng = rng if (shuffle and not full_batch) else None
     augment_rng = np.random.default_rng(rng.integers(2**63)) if augment is not None else None
-    base_rate = optimizer.learning_rate
-    n_batches = 1 if full_batch else math.ceil(X.shape[0] / batch_size)
     history = History()
-    # Inside this block layers write into arrays kept from the previous step (no per-step
-    # allocation); everything a step produces is consumed before the next step.
-    # `background` stops the thread preparing augmented batches when fit ends, however it ends.
-    with model.reusing_buffers(), contextlib.ExitStack() as background:
-        epoch_bar = _progress(verbose and full_batch, epochs, "train", "it")
+    base_rate = optimizer.learning_rate
+    progress = _Progress(verbose, epochs, n_batches)
+    try:
         for epoch in range(epochs):
             if schedule is not None:
                 optimizer.learning_rate = base_rate * schedule(epoch)
             start = time.perf_counter()
-            total_loss, correct, seen = 0.0, 0, 0
-            batch_bar = _progress(verbose and not full_batch, n_batches,
-                                  f"epoch {epoch + 1}/{epochs}", "batch")
-            batches = minibatches(X, y, sample_weight, batch_size=batch_size, rng=shuffle_rng)
-            if augment is not None:  # augmented copies, prepared in a background thread
-                from nnscratch.augment import augmented_batches
-
-                batches = background.enter_context(contextlib.closing(augmented_batches(
-                    batches, augment, augment_rng, n_features=X.shape[1])))
-            for batch, (X_batch, y_batch, weights) in enumerate(batches):
-                logits = model.forward(X_batch, training=True)
-                batch_loss = loss.forward(logits, y_batch, sample_weight=weights)
-                if not math.isfinite(batch_loss):
-                    raise TrainingDivergedError(
-                        f"The loss became {batch_loss} at epoch {epoch + 1}, batch {batch + 1}. "
-                        "Try a lower learning rate (now "
-                        f"{optimizer.learning_rate:g}), inputs scaled to [0, 1], or gradient "
-                        "clipping (clip_norm)."
-                    )
-                model.backward(loss.backward(), input_grad=False)
-                optimizer.step()
-                n = X_batch.shape[0]
-                total_loss += batch_loss * n
-                seen += n
-                predicted = loss.predict(logits)
-                if predicted is not None:
-                    correct += int(np.count_nonzero(predicted == _class_index(y_batch)))
-                if batch_bar is not None:
-                    batch_bar.update(1)
-                    if batch % 10 == 0 or batch == n_batches - 1:
-                        batch_bar.set_postfix(_postfix(total_loss / seen, correct / seen
-                                                       if predicted is not None else None))
-            logs: dict[str, float] = {"loss": total_loss / seen}
-            history.loss.append(logs["loss"])
-            if predicted is not None:
-                logs["accuracy"] = correct / seen
-                history.accuracy.append(logs["accuracy"])
-            if validation_data is not None:
-                val_loss, val_accuracy = evaluate(model, loss, *validation_data)
-                logs["val_loss"] = val_loss
-                history.val_loss.append(val_loss)
-                if val_accuracy is not None:
-                    logs["val_accuracy"] = val_accuracy
-                    history.val_accuracy.append(val_accuracy)
-            elapsed = time.perf_counter() - start
-            history.seconds.append(elapsed)
-            history.learning_rate.append(optimizer.learning_rate)
-            if batch_bar is not None:
-                batch_bar.set_postfix(_postfix(logs["loss"], logs.get("accuracy"),
-                                               logs.get("val_loss"), logs.get("val_accuracy")))
-                batch_bar.close()
-            if epoch_bar is not None:
-                epoch_bar.update(1)
-                epoch_bar.set_postfix(_postfix(logs["loss"], logs.get("accuracy")), refresh=False)
-            stop = False
-            if early_stopping is not None:
-                if early_stopping.monitor not in logs:
-                    raise ValueError(
-                        f"early stopping monitors {early_stopping.monitor!r}, which this loss does "
-                        "not report; monitor 'loss' or 'val_loss'."
-                    )
-                stop = early_stopping.update(epoch, logs[early_stopping.monitor], model)
-            for callback in callbacks:
-                stop = bool(callback(epoch, logs)) or stop
+            # `closing` stops the thread preparing augmented batches however the epoch ends.
+            with contextlib.closing(_training_batches(data, batch_size, shuffle_rng,
+                                                      augment_rng)) as batches:
+                result = run_epoch(model, loss, optimizer, batches, epoch=epoch,
+                                   n_batches=n_batches, on_batch=progress.start_epoch(epoch))
+            stop = _end_epoch(epoch, result, model=model, loss=loss, data=data,
+                              history=history, seconds=time.perf_counter() - start,
+                              learning_rate=optimizer.learning_rate, progress=progress,
+                              early_stopping=early_stopping, callbacks=callbacks)
             if stop:
                 history.stopped_early = epoch < epochs - 1
                 break
-    if epoch_bar is not None:
-        epoch_bar.close()
-    optimizer.learning_rate = base_rate
+    finally:
+        progress.close()
+        optimizer.learning_rate = base_rate
     if early_stopping is not None:
         early_stopping.restore(model)
         history.best_epoch = early_stopping.best_epoch
     return history
 
 
-def _postfix(
-    loss: float, accuracy: float | None, val_loss: float | None = None,
-    val_accuracy: float | None = None,
-) -> dict[str, str]:
-    shown = {"loss": f"{loss:.4f}"}
-    if accuracy is not None:
-        shown["acc"] = f"{accuracy:.4f}"
-    if val_loss is not None:
-        shown["val_loss"] = f"{val_loss:.4f}"
-    if val_accuracy is not None:
-        shown["val_acc"] = f"{val_accuracy:.4f}"
-    return shown
+def _training_batches(
+    data: _Data,
+    batch_size: int | None,
+    shuffle_rng: np.random.Generator | None,
+    augment_rng: np.random.Generator | None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """One epoch of training batches, as :func:`minibatches` yields them; with an augmentation,
+    augmented copies of each batch's images, prepared in a background thread while the
+    previous batch trains (:func:`nnscratch.augment.augmented_batches`). Close it when done."""
+    batches = minibatches(data.X, data.y, data.sample_weight, batch_size=batch_size,
+                          rng=shuffle_rng)
+    if data.augment is None:
+        return batches
+    from nnscratch.augment import augmented_batches  # SciPy, imported only when augmenting
+
+    return augmented_batches(batches, data.augment, augment_rng)
 
 
-def _progress(enabled: Any, total: int, description: str, unit: str) -> Any:
-    """A tqdm bar, or None when disabled (tqdm is imported only when a bar is shown)."""
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+def _check_early_stopping(early_stopping: EarlyStopping | None, data: _Data) -> None:
+    if early_stopping is None:
+        return
+    early_stopping.reset()
+    if early_stopping.monitor.startswith("val") and data.validation is None:
+        raise ValueError(
+            f"early stopping monitors {early_stopping.monitor!r} but there is no validation "
+            "data; pass validation_data or validation_split, or monitor 'loss'."
+        )
 
-    return tqdm(total=total, desc=description, unit=unit, leave=False, dynamic_ncols=True)
+
+def _end_epoch(
+    epoch: int,
+    result: EpochResult,
+    *,
+    model: Sequential,
+    loss: Loss,
+    data: _Data,
+    history: History,
+    seconds: float,
+    learning_rate: float,
+    progress: _Progress,
+    early_stopping: EarlyStopping | None,
+    callbacks: Sequence[Callback],
+) -> bool:
+    """Validate, record and show one epoch; return whether early stopping or a callback stops.
+
+    The seconds recorded for the epoch include its validation.
+    """
+    start = time.perf_counter()
+    logs: dict[str, float] = {"loss": result.loss}
+    if result.accuracy is not None:
+        logs["accuracy"] = result.accuracy
+    if data.validation is not None:
+        logs["val_loss"], val_accuracy = evaluate(model, loss, *data.validation)
+        if val_accuracy is not None:
+            logs["val_accuracy"] = val_accuracy
+    history.record(logs, seconds + time.perf_counter() - start, learning_rate)
+    progress.end_epoch(logs)
+    stop = False
+    if early_stopping is not None:
+        if early_stopping.monitor not in logs:
+            raise ValueError(
+                f"early stopping monitors {early_stopping.monitor!r}, which this loss does "
+                "not report; monitor 'loss' or 'val_loss'."
+            )
+        stop = early_stopping.update(epoch, logs[early_stopping.monitor], model)
+    for callback in callbacks:
+        stop = bool(callback(epoch, logs)) or stop
+    return stop
+
+
+class _Progress:
+    """tqdm progress bars for :func:`fit`: one over the epochs when each epoch is one batch,
+    else one over the batches of each epoch. Silent with ``verbose=0``; tqdm is imported only
+    when a bar is shown."""
+
+    def __init__(self, verbose: int, epochs: int, n_batches: int) -> None:
+        self.enabled = bool(verbose)
+        self.epochs, self.n_batches = epochs, n_batches
+        self.epoch_bar = self._bar(epochs, "train", "it") if self.enabled and n_batches == 1 \
+            else None
+        self.batch_bar: Any = None
+
+    @staticmethod
+    def _bar(total: int, description: str, unit: str) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=description, unit=unit, leave=False, dynamic_ncols=True)
+
+    def start_epoch(self, epoch: int) -> Callable[[int, EpochResult], None] | None:
+        """Open the epoch's batch bar; return the per-batch update for :func:`run_epoch`."""
+        if not self.enabled or self.n_batches == 1:
+            return None
+        self.batch_bar = self._bar(self.n_batches, f"epoch {epoch + 1}/{self.epochs}", "batch")
+        return self._batch_done
+
+    def _batch_done(self, batch: int, so_far: EpochResult) -> None:
+        self.batch_bar.update(1)
+        if batch % 10 == 0 or batch == self.n_batches - 1:
+            self.batch_bar.set_postfix(_postfix({"loss": so_far.loss,
+                                                 "accuracy": so_far.accuracy}))
+
+    def end_epoch(self, logs: dict[str, float]) -> None:
+        """Show the epoch's figures; close its batch bar."""
+        if self.batch_bar is not None:
+            self.batch_bar.set_postfix(_postfix(logs))
+            self.batch_bar.close()
+            self.batch_bar = None
+        if self.epoch_bar is not None:
+            self.epoch_bar.update(1)
+            self.epoch_bar.set_postfix(_postfix({"loss": logs["loss"],
+                                                 "accuracy": logs.get("accuracy")}),
+                                       refresh=False)
+
+    def close(self) -> None:
+        for bar in (self.batch_bar, self.epoch_bar):
+            if bar is not None:
+                bar.close()
+
+
+def _postfix(logs: dict[str, float | None]) -> dict[str, str]:
+    """The figures a progress bar shows, four decimals each."""
+    names = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss",
+             "val_accuracy": "val_acc"}
+    return {short: f"{logs[key]:.4f}" for key, short in names.items()
+            if logs.get(key) is not None}

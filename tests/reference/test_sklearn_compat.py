@@ -29,37 +29,18 @@ from sklearn.utils.validation import check_is_fitted  # noqa: E402
 from nnscratch import NeuralNetClassifier  # noqa: E402
 from nnscratch._validation import NotFittedError  # noqa: E402
 
-#: Checks expected to fail, with why. Only the float32 default has one: see its reason.
-FLOAT32_EXPECTED_FAILURES = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "float32 is the default dtype (a design choice, for speed): the weighted and the "
-        "repeated data sum in different orders and differ by about 1 ulp (3.7e-7 relative), "
-        "above the check's rtol=1e-7. The float64 instance passes this check."
-    ),
-}
-
-
-def _expected_failures(estimator: NeuralNetClassifier) -> dict[str, str]:
-    return FLOAT32_EXPECTED_FAILURES if estimator.dtype == "float32" else {}
-
-
 # scikit-learn warns, once at collection, that the class does not inherit from BaseEstimator.
 # That is deliberate: scikit-learn is optional, so the class implements the protocol itself,
-# and these checks are what proves it.
+# and these checks are what proves it. No check is expected to fail.
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*does not inherit from `sklearn.base")
     _ESTIMATOR_CHECKS = parametrize_with_checks(
         [
-            # The default dtype (float32) and mini-batches, on a network small enough to keep
-            # the suite fast; NeuralNetClassifier() itself passes the same checks, about 8x
-            # slower.
+            # The classifier exactly as a user gets it.
+            NeuralNetClassifier(),
+            # Mini-batches smaller than the checks' data sets, so that shuffling runs too.
             NeuralNetClassifier(hidden_layers=(32,), epochs=50, batch_size=32),
-            # float64 and full batches: the setting in which integer sample weights equal
-            # repeated samples exactly (see the class Notes).
-            NeuralNetClassifier(hidden_layers=(32,), batch_size=None, epochs=50,
-                                learning_rate=0.01, dtype="float64"),
         ],
-        expected_failed_checks=_expected_failures,
     )
 
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import numbers
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from nnscratch.data.mnist import get_source, load_mnist
+from nnscratch.data.mnist import DataFile, get_source, load_mnist
 
 __all__ = [
     "ImageDataset",
@@ -327,6 +327,9 @@ class ImageDataset:
         The name of each label: ``"7"`` for MNIST, ``"Sneaker"`` for Fashion-MNIST.
     dataset : str
         ``"mnist"`` or ``"fashion-mnist"``.
+    files : mapping of str to DataFile
+        The data set's file behind each array, with its SHA-256 (empty when not loaded from
+        files).
     """
 
     X_train: np.ndarray = field(repr=False)
@@ -336,6 +339,7 @@ class ImageDataset:
     classes: tuple[int, ...]
     class_names: tuple[str, ...]
     dataset: str = "mnist"
+    files: Mapping[str, DataFile] = field(default_factory=dict, repr=False)
 
     @property
     def digits(self) -> tuple[int, ...]:
@@ -432,7 +436,8 @@ def load_dataset(
     if shuffle_seed is not None:
         X_train, y_train = shuffle(X_train, y_train, shuffle_seed)
     return ImageDataset(X_train, y_train, preprocess_images(test_images, dtype), y_test,
-                        classes, tuple(source.class_names[c] for c in classes), name)
+                        classes, tuple(source.class_names[c] for c in classes), name,
+                        arrays.files)
 
 
 def load_digits(

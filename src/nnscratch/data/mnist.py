@@ -54,6 +54,7 @@ __all__ = [
     "MIRRORS",
     "MNIST",
     "MNIST_FILES",
+    "DataFile",
     "DatasetSource",
     "MNISTChecksumError",
     "MNISTFile",
@@ -204,6 +205,23 @@ def get_source(dataset: str) -> DatasetSource:
         ) from None
 
 
+class DataFile(NamedTuple):
+    """Where one data file was read from, and the SHA-256 of its bytes as stored there.
+
+    Attributes
+    ----------
+    path : str
+        The file read (for a download, the verified copy in the cache).
+    sha256 : str
+        SHA-256 (hex) of the file's bytes as stored, gzipped or not: it names the exact file a
+        run used. (:data:`MNIST_FILES` holds the SHA-256 of the decompressed content instead,
+        the same for every correct copy.)
+    """
+
+    path: str
+    sha256: str
+
+
 class MNIST(NamedTuple):
     """The four arrays of MNIST (or Fashion-MNIST), as stored: uint8 pixels 0..255, uint8 labels.
 
@@ -213,12 +231,15 @@ class MNIST(NamedTuple):
     train_labels : ndarray of shape (60000,)
     test_images : ndarray of shape (10000, 28, 28)
     test_labels : ndarray of shape (10000,)
+    files : mapping of str to DataFile
+        The file behind each array, keyed like the arrays.
     """
 
     train_images: np.ndarray
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
+    files: Mapping[str, DataFile] = MappingProxyType({})
 
 
 class MNISTChecksumError(ValueError):
@@ -560,12 +581,18 @@ def _check_kind(array: np.ndarray, where: str, spec: MNISTFile, title: str) -> N
 
 def _load_files(source: DatasetSource, paths: dict[str, Path], arrays: dict[str, np.ndarray],
                 verify: bool) -> MNIST:
-    """Read every file in `paths` not already in `arrays` and check images and labels pair up."""
+    """Read every file in `paths` not already in `arrays` and check images and labels pair up.
+
+    Every file in `paths` is recorded with the SHA-256 of its bytes (downloaded ones are read
+    back from the cache for that).
+    """
+    files = {}
     for key, path in paths.items():
+        with open_regular_file(path, what=f"a {source.title} file") as handle:
+            data = handle.read()
         if key not in arrays:
-            with open_regular_file(path, what=f"a {source.title} file") as handle:
-                data = handle.read()
             arrays[key] = _parse_checked(source, data, str(path), key, verify=verify)
+        files[key] = DataFile(str(path), hashlib.sha256(data).hexdigest())
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if len(images) != len(labels):
@@ -574,4 +601,4 @@ def _load_files(source: DatasetSource, paths: dict[str, Path], arrays: dict[str,
                 f"{paths[f'{split}_labels']} holds {len(labels)} labels; both files must come "
                 "from the same dataset and split."
             )
-    return MNIST(**{key: arrays[key] for key in MNIST._fields})
+    return MNIST(**{key: arrays[key] for key in MNIST_FILES}, files=MappingProxyType(files))

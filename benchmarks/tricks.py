@@ -1,0 +1,203 @@
+"""Does each speed trick in ``nnscratch._kernels`` still pay? Each against its plain expression.
+
+    python benchmarks/tricks.py [--rounds N] [--quick] [--data-dir DIR]
+
+A trick stays only while it pays (``docs/performance.md``). This script measures each one twice,
+in one process, alternating the two variants round by round and reporting medians:
+
+- alone: the kernel against the plain expression of its docstring, on the shapes where it runs
+  (the tutorial's 12,700 x 196 activations; Adam over the 784-256-128-10 network's weights);
+- in place: whole training work with the kernels as shipped against the same work with the
+  plain expressions put in their place: three full-batch iterations of the tutorial's recipe in
+  float32 and float64, and a batch-128 Adam epoch of 784-256-128-10 and of 784-512-256-10 (the
+  ``mnist10`` network) on all ten digits.
+
+Run it on an otherwise idle machine (it uses the BLAS's default threads). ``--quick`` runs every
+path on small data for a round or two; its figures say nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from nnscratch import SoftmaxCrossEntropy, _kernels, activations, build_mlp, fit, layers
+from nnscratch import optimizers as optim
+from nnscratch.classic import NeuralNet
+from nnscratch.data import load_digits
+
+
+# -- the plain expressions, exactly as each kernel's docstring gives them ---------------------
+def plain_sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+def plain_sigmoid_backward(grad_output: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return grad_output * y * (1 - y)
+
+
+def plain_times_transpose(grad_output: np.ndarray, W: np.ndarray) -> np.ndarray:
+    return grad_output @ W.T
+
+
+def plain_adam_update(value: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
+                      scratch: np.ndarray, *, learning_rate: float, beta1: float, beta2: float,
+                      eps: float, t: int) -> None:
+    m[...] = beta1 * m + (1 - beta1) * grad
+    v[...] = beta2 * v + (1 - beta2) * grad**2
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
+    value -= learning_rate * m_hat / (np.sqrt(v_hat) + eps)
+
+
+#: Where each kernel is called from: (module, name) -> the plain stand-in.
+PLAIN = {
+    (activations, "sigmoid"): plain_sigmoid,
+    (activations, "sigmoid_backward"): plain_sigmoid_backward,
+    (layers, "times_transpose"): plain_times_transpose,
+    (optim, "adam_update"): plain_adam_update,
+}
+
+
+@contextlib.contextmanager
+def plain_expressions() -> Iterator[None]:
+    """Put the plain expressions where the kernels are called, for the length of the block."""
+    saved = {key: getattr(*key) for key in PLAIN}
+    try:
+        for (module, name), function in PLAIN.items():
+            setattr(module, name, function)
+        yield
+    finally:
+        for (module, name), function in saved.items():
+            setattr(module, name, function)
+
+
+def alternate(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median seconds per call of each variant, alternating them (order rotated each round)."""
+    names = list(variants)
+    for name in names:  # warm up
+        variants[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(rounds):
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            start = time.perf_counter()
+            variants[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def report(title: str, medians: dict[str, float], unit: str) -> None:
+    plain, kernel = medians["plain"], medians["kernel"]
+    print(f"{title:58s} plain {plain * 1e3:9.2f} ms  kernel {kernel * 1e3:9.2f} ms  "
+          f"plain / kernel {plain / kernel:5.2f}  ({unit})")
+
+
+def repeat(function: Callable[[], object], times: int) -> Callable[[], None]:
+    def run() -> None:
+        for _ in range(times):
+            function()
+    return run
+
+
+def alone(rounds: int, rows: int) -> None:
+    """Each kernel against its plain expression, on the arrays it runs on."""
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        name = np.dtype(dtype).name
+        z = rng.standard_normal((rows, 196)).astype(dtype)
+        y = _kernels.sigmoid(z)
+        grad = rng.standard_normal((rows, 196)).astype(dtype)
+        g1 = rng.standard_normal((rows, 1)).astype(dtype)
+        w2 = rng.standard_normal((196, 1)).astype(dtype)
+        for title, plain, kernel, arrays in (
+            ("sigmoid", plain_sigmoid, _kernels.sigmoid, (z,)),
+            ("sigmoid_backward", plain_sigmoid_backward, _kernels.sigmoid_backward, (grad, y)),
+            ("times_transpose, one output", plain_times_transpose, _kernels.times_transpose,
+             (g1, w2)),
+        ):
+            medians = alternate({"plain": repeat(functools.partial(plain, *arrays), 10),
+                                 "kernel": repeat(functools.partial(kernel, *arrays), 10)},
+                                rounds)
+            report(f"alone: {title}, {name} ({rows} x 196)",
+                   {k: v / 10 for k, v in medians.items()}, "per call")
+    shapes = [(784, 256), (256,), (256, 128), (128,), (128, 10), (10,)]
+    state = [[rng.standard_normal(s).astype(np.float32) for _ in range(2)]
+             + [np.zeros(s, np.float32) for _ in range(3)] for s in shapes]
+    settings = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "t": 5}
+
+    def step(update: Callable[..., None]) -> Callable[[], None]:
+        return repeat(lambda: [update(*arrays, **settings) for arrays in state], 10)
+
+    medians = alternate({"plain": step(plain_adam_update), "kernel": step(_kernels.adam_update)},
+                        rounds)
+    report("alone: adam_update over 784-256-128-10 (float32)",
+           {k: v / 10 for k, v in medians.items()}, "per step")
+
+
+def in_place(rounds: int, data_dir: str | None, quick: bool) -> None:
+    """Whole training work, with the kernels and with the plain expressions in their place."""
+    for dtype in (np.float32, np.float64):
+        data = load_digits((1, 2), data_dir=data_dir, dtype=dtype, progress=False)
+        X, y = data.X_train[:1000] if quick else data.X_train, data.y_train
+        y = y[:X.shape[0]]
+        tutorial = functools.partial(_tutorial, X, y, dtype)
+        medians = alternate(variants(tutorial), rounds)
+        report(f"in place: tutorial, {np.dtype(dtype).name}, {TUTORIAL_ITERATIONS} iterations",
+               medians, "per run")
+    data = load_digits("all", data_dir=data_dir, dtype=np.float32, progress=False)
+    X, y = (data.X_train[:2048], data.y_train[:2048]) if quick else (data.X_train,
+                                                                     data.y_train)
+    for hidden, dropout in (([256, 128], 0.0), ([512, 256], 0.2)):
+        model = build_mlp(784, hidden, 10, dropout=dropout, rng=0)
+        optimizer = optim.Adam(model.parameters(), learning_rate=1e-3)
+
+        epoch = functools.partial(_epoch, model, optimizer, X, y)
+        medians = alternate(variants(epoch), rounds)
+        sizes = "-".join(map(str, [784, *hidden, 10]))
+        report(f"in place: batch-128 Adam epoch, {sizes}", medians, "per epoch")
+
+
+TUTORIAL_ITERATIONS = 3
+
+
+def _tutorial(X: np.ndarray, y: np.ndarray, dtype: type) -> None:
+    NeuralNet([196, 1], dtype=dtype).fit(X, y, n_iterations=TUTORIAL_ITERATIONS)
+
+
+def _epoch(model: Any, optimizer: Any, X: np.ndarray, y: np.ndarray) -> None:
+    fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=optimizer, epochs=1, batch_size=128,
+        verbose=0)
+
+
+def variants(work: Callable[[], None]) -> dict[str, Callable[[], None]]:
+    def plain() -> None:
+        with plain_expressions():
+            work()
+    return {"plain": plain, "kernel": work}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python benchmarks/tricks.py",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="alternations per comparison (default: 15, quick: 2)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small data, 2 rounds: proves the code paths, times nothing")
+    parser.add_argument("--data-dir", help="the MNIST files (else NNSCRATCH_DATA or the cache)")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (2 if args.quick else 15)
+    alone(rounds, 1000 if args.quick else 12_700)
+    in_place(rounds, args.data_dir, args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,381 @@
+"""A loaded model that answers one picture at a time, for ``nnscratch serve``.
+
+:class:`Predictor` wraps a model file. It reads a picture (PNG or JPEG bytes, or 28×28 pixels
+already in MNIST form) and returns what the page shows: the label, every class's probability,
+the 28×28 input the network received and the activations of its first hidden layer.
+
+The path from a picture to the probabilities is the one ``nnscratch predict`` takes, piece for
+piece: :func:`nnscratch.images.preprocess_digit` makes the picture look like an MNIST digit,
+:func:`nnscratch.data.preprocess_images` scales it to the model's dtype, the layers run forward
+with ``training=False`` and the model's output loss turns the logits into probabilities. So the
+server answers exactly as the command line does.
+
+Thread safety: a prediction only reads the model. ``Layer.forward(x, training=False)`` writes
+nothing into the layer and returns fresh arrays, so concurrent predictions share nothing but the
+read-only weights and need no lock.
+
+What is left out: batching several requests into one forward pass (one picture costs far less
+than the HTTP around it), and models that do not read 28×28 MNIST-style digits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import numbers
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnscratch.data import preprocess_images
+from nnscratch.images import BlankImageError, decode_picture, preprocess_digit
+from nnscratch.layers import Dense
+from nnscratch.model import Sequential
+from nnscratch.runs import read_metrics
+from nnscratch.serialization import SavedModel, load_model
+
+__all__ = [
+    "MAX_PICTURE_PIXELS",
+    "PICTURE_FORMATS",
+    "PixelsError",
+    "Prediction",
+    "Predictor",
+    "forward_with_hidden",
+]
+
+#: The picture formats an upload may have (Pillow's names).
+PICTURE_FORMATS = ("PNG", "JPEG")
+#: The most pixels (width × height) an uploaded picture may have: a drawing pad is a few
+#: hundred pixels a side; this bounds the memory one request can take.
+MAX_PICTURE_PIXELS = 4_000_000
+
+_SIZE = 28
+#: Pixels whose values span less than this are blank, as for pictures (10 % of the range,
+#: see :func:`nnscratch.images.preprocess_digit`).
+_MIN_PIXEL_RANGE = 0.1
+
+
+class PixelsError(ValueError):
+    """A ``{"pixels": ...}`` document is not 28 rows of 28 numbers in [0, 1]."""
+
+
+def forward_with_hidden(model: Sequential, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run ``model`` forward for inference and keep the first hidden layer's activations.
+
+    Parameters
+    ----------
+    model : Sequential
+    X : ndarray of shape (n_samples, in_features)
+        In the model's dtype.
+
+    Returns
+    -------
+    logits : ndarray of shape (n_samples, out_features)
+        The same arrays as ``model.forward(X, training=False)``: the same layer calls, in order.
+    hidden : ndarray of shape (n_samples, n_hidden) or None
+        The input of the second ``Dense`` layer, that is the first hidden layer after its
+        activation (and after its ``Dropout``, the identity at inference); ``None`` for a model
+        with a single ``Dense`` layer, which has no hidden layer.
+
+    Notes
+    -----
+    The activations are picked up on the way through, not cached on the model, so concurrent
+    calls stay independent.
+    """
+    hidden = None
+    n_dense = 0
+    for layer in model.layers:
+        if isinstance(layer, Dense):
+            n_dense += 1
+            if n_dense == 2:
+                hidden = X
+        X = layer.forward(X, training=False)
+    return X, hidden
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One picture's answer.
+
+    Attributes
+    ----------
+    label : int, float or str
+        The most probable class.
+    probabilities : ndarray of shape (n_classes,)
+        In the model's class order; they sum to 1.
+    input : ndarray of shape (28, 28)
+        What the network received: gray levels scaled to [0, 1], in the model's dtype.
+    hidden : ndarray of shape (n_hidden,)
+        The first hidden layer's activations; empty for a model without a hidden layer.
+    seconds : dict of str to float
+        Time spent in each step (``decode``, ``preprocess``, ``forward``), for the server's
+        ``Server-Timing`` header.
+    """
+
+    label: Any
+    probabilities: np.ndarray
+    input: np.ndarray
+    hidden: np.ndarray
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self, classes: list[Any]) -> dict[str, Any]:
+        """The JSON document of ``POST /api/predict``."""
+        return {
+            "label": self.label,
+            "probabilities": self.probabilities.tolist(),
+            "classes": classes,
+            "input": self.input.tolist(),
+            "hidden": self.hidden.tolist(),
+        }
+
+
+class Predictor:
+    """A model ready to label one picture at a time.
+
+    Parameters
+    ----------
+    saved : SavedModel
+        A model that reads 784 pixels scaled as ``pixel / 255`` (what ``nnscratch train``
+        writes).
+    path : Path
+        The model file, for the facts shown on the page (name and SHA-256).
+    run_metrics : dict or None, default=None
+        The ``metrics.json`` of the run that trained it, when there is one.
+
+    Raises
+    ------
+    ValueError
+        If the model does not take 784 inputs or expects another input scaling.
+    """
+
+    def __init__(self, saved: SavedModel, path: Path,
+                 run_metrics: dict[str, Any] | None = None) -> None:
+        if saved.model.in_features != _SIZE * _SIZE:
+            raise ValueError(
+                f"{path} takes {saved.model.in_features} inputs, but MNIST images have 784 "
+                "(28x28 pixels); serve a model trained on MNIST (nnscratch train --recipe "
+                "mnist10)."
+            )
+        scale = saved.metadata.get("preprocessing", {}).get("scale", "pixel / 255")
+        if scale != "pixel / 255":
+            raise ValueError(
+                f"{path} expects inputs scaled as {scale!r}; the server scales pixels to "
+                "[0, 1] (pixel / 255)."
+            )
+        self.saved = saved
+        self.path = Path(path)
+        self.classes: list[Any] = saved.classes.tolist()
+        self.dtype = saved.model.dtype
+        self._facts = self._describe(run_metrics or {})
+
+    @classmethod
+    def load(cls, given: str | Path, *, max_parameters: int | None = None) -> Predictor:
+        """Load a model file, or the ``model.npz`` of a run folder (with its ``metrics.json``).
+
+        ``max_parameters`` is passed to :func:`~nnscratch.serialization.load_model` (``None``:
+        its default limit).
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no such file, or the folder has no ``model.npz``.
+        ModelFileError
+            If the file is not a valid model file.
+        ValueError
+            If the model does not read MNIST digits.
+        """
+        path = Path(given)
+        if path.is_dir():
+            if not (path / "model.npz").is_file():
+                raise FileNotFoundError(
+                    f"{path} is a folder without a model.npz; give a model file or a run folder "
+                    "written by nnscratch train."
+                )
+            path = path / "model.npz"
+        saved = (load_model(path) if max_parameters is None
+                 else load_model(path, max_parameters=max_parameters))
+        return cls(saved, path, _read_run_metrics(path.parent))
+
+    # -----------------------------------------------------------------------------------------
+    # Predicting
+
+    def predict_picture(self, data: bytes) -> Prediction:
+        """Label a PNG or JPEG picture of one digit, as ``nnscratch predict`` labels a file.
+
+        Raises
+        ------
+        InputFormatError
+            If the bytes are not a PNG or JPEG picture (:class:`UndecodableImageError` when
+            its data is truncated or corrupt, :class:`PictureTooLargeError` above
+            :data:`MAX_PICTURE_PIXELS`).
+        BlankImageError
+            If the picture holds no digit.
+        """
+        watch = _Stopwatch()
+        gray = decode_picture(data, source="the upload", formats=PICTURE_FORMATS,
+                              max_pixels=MAX_PICTURE_PIXELS)
+        watch.lap("decode")
+        digit = preprocess_digit(gray, source="the picture")
+        X = preprocess_images(digit[np.newaxis], self.dtype)
+        watch.lap("preprocess")
+        return self._predict(X, watch)
+
+    def predict_pixels(self, pixels: Any) -> Prediction:
+        """Label 28×28 pixels already in MNIST form, used as they are.
+
+        Parameters
+        ----------
+        pixels : list of 28 lists of 28 numbers
+            Gray levels scaled to [0, 1], white digit on black, centred as MNIST's are (as
+            ``nnscratch predict`` uses a ``.npy`` file: no centring or scaling is done).
+
+        Raises
+        ------
+        PixelsError
+            If `pixels` is not 28 rows of 28 finite numbers in [0, 1].
+        BlankImageError
+            If the pixels are (nearly) uniform.
+        """
+        watch = _Stopwatch()
+        array = _check_pixels(pixels)
+        if float(array.max() - array.min()) < _MIN_PIXEL_RANGE:
+            raise BlankImageError(
+                f"the pixels hold no digit: their values span {array.max() - array.min():.3f} "
+                f"(at least {_MIN_PIXEL_RANGE} is needed); draw a digit, white on black."
+            )
+        X = array.astype(self.dtype).reshape(1, _SIZE * _SIZE)
+        watch.lap("preprocess")
+        return self._predict(X, watch)
+
+    def _predict(self, X: np.ndarray, watch: _Stopwatch) -> Prediction:
+        logits, hidden = forward_with_hidden(self.saved.model, X)
+        probabilities = self.saved.loss.class_probabilities(logits)[0]
+        label = self.classes[int(np.argmax(probabilities))]
+        watch.lap("forward")
+        return Prediction(
+            label=label,
+            probabilities=probabilities,
+            input=X.reshape(_SIZE, _SIZE),
+            hidden=hidden[0] if hidden is not None else np.empty(0, dtype=self.dtype),
+            seconds=watch.seconds,
+        )
+
+    # -----------------------------------------------------------------------------------------
+    # Describing
+
+    def facts(self) -> dict[str, Any]:
+        """The document of ``GET /api/model``: architecture, classes, dtype, accuracy, SHA-256."""
+        return self._facts
+
+    def _describe(self, run_metrics: dict[str, Any]) -> dict[str, Any]:
+        model, metadata = self.saved.model, self.saved.metadata
+        layers = [{"type": type(layer).__name__, **layer.get_config()} for layer in model.layers]
+        sizes = [model.in_features] + [layer.out_features for layer in model.layers
+                                       if isinstance(layer, Dense)]
+        test_accuracy = run_metrics.get("test_accuracy")
+        source = "metrics.json" if test_accuracy is not None else None
+        if test_accuracy is None:
+            test_accuracy = (metadata.get("metrics") or {}).get("test_accuracy")
+            source = "model file" if test_accuracy is not None else None
+        hidden_units = sizes[1] if len(sizes) > 2 else 0
+        return {
+            "file": str(self.path),
+            "sha256": _file_sha256(self.path),
+            "layer_sizes": sizes,
+            "layers": layers,
+            "summary": _summary(model),
+            "n_parameters": self.saved.n_parameters,
+            "classes": self.classes,
+            "output": metadata.get("output"),
+            "dtype": self.dtype.name,
+            "hidden_units": hidden_units,
+            "hidden_activation": _hidden_activation(model),
+            "recipe": (metadata.get("config") or {}).get("recipe"),
+            "test_accuracy": test_accuracy,
+            "test_accuracy_source": source,
+        }
+
+
+class _Stopwatch:
+    """Seconds spent in each named step, one lap after the other."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = now - self._last
+        self._last = now
+
+
+def _check_pixels(pixels: Any) -> np.ndarray:
+    """28 rows of 28 finite numbers in [0, 1], as a float64 array, or a clear PixelsError."""
+    if not isinstance(pixels, list) or len(pixels) != _SIZE:
+        got = f"{len(pixels)} rows" if isinstance(pixels, list) else type(pixels).__name__
+        raise PixelsError(f"pixels must be a list of 28 rows of 28 numbers, got {got}.")
+    for r, row in enumerate(pixels):
+        if not isinstance(row, list) or len(row) != _SIZE:
+            got = f"{len(row)} values" if isinstance(row, list) else type(row).__name__
+            raise PixelsError(f"pixels[{r}] must be a row of 28 numbers, got {got}.")
+        for c, value in enumerate(row):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise PixelsError(
+                    f"pixels[{r}][{c}] is {json.dumps(value)[:40]}; expected a number in [0, 1]."
+                )
+    try:
+        array = np.array(pixels, dtype=np.float64)
+    except OverflowError:  # an integer beyond float64's range
+        raise PixelsError("pixels hold a number too large for a float; expected [0, 1].") from None
+    bad = ~np.isfinite(array)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise PixelsError(
+            f"pixels[{r}][{c}] is {array[r, c]}; pixels must be finite numbers in [0, 1]."
+        )
+    outside = (array < 0) | (array > 1)
+    if outside.any():
+        r, c = np.argwhere(outside)[0]
+        raise PixelsError(
+            f"pixels[{r}][{c}] is {array[r, c]:g}, outside [0, 1]; scale gray levels 0..255 by "
+            "1/255."
+        )
+    return array
+
+
+def _summary(model: Sequential) -> str:
+    """``784 → 512 ReLU → 256 ReLU → 10``: widths with the activation after each."""
+    parts = [str(model.in_features)]
+    for layer in model.layers:
+        if isinstance(layer, Dense):
+            parts.append(str(layer.out_features))
+        elif type(layer).__name__ != "Dropout":
+            parts[-1] += f" {type(layer).__name__}"
+    return " → ".join(parts)
+
+
+def _hidden_activation(model: Sequential) -> str | None:
+    """The name of the activation right after the first Dense layer, if it has one."""
+    for before, layer in zip(model.layers, model.layers[1:], strict=False):
+        if isinstance(before, Dense):
+            return None if isinstance(layer, Dense) else type(layer).__name__
+    return None
+
+
+def _read_run_metrics(run: Path) -> dict[str, Any]:
+    """A run's ``metrics.json``, or nothing when it is missing or unreadable."""
+    try:
+        return read_metrics(run)
+    except (OSError, ValueError):
+        return {}
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,142 @@
+"""Tests for :mod:`nnscratch.serve.default_model`: which model is served when none is named.
+
+Training the real ``mnist10`` recipe takes a minute, so the logic is tested with a stand-in
+trainer, and :func:`train_default_model` itself with a tiny fake MNIST.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from _fake_mnist import fake_arrays, write_fake_mnist
+from nnscratch.model import build_mlp
+from nnscratch.serialization import load_model, save_model
+from nnscratch.serve.default_model import (
+    default_model_dir,
+    newest_ten_digit_run,
+    resolve_model,
+    train_default_model,
+)
+
+
+def make_run(folder: Path, classes: list, age_seconds: float) -> Path:
+    """A run folder whose model.npz was written `age_seconds` ago."""
+    folder.mkdir(parents=True)
+    out = 1 if len(classes) == 2 else len(classes)
+    save_model(folder / "model.npz", build_mlp(784, [4], out, rng=0), classes)
+    when = 1_700_000_000 - age_seconds
+    os.utime(folder / "model.npz", (when, when))
+    return folder
+
+
+class FakeTrainer:
+    """Stands in for train_default_model: writes a small 10-class model, counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[Path] = []
+
+    def __call__(self, folder: Path) -> None:
+        self.calls.append(folder)
+        folder.mkdir(parents=True)
+        save_model(folder / "model.npz", build_mlp(784, [4], 10, rng=0), list(range(10)))
+
+
+def test_the_newest_ten_digit_run_is_chosen(tmp_path):
+    runs = tmp_path / "runs"
+    make_run(runs / "old-ten", list(range(10)), age_seconds=300)
+    wanted = make_run(runs / "new-ten", list(range(10)), age_seconds=200)
+    make_run(runs / "newest-binary", [1, 2], age_seconds=100)
+    make_run(runs / "newest-three", [0, 1, 2], age_seconds=90)
+    (runs / "broken").mkdir()
+    (runs / "broken" / "model.npz").write_bytes(b"PK\x03\x04 not really")
+    (runs / "no-model").mkdir()
+    assert newest_ten_digit_run(runs) == wanted
+    assert newest_ten_digit_run(tmp_path / "nowhere") is None
+
+
+def test_a_given_model_is_used_as_it_is(tmp_path):
+    trainer = FakeTrainer()
+    assert resolve_model("some/model.npz", runs=tmp_path, train=trainer) == Path(
+        "some/model.npz")
+    assert trainer.calls == []
+
+
+def test_a_ten_digit_run_comes_before_the_cache(tmp_path):
+    trainer = FakeTrainer()
+    run = make_run(tmp_path / "runs" / "ten", list(range(10)), age_seconds=0)
+    trainer(tmp_path / "cache")
+    lines: list[str] = []
+    assert resolve_model(None, runs=tmp_path / "runs", cache=tmp_path / "cache", train=trainer,
+                         say=lines.append) == run
+    assert len(trainer.calls) == 1  # only the call above
+    assert "serving the newest 10-digit run" in lines[0]
+
+
+def test_the_default_model_is_trained_once_then_reused(tmp_path):
+    trainer = FakeTrainer()
+    cache = tmp_path / "cache" / "models" / "mnist10"
+    make_run(tmp_path / "runs" / "binary", [1, 2], age_seconds=0)  # not a candidate
+    lines: list[str] = []
+    first = resolve_model(None, runs=tmp_path / "runs", cache=cache, train=trainer,
+                          say=lines.append)
+    assert first == cache and trainer.calls == [cache]
+    assert "training the default model once (mnist10 recipe" in lines[-2]
+    assert f"the default model is ready in {cache}" in lines[-1]
+    again = resolve_model(None, runs=tmp_path / "runs", cache=cache, train=trainer,
+                          say=lines.append)
+    assert again == cache and trainer.calls == [cache]
+    assert "serving the default model in" in lines[-1]
+
+
+def test_the_cache_follows_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_model_dir() == tmp_path / "xdg" / "nnscratch" / "models" / "mnist10"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # not absolute: ignored, as XDG says
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_model_dir() == tmp_path / "home" / ".cache" / "nnscratch" / "models" / "mnist10"
+
+
+@pytest.fixture
+def fake_mnist(tmp_path) -> Path:
+    folder = tmp_path / "mnist"
+    write_fake_mnist(folder, fake_arrays(n_train=60, n_test=20))
+    return folder
+
+
+def test_training_writes_a_complete_run_folder_atomically(tmp_path, fake_mnist, capsys):
+    folder = tmp_path / "cache" / "models" / "mnist10"
+    train_default_model(folder, ["--data-dir", str(fake_mnist), "--no-verify"])
+    saved = load_model(folder / "model.npz")
+    assert saved.classes.tolist() == list(range(10))
+    assert [layer.out_features for layer in saved.model.layers if hasattr(layer, "W")] == [
+        512, 256, 10]  # the mnist10 recipe
+    assert (folder / "metrics.json").is_file() and (folder / "config.toml").is_file()
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["mnist10"]  # no scratch left
+    out, err = capsys.readouterr()
+    assert out == ""  # train's report goes to stderr: stdout is the server's
+    assert "test accuracy" in err
+
+
+def _interrupted_main(argv):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("train", [lambda argv: 130, _interrupted_main],
+                         ids=["main reports Ctrl-C", "Ctrl-C escapes"])
+def test_an_interrupted_training_leaves_nothing(tmp_path, monkeypatch, train):
+    monkeypatch.setattr("nnscratch.cli.main", train)
+    folder = tmp_path / "models" / "mnist10"
+    with pytest.raises(KeyboardInterrupt):
+        train_default_model(folder)
+    assert list(folder.parent.iterdir()) == []
+
+
+def test_a_failed_training_says_what_to_do(tmp_path, capsys):
+    folder = tmp_path / "models" / "mnist10"
+    with pytest.raises(RuntimeError, match="give a MODEL, or train one with: nnscratch train"):
+        train_default_model(folder, ["--data-dir", str(tmp_path / "no-mnist-here")])
+    assert list(folder.parent.iterdir()) == []
+    assert "nnscratch: error:" in capsys.readouterr().err
