@@ -129,16 +129,16 @@ RECIPES: dict[str, Recipe] = {
         kind="mlp",
         description=(
             "The ten Fashion-MNIST classes: 784-1024-1024-10 ReLU with dropout 0.3, trained on "
-            "pictures mirrored and shifted afresh every epoch; Adam, batch 128, cosine "
-            "schedule over 40 epochs, float32."
+            "pictures mirrored left-right at random every epoch (no shifts); Adam, batch 128, "
+            "cosine schedule over 36 epochs, float32 (within 10 minutes of training)."
         ),
         settings={
             "dataset": "fashion-mnist", "digits": list(range(10)), "layers": [1024, 1024],
             "activation": "relu", "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 128,
-            "epochs": 40, "momentum": 0.9, "weight_decay": 0.0, "dropout": 0.3,
+            "epochs": 36, "momentum": 0.9, "weight_decay": 0.0, "dropout": 0.3,
             "schedule": "cosine", "warmup_epochs": 0, "early_stopping": False,
             "validation_fraction": 0.1, "patience": 5, "seed": 0, "dtype": "float32",
-            "augment": {"shift": 2.0, "flip": True},
+            "augment": {"flip": True},
         },
     ),
 }
