@@ -151,6 +151,9 @@ def test_the_recipes_script_prints_every_seed_and_writes_the_report(tmp_path, mn
     rows = [line.split() for line in completed.stdout.splitlines()[1:]]
     assert [row[:2] for row in rows] == [["binary-fast", seed] for seed in ("0", "1", "2", "med")]
     assert all(float(row[2].rstrip("%")) > 99 for row in rows)
-    report = (tmp_path / "binary-fast.md").read_text()
+    report = (tmp_path / "binary-fast-classes.md").read_text()
     assert "| 1 | 1135 |" in report and "| 2 | 1032 |" in report  # per-class, test counts
     assert (tmp_path / "binary-fast-confusion.png").is_file()
+    results = (tmp_path / "results.md").read_text()
+    assert results.count("| `binary-fast` |") == 3 and "**median**" in results
+    assert (tmp_path / "readme-rows.md").read_text().startswith("| `binary-fast` | 1 vs 2, ")
