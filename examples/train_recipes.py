@@ -16,17 +16,18 @@ included). Only the training set is used for training (and, where a recipe stops
 its validation split); the test set is scored once, after training.
 
 With ``--report DIR``, it also writes the figures of ``docs/recipes.md`` as Markdown fragments
-and pictures: ``results.md`` (every seed's accuracy and time, and the median),
+and pictures: ``<recipe>-results.md`` (every seed's accuracy and time, and the median),
 ``<recipe>-settings.md``, and, for the run with the median accuracy of each recipe,
 ``<recipe>-classes.md`` (per-class accuracy), ``<recipe>-confusions.md`` (the classes it
-mixes up most) and ``<recipe>-confusion.png`` (the confusion matrix); ``readme-rows.md`` holds
-the rows of README's recipe table, and ``runs.json`` every figure.
+mixes up most) and ``<recipe>-confusion.png`` (the confusion matrix); ``<recipe>-row.md``
+holds its row of README's recipe table, and ``<recipe>-runs.json`` every figure of its runs.
 
 With ``--fill FILE ...`` (needs ``--report``), the fragments go straight into Markdown files:
 each block between ``<!-- train_recipes KEY -->`` and ``<!-- /train_recipes KEY -->`` (KEY
-``results``, ``<recipe>-settings``, ``<recipe>-classes`` or ``<recipe>-confusions``) is
+``<recipe>-results``, ``-settings``, ``-classes`` or ``-confusions``) is
 replaced, and in a table headed ``| recipe | task | test accuracy |...`` (README's) each
-recipe's row is replaced, or added at the end of the table. Running it again refreshes them.
+recipe's row is replaced, or added at the end of the table. Running it again refreshes them;
+recipes run separately fill their own blocks and rows.
 
 ``--epochs`` and ``--train-size`` shorten a run for a quick check of this script; the figures
 they give are not the recipe's, and the fragments say so.
@@ -289,12 +290,17 @@ def fill(path: Path, fragments: dict[str, str], rows: dict[str, str]) -> list[st
 
 
 def write_report(folder: Path, fragments: dict[str, str], rows: dict[str, str],
-                 everything: dict[str, Any]) -> None:
+                 runs: dict[str, list[dict[str, Any]]], overrides: dict[str, Any]) -> None:
+    """Every fragment as ``<key>.md``, and per recipe its README row and its runs' figures."""
     folder.mkdir(parents=True, exist_ok=True)
     for key, text in fragments.items():
         _write(folder / f"{key}.md", text + "\n")
-    _write(folder / "readme-rows.md", "\n".join(rows.values()) + "\n")
-    _write(folder / "runs.json", json.dumps(everything, indent=2) + "\n")
+    for name, row in rows.items():
+        _write(folder / f"{name}-row.md", row + "\n")
+    for name, results in runs.items():
+        document = {"recipe": name, "overrides": overrides,
+                    "runs": [{k: v for k, v in r.items() if k != "predicted"} for r in results]}
+        _write(folder / f"{name}-runs.json", json.dumps(document, indent=2) + "\n")
 
 
 def _blas_threads(limit: int | None) -> contextlib.AbstractContextManager[object]:
@@ -380,11 +386,10 @@ def main() -> None:
             rows[name] = readme_row(name, settings, results, data)
     if args.report is None:
         return
-    fragments["results"] = results_fragment(all_results, test_sizes, overrides, where)
-    everything = {"overrides": overrides, "runs": {
-        name: [{k: v for k, v in r.items() if k != "predicted"} for r in results]
-        for name, results in all_results.items()}}
-    write_report(args.report, fragments, rows, everything)
+    for name, results in all_results.items():  # one block each: recipes may run separately
+        fragments[f"{name}-results"] = results_fragment({name: results}, test_sizes, overrides,
+                                                        where)
+    write_report(args.report, fragments, rows, all_results, overrides)
     if overrides and args.fill:  # a shortened check never lands in README's table
         print("README's recipe table is left alone: --epochs / --train-size shortened the runs.")
     for path in args.fill:

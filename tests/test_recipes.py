@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import pytest
@@ -154,6 +155,7 @@ def test_the_recipes_script_prints_every_seed_and_writes_the_report(tmp_path, mn
     report = (tmp_path / "binary-fast-classes.md").read_text()
     assert "| 1 | 1135 |" in report and "| 2 | 1032 |" in report  # per-class, test counts
     assert (tmp_path / "binary-fast-confusion.png").is_file()
-    results = (tmp_path / "results.md").read_text()
+    results = (tmp_path / "binary-fast-results.md").read_text()
     assert results.count("| `binary-fast` |") == 3 and "**median**" in results
-    assert (tmp_path / "readme-rows.md").read_text().startswith("| `binary-fast` | 1 vs 2, ")
+    assert (tmp_path / "binary-fast-row.md").read_text().startswith("| `binary-fast` | 1 vs 2, ")
+    assert len(json.loads((tmp_path / "binary-fast-runs.json").read_text())["runs"]) == 3

@@ -92,7 +92,7 @@ def test_fill_replaces_marked_blocks_and_readme_rows_and_can_run_again(script, t
 
 def test_the_docs_have_a_block_for_every_fragment_of_the_two_recipes():
     text = (SCRIPT.parents[1] / "docs" / "recipes.md").read_text()
-    for key in ("results", "mnist10-best-settings", "mnist10-best-classes",
-                "mnist10-best-confusions", "fashion10-settings", "fashion10-classes",
-                "fashion10-confusions"):
+    for key in ("mnist10-best-results", "mnist10-best-settings", "mnist10-best-classes",
+                "mnist10-best-confusions", "fashion10-results", "fashion10-settings",
+                "fashion10-classes", "fashion10-confusions"):
         assert f"<!-- train_recipes {key} -->" in text and f"<!-- /train_recipes {key} -->" in text
