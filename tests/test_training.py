@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from _numerics import assert_close
 from nnscratch.activations import Sigmoid
+from nnscratch.augment import Augmentation
 from nnscratch.layers import Dense
 from nnscratch.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 from nnscratch.model import Sequential, build_mlp
@@ -567,3 +568,58 @@ def test_evaluate_in_batches_equals_one_pass(rng):
     assert_close(whole_loss, SoftmaxCrossEntropy().forward(logits, y))
     assert whole_accuracy == np.mean(np.argmax(logits, axis=1) == y)
     assert evaluate(model, MeanSquaredError(), X, np.zeros((25, 3)))[1] is None
+
+
+# ---------------------------------------------------------------------------
+# Augmentation (nnscratch.augment): training batches only, seeded
+# ---------------------------------------------------------------------------
+
+
+class _RecordingAugmentation(Augmentation):
+    """Records the batches it is given, and adds 1 to them."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seen = []
+
+    def __call__(self, X, rng):
+        self.seen.append(np.array(X))
+        return np.asarray(X) + 1.0
+
+
+def _image_blobs(rng, n=120):
+    X, y = _blobs(rng, n // 2)
+    return np.hstack([X, np.zeros((n, 2))]), y  # rows are 2x2 "images"
+
+
+def test_fit_augments_every_training_batch_and_never_the_validation_data(rng):
+    X, y = _image_blobs(rng)
+    augment = _RecordingAugmentation(image_shape=(2, 2))
+    model, history = _train(X, y, epochs=2, batch_size=16, validation_split=0.25,
+                            augment=augment)
+    seen = np.concatenate(augment.seen)
+    assert len(augment.seen) == 2 * 6 and seen.shape == (2 * 90, 4)  # 90 training rows a pass
+    training_rows = {row.tobytes() for row in seen}
+    assert len(training_rows) == 90  # each training row once per epoch, no validation row
+    # The model trained on the augmented batches (X + 1), not on X.
+    plain, _ = _train(X, y, epochs=2, batch_size=16, validation_split=0.25)
+    assert not all(np.array_equal(a, b) for a, b in zip(_weights(model), _weights(plain),
+                                                          strict=True))
+    assert len(history.val_loss) == 2
+
+
+def test_fit_with_augmentation_is_reproducible(rng):
+    X = rng.random((64, 16))
+    y = (X[:, :8].sum(axis=1) > 4).astype(np.int64)
+    augment = Augmentation(shift=1.0, rotation=10.0, elastic_alpha=2.0, image_shape=(4, 4))
+    runs = [_train(X, y, epochs=3, seed=5, augment=augment)[0] for _ in range(2)]
+    other = _train(X, y, epochs=3, seed=6, augment=augment)[0]
+    for a, b in zip(_weights(runs[0]), _weights(runs[1]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(_weights(runs[0])[0], _weights(other)[0])
+
+
+def test_fit_rejects_an_augmentation_of_other_images(rng):
+    X, y = _blobs(rng)
+    with pytest.raises(ValueError, match=r"augment works on 28x28 images .* X has 2 features"):
+        _train(X, y, augment=Augmentation(shift=1.0))

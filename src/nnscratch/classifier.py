@@ -40,6 +40,7 @@ from nnscratch._validation import (
     check_sample_weight,
 )
 from nnscratch.activations import ACTIVATIONS
+from nnscratch.augment import Augmentation
 from nnscratch.initializers import INITIALIZERS
 from nnscratch.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from nnscratch.metrics import accuracy_score
@@ -101,10 +102,14 @@ class NeuralNetClassifier:
         it once. ``None`` follows scikit-learn's convention: a float32 ``X`` trains a float32
         network (about twice as fast), any other ``X`` a float64 one.
     random_state : int, numpy.random.Generator or None, default=0
-        Seeds the weights, dropout, shuffling and validation split. ``None`` draws fresh
-        entropy on every ``fit``.
+        Seeds the weights, dropout, shuffling, validation split and augmentation. ``None``
+        draws fresh entropy on every ``fit``.
     verbose : int, default=0
         1 shows a progress bar per epoch.
+    augment : Augmentation or None, default=None
+        Random shifts, rotations, ... of each training batch
+        (:class:`nnscratch.augment.Augmentation`; rows of ``X`` must be its images); never
+        applied to validation data or in ``predict``.
 
     Attributes
     ----------
@@ -171,6 +176,7 @@ class NeuralNetClassifier:
         dtype: str | None = None,
         random_state: int | np.random.Generator | None = 0,
         verbose: int = 0,
+        augment: Augmentation | None = None,
     ) -> None:
         self.hidden_layers = hidden_layers
         self.activation = activation
@@ -192,6 +198,7 @@ class NeuralNetClassifier:
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+        self.augment = augment
 
     # -- the scikit-learn estimator protocol ----------------------------------------------
     @classmethod
@@ -289,6 +296,11 @@ class NeuralNetClassifier:
                    low_inclusive=False, high_inclusive=False)
         check_int(self.patience, "patience", low=0)
         _check_random_state(self.random_state)
+        if self.augment is not None and not isinstance(self.augment, Augmentation):
+            raise TypeError(
+                f"augment must be an nnscratch.augment.Augmentation or None, got "
+                f"{self.augment!r}."
+            )
         return check_dtype(self.dtype) if self.dtype is not None else _default_dtype(X)
 
     def _check_X(self, X: Any, dtype: np.dtype, *, reset: bool) -> np.ndarray:
@@ -469,7 +481,7 @@ class NeuralNetClassifier:
                 optimizer=self.optimizer_, epochs=self.epochs, batch_size=self.batch_size,
                 validation_split=self.validation_fraction if self.early_stopping else 0.0,
                 early_stopping=stopper, schedule=schedule, seed=self._shuffle_seed,
-                sample_weight=weights, verbose=self.verbose,
+                sample_weight=weights, verbose=self.verbose, augment=self.augment,
             )
         except BaseException:  # diverged or interrupted: no half-trained model to predict with
             self._forget_fit()
@@ -541,7 +553,7 @@ class NeuralNetClassifier:
             self.model_, X, self._targets(index, dtype), loss=self.loss_,
             optimizer=self.optimizer_, epochs=1, batch_size=self.batch_size,
             seed=self._shuffle_seed + self._partial_epochs, sample_weight=weights,
-            verbose=self.verbose,
+            verbose=self.verbose, augment=self.augment,
         )
         self._partial_epochs += 1
         return self

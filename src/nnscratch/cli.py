@@ -61,6 +61,10 @@ examples:
   nnscratch train --iterations 101 --log-every 1 --out run-check
   nnscratch train --recipe binary-fast --digits 3 8
   nnscratch train --recipe mnist10 --epochs 20
+  nnscratch train --recipe mnist10-best               # 99%+ with augmented digits
+  nnscratch train --dataset fashion-mnist --recipe fashion10
+  nnscratch train --dataset fashion-mnist --recipe binary-fast --classes Shirt T-shirt/top
+  nnscratch train --recipe mnist10 --augment shift=2 rotation=10 elastic_alpha=34
   nnscratch train --config runs/RUN/config.toml      # repeat a run exactly
 """
 
@@ -145,9 +149,8 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Recipe, dict[str, Any]]:
                     f"{', '.join(k for k in allowed if k != 'recipe')})."
                 )
             settings[key], sources[key] = value, source
-    settings["digits"] = _checked_digits(recipe, settings["digits"],
-                                         setting_name("digits", sources.get("digits", "recipe")))
-    check_settings(settings, sources)
+    check_settings(settings, sources)  # types first: the data checks below rely on them
+    _check_data_settings(recipe, settings, sources)
     return recipe, settings
 
 
@@ -171,19 +174,6 @@ def _chosen_recipe(args: argparse.Namespace, config: dict[str, Any]) -> Recipe:
         raise SettingError(f"{where}: {error}") from None
 
 
-def _checked_digits(recipe: Recipe, digits: Any, name: str) -> list[int]:
-    from nnscratch.data import parse_digits
-
-    try:
-        checked = list(parse_digits(digits))
-    except (TypeError, ValueError) as error:
-        raise SettingError(f"{name}: {error}") from None
-    if recipe.kind == "tutorial" and len(checked) != 2:
-        raise SettingError(
-            f"{name}: the tutorial recipe classifies two digits, got {checked}; use "
-            "--recipe mnist10 (or binary-fast) for other sets."
-        )
-    return checked
 
 
 def _given_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -225,6 +215,104 @@ def _warn_untrained(recipe: Recipe, settings: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Data sets and augmentation settings (issue 11): MNIST or Fashion-MNIST, classes by number or
+# name, and the augment table.
+
+
+def _check_data_settings(recipe: Recipe, settings: dict[str, Any],
+                         sources: dict[str, str]) -> None:
+    """Resolve the classes of the data set to numbers, and check the augment table: usage
+    errors naming the flag or config key (:mod:`nnscratch.settings_check`)."""
+    from nnscratch.augment import Augmentation
+    from nnscratch.data import get_source, parse_classes
+
+    def name(key: str) -> str:
+        return setting_name(key, sources.get(key, "recipe"))
+
+    try:
+        get_source(settings["dataset"])
+    except ValueError as error:
+        raise SettingError(f"{name('dataset')}: {error}") from None
+    try:
+        settings["digits"] = list(parse_classes(settings["digits"], settings["dataset"]))
+    except (TypeError, ValueError) as error:
+        flag = name("digits")
+        if sources.get("digits") == "flag" and settings["dataset"] != "mnist":
+            flag = "--classes"
+        raise SettingError(f"{flag}: {error}") from None
+    if recipe.kind == "tutorial" and len(settings["digits"]) != 2:
+        raise SettingError(
+            f"{name('digits')}: the tutorial recipe classifies two digits, got "
+            f"{settings['digits']}; use --recipe mnist10 (or binary-fast) for other sets."
+        )
+    if settings.get("augment"):
+        try:
+            Augmentation.from_settings(settings["augment"])
+        except (TypeError, ValueError) as error:
+            raise SettingError(f"{name('augment')}: {error}") from None
+
+
+def _augment_table(text: str) -> dict[str, Any]:
+    """``--augment`` values: ``none``, or ``KEY=VALUE`` (numbers; ``flip=true``)."""
+    if text.strip().lower() == "none":
+        return {}
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not KEY=VALUE; write e.g. shift=2 rotation=10, or none.")
+    if value.lower() in ("true", "false"):
+        return {key: value.lower() == "true"}
+    try:
+        return {key: float(value)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: {value!r} is not a number (or true/false).") from None
+
+
+class _AugmentAction(argparse.Action):
+    """Merge the ``--augment KEY=VALUE ...`` items into one table; ``none`` is ``{}``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        table: dict[str, Any] = {}
+        for item in values:
+            table.update(item)
+        setattr(namespace, self.dest, table)
+
+
+def _model_dataset(saved: Any, path: Path) -> tuple[str, list[int]]:
+    """The data set a model was trained on, and the class number of each of its outputs."""
+    from nnscratch.data import get_source, parse_classes
+
+    dataset = saved.metadata.get("dataset", "mnist")
+    try:
+        source = get_source(dataset)
+    except ValueError as error:
+        raise CLIError(f"{path}: {error}") from None
+    labels = saved.classes.tolist()
+    try:
+        return dataset, list(parse_classes(labels, dataset))
+    except (TypeError, ValueError):
+        what = ("MNIST digits 0..9" if dataset == "mnist"
+                else f"{source.title} classes ({', '.join(source.class_names)})")
+        raise CLIError(
+            f"{path} classifies {labels}, not {what}; evaluate it in Python on its own data."
+        ) from None
+
+
+def _augmentation(settings: dict[str, Any]) -> Any:
+    """The Augmentation a run's settings describe, or None."""
+    if not settings.get("augment"):
+        return None
+    from nnscratch.augment import Augmentation
+
+    try:
+        return Augmentation.from_settings(settings["augment"])
+    except (TypeError, ValueError) as error:
+        raise CLIError(f"config.toml: augment: {error}") from None
+
+
+# ---------------------------------------------------------------------------------------------
 # train
 
 
@@ -245,16 +333,19 @@ def _train(args: argparse.Namespace) -> int:
 
 def _train_and_record(args: argparse.Namespace, recipe: Recipe, settings: dict[str, Any],
                       out: Path) -> runs.Run:
-    from nnscratch.data import load_digits
+    from nnscratch.data import load_dataset
     from nnscratch.training import TrainingDivergedError, UntrainedWarning
 
     quiet = args.quiet or args.json
-    data = load_digits(
-        settings["digits"], data_dir=args.data_dir, dtype=np.dtype(settings["dtype"]),
-        download=not args.no_download, verify=not args.no_verify, progress=not quiet,
+    data = load_dataset(
+        settings["dataset"], settings["digits"], data_dir=args.data_dir,
+        dtype=np.dtype(settings["dtype"]), download=not args.no_download,
+        verify=not args.no_verify, progress=not quiet,
     )
     if not quiet:
-        print(f"nnscratch train: recipe {recipe.name!r}, digits {settings['digits']}, "
+        what = (f"digits {settings['digits']}" if data.dataset == "mnist"
+                else f"{data.dataset} classes {list(data.class_names)}")
+        print(f"nnscratch train: recipe {recipe.name!r}, {what}, "
               f"{data.train_size} train / {data.test_size} test examples -> {out}", flush=True)
     start = time.perf_counter()
     try:
@@ -328,17 +419,6 @@ def _check_mnist_model(saved: Any, path: Path) -> None:
         )
 
 
-def _model_digits(saved: Any, path: Path) -> list[int]:
-    """The MNIST digits a model classifies, in class order."""
-    digits = saved.classes.tolist()
-    if not all(isinstance(d, int) and 0 <= d <= 9 for d in digits):
-        raise CLIError(
-            f"{path} classifies {digits}, not MNIST digits 0..9; evaluate it in Python on its "
-            "own data."
-        )
-    return digits
-
-
 def _class_indices(saved: Any, X: np.ndarray) -> np.ndarray:
     """The predicted class index of every row, a chunk at a time."""
     return np.concatenate([saved.predict_class_indices(X[i:i + _CHUNK])
@@ -350,12 +430,14 @@ def _probabilities(saved: Any, X: np.ndarray) -> np.ndarray:
                            for i in range(0, len(X), _CHUNK)])
 
 
-def _load_data(args: argparse.Namespace, digits: Sequence[int], dtype: Any) -> Any:
-    from nnscratch.data import load_digits
+def _load_data(args: argparse.Namespace, dataset: str, classes: Sequence[int],
+               dtype: Any) -> Any:
+    from nnscratch.data import load_dataset
 
-    return load_digits(
-        digits, data_dir=args.data_dir, dtype=np.dtype(dtype), download=not args.no_download,
-        verify=not args.no_verify, progress=not (args.quiet or args.json),
+    return load_dataset(
+        dataset, classes, data_dir=args.data_dir, dtype=np.dtype(dtype),
+        download=not args.no_download, verify=not args.no_verify,
+        progress=not (args.quiet or args.json),
     )
 
 
@@ -386,8 +468,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     path, saved = _load(args.model, max_parameters=args.max_parameters)
     _check_mnist_model(saved, path)
-    digits = _model_digits(saved, path)
-    data = _load_data(args, digits, saved.model.dtype)
+    dataset, digits = _model_dataset(saved, path)
+    data = _load_data(args, dataset, digits, saved.model.dtype)
+    names = saved.classes.tolist()  # digits for MNIST, class names for Fashion-MNIST
     X, y = (data.X_test, data.y_test) if args.split == "test" else (data.X_train, data.y_train)
     predicted = _class_indices(saved, X)
     labels = np.arange(len(digits))
@@ -397,15 +480,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     matrix = confusion_matrix(y, predicted, labels=labels)
     report = {
         "model": str(path),
+        "dataset": dataset,
         "split": args.split,
         "digits": digits,
+        "classes": names,
         "n_samples": len(y),
         "correct": correct,
         "accuracy": correct / len(y),
         "per_class": [
             {"label": digit, "precision": float(p), "recall": float(r), "f1": float(f),
              "support": int(n)}
-            for digit, p, r, f, n in zip(digits, precision, recall, f1, support, strict=True)
+            for digit, p, r, f, n in zip(names, precision, recall, f1, support, strict=True)
         ],
         "macro_avg": {"precision": float(macro[0]), "recall": float(macro[1]),
                       "f1": float(macro[2])},
@@ -414,17 +499,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report)
     elif not args.quiet:
-        print(f"model {path}, digits {digits}, {args.split} split: {len(y)} images")
+        noun = "digit" if dataset == "mnist" else "class"
+        what = f"digits {digits}" if dataset == "mnist" else f"{dataset} classes {names}"
+        print(f"model {path}, {what}, {args.split} split: {len(y)} images")
         print(f"accuracy: {report['accuracy']:.2%} ({correct}/{len(y)})\n")
-        rows = [["digit", "precision", "recall", "f1", "support"]]
+        rows = [[noun, "precision", "recall", "f1", "support"]]
         rows += [[str(c["label"]), f"{c['precision']:.4f}", f"{c['recall']:.4f}",
                   f"{c['f1']:.4f}", str(c["support"])] for c in report["per_class"]]
         rows.append(["macro avg", f"{macro[0]:.4f}", f"{macro[1]:.4f}", f"{macro[2]:.4f}",
                      str(len(y))])
         print(_table(rows))
-        print("\nconfusion matrix (rows: true digit, columns: predicted digit)")
-        print(_table([["", *map(str, digits)]]
-                     + [[str(d), *map(str, row)] for d, row in zip(digits, matrix, strict=True)]))
+        print(f"\nconfusion matrix (rows: true {noun}, columns: predicted {noun})")
+        print(_table([["", *map(str, names)]]
+                     + [[str(d), *map(str, row)] for d, row in zip(names, matrix, strict=True)]))
     return 0
 
 
@@ -434,11 +521,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from nnscratch.data import preprocess_images
-    from nnscratch.images import load_inputs
+    from nnscratch.images import load_inputs, preprocess_digit, preprocess_product
 
     path, saved = _load(args.model, max_parameters=args.max_parameters)
     _check_mnist_model(saved, path)
-    names, images = load_inputs(args.inputs, max_pixels=args.max_pixels)
+    # Pictures are prepared the way the model's data set was made.
+    fashion = saved.metadata.get("dataset") == "fashion-mnist"
+    names, images = load_inputs(args.inputs, max_pixels=args.max_pixels,
+                                preprocess=preprocess_product if fashion else preprocess_digit)
     probabilities = _probabilities(saved, preprocess_images(images, saved.model.dtype))
     labels = saved.classes[np.argmax(probabilities, axis=1)].tolist()
     classes = [str(c) for c in saved.classes.tolist()]
@@ -466,19 +556,23 @@ def _plot(args: argparse.Namespace) -> int:
         recipe = run.recipe
     except runs.RunFolderError as error:
         raise CLIError(str(error)) from None
-    digits = _model_digits(run.saved, run.path / "model.npz")
-    matrix = np.asarray(run.metrics.get("confusion_matrix", np.zeros((len(digits),) * 2)))
+    model_path = run.path / "model.npz"
+    dataset, classes = _model_dataset(run.saved, model_path)
+    labels = run.saved.classes.tolist()  # the labels shown: digits, or Fashion-MNIST's names
+    matrix = np.asarray(run.metrics.get("confusion_matrix", np.zeros((len(labels),) * 2)))
     figures = runs.Figures(recipe.kind, run.cost_history, run.history_rows,
-                           run.saved.model.layers[0].W.value, digits, matrix)
+                           run.saved.model.layers[0].W.value, labels, matrix,
+                           augment=_augmentation(run.settings))
     if not args.no_data:
         from nnscratch.metrics import confusion_matrix
 
-        data = _load_data(args, digits, run.saved.model.dtype)
+        data = _load_data(args, dataset, classes, run.saved.model.dtype)
         figures.X_test, figures.y_test = data.X_test, data.y_test
+        figures.X_train, figures.y_train = data.X_train, data.y_train
         figures.test_pred = _class_indices(run.saved, data.X_test)
         figures.confusion = confusion_matrix(data.y_test, figures.test_pred,
-                                             labels=np.arange(len(digits)))
-        if len(digits) == 2:
+                                             labels=np.arange(len(labels)))
+        if len(labels) == 2:
             figures.scores = _probabilities(run.saved, data.X_test)[:, 1]
     written = runs.draw_figures(run.path, figures)
     if args.json:
@@ -677,12 +771,13 @@ def _common_options() -> argparse.ArgumentParser:
 
 def _data_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("MNIST data")
+    group = parent.add_argument_group("data (MNIST or Fashion-MNIST)")
     group.add_argument("--data-dir", metavar="DIR",
-                       help="folder with the four MNIST files (else $NNSCRATCH_DATA, the cache "
-                            "~/.cache/nnscratch/mnist, or a verified download into it)")
+                       help="folder with the data set's four files (else $NNSCRATCH_DATA for "
+                            "MNIST or $NNSCRATCH_DATA_FASHION for Fashion-MNIST, the cache "
+                            "~/.cache/nnscratch/DATASET, or a verified download into it)")
     group.add_argument("--no-download", action="store_true",
-                       help="fail instead of downloading MNIST")
+                       help="fail instead of downloading the data")
     group.add_argument("--no-verify", action="store_true",
                        help="skip the SHA-256 check (for a deliberately different dataset)")
     return parent
@@ -728,10 +823,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = _add_command(
         commands, "train", [common, data], "train a network and write a run folder",
-        "Train a network on MNIST digits and write a run folder with metrics.json, "
-        "history.csv, config.toml (the settings that repeat the run exactly), model.npz and "
-        "plots. With no options it runs the tutorial's experiment. Settings come from the "
-        "recipe, then --config, then the flags.\n\nrecipes:\n"
+        "Train a network on MNIST digits (or Fashion-MNIST) and write a run folder with "
+        "metrics.json, history.csv, config.toml (the settings that repeat the run exactly), "
+        "model.npz and plots. With no options it runs the tutorial's experiment. Settings "
+        "come from the recipe, then --config, then the flags.\n\nrecipes:\n"
         + "\n".join(f"  {r.name}: {r.description}" for r in RECIPES.values()),
         EXAMPLES_TRAIN,
     )
@@ -740,8 +835,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="named settings (default: tutorial)")
     what.add_argument("--config", metavar="FILE",
                       help="TOML file with a [train] table of settings (a run's config.toml)")
-    what.add_argument("--digits", nargs="+", metavar="D",
-                      help="digits to classify, in label order, or 'all' (tutorial: 1 2)")
+    what.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
+                      help="the data set (default: the recipe's, mnist for most)")
+    what.add_argument("--digits", "--classes", nargs="+", metavar="C", dest="digits",
+                      help="classes to classify, in label order: digits, Fashion-MNIST class "
+                           "numbers or names ('Ankle boot'), or 'all' (tutorial: 1 2)")
     what.add_argument("--layers", nargs="+", type=int, metavar="N",
                       help="tutorial: sizes after the input, ending with the output (196 1); "
                            "other recipes: hidden layer sizes")
@@ -772,7 +870,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="held out for early stopping")
     how.add_argument("--patience", type=int, metavar="N",
                      help="epochs without improvement before stopping")
-    how.add_argument("--seed", type=int, help="seeds weights, dropout and shuffling")
+    how.add_argument("--augment", nargs="+", type=_augment_table, action=_AugmentAction,
+                     metavar="KEY=VALUE",
+                     help="augment the training images: shift, rotation, scale, shear, flip, "
+                          "elastic_alpha, elastic_sigma (see nnscratch.augment), e.g. shift=2 "
+                          "rotation=10; 'none' for no augmentation (replaces the recipe's)")
+    how.add_argument("--seed", type=int, help="seeds weights, dropout, shuffling, augmentation")
     how.add_argument("--dtype", choices=["float32", "float64"])
     folder = train.add_argument_group("run folder")
     folder.add_argument("--out", metavar="DIR",
@@ -786,10 +889,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=_train)
 
     evaluate = _add_command(
-        commands, "evaluate", [common, data], "score a model on MNIST",
+        commands, "evaluate", [common, data], "score a model on MNIST or Fashion-MNIST",
         "Score a model on MNIST: accuracy, per-class precision, recall and F1, and the "
-        "confusion matrix. The digits and the preprocessing are read from the model file; the "
-        "same digits are selected from MNIST, found as train finds it.",
+        "confusion matrix. The data set (MNIST or Fashion-MNIST), the classes and the "
+        "preprocessing are read from the model file; the same classes are selected from the "
+        "data set, found as train finds it.",
         EXAMPLES_EVALUATE,
     )
     evaluate.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
@@ -803,7 +907,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Print the label and the class probabilities of every input. Pictures (PNG, JPEG, "
         "...; a folder means every picture in it) are preprocessed as MNIST was made: "
         "grayscale, inverted when the background is light, cropped to the digit, scaled to "
-        "fit 20x20 keeping the aspect ratio and centred by centre of mass in 28x28. .npy and "
+        "fit 20x20 keeping the aspect ratio and centred by centre of mass in 28x28; for a "
+        "Fashion-MNIST model, as Fashion-MNIST was made: negated on a light background, "
+        "trimmed, scaled so the longer side is 28 and centred. .npy and "
         "IDX files hold MNIST-style uint8 images, (28, 28), (n, 28, 28), (784,) or (n, 784), "
         "used as they are; each image of a file with several is one row, 'file.npy[3]'. "
         "--json prints a list of {input, label, probabilities}.",

@@ -3,17 +3,20 @@
 ``nnscratch train`` writes a run folder and ``nnscratch plot`` redraws its figures from it.
 The folder holds:
 
-- ``config.toml``: the resolved settings as a ``[train]`` table; ``nnscratch train --config
-  RUN/config.toml`` repeats the run;
-- ``metrics.json``: the results: train and test accuracy and counts, the sizes, the training
-  seconds, the logged cost history and the test confusion matrix;
+- ``config.toml``: the resolved settings as a ``[train]`` table (the data set, its classes and
+  the augmentation included); ``nnscratch train --config RUN/config.toml`` repeats the run;
+- ``metrics.json``: the results: the data set and its class names, train and test accuracy
+  and counts, the sizes, the training seconds, the logged cost history and the test confusion
+  matrix;
 - ``history.csv``: one row per logged iteration (the tutorial) or per epoch;
-- ``provenance.json``: what produced the results: each data file with the SHA-256 of its bytes,
+- ``provenance.json``: what produced the results: the data set, each of its files (MNIST's or
+  Fashion-MNIST's) with the SHA-256 of its bytes,
   the SHA-256 of the training arrays, and the versions of Python, nnscratch and NumPy, NumPy's
   BLAS (library, version, kernel, threads), the platform and the BLAS environment variables;
 - ``model.npz``: the trained model (:mod:`nnscratch.serialization`);
 - the figures: ``cost.png``, ``history.png`` (mini-batch recipes), ``confusion_matrix.png``,
-  ``misclassified.png``, ``first_layer_weights.png`` and, for two digits, ``roc.png``.
+  ``misclassified.png``, ``first_layer_weights.png``, for two classes ``roc.png`` and, when
+  the training images were augmented, ``augmentation.png``.
 
 :func:`record_run` gathers a :class:`Run` from a trained model and its data; :func:`write_run`,
 the one entry point that writes, turns a :class:`Run` into a folder, as a transaction: the folder
@@ -54,9 +57,10 @@ from nnscratch._transaction import (
 from nnscratch.recipes import Recipe, get_recipe
 
 if TYPE_CHECKING:
+    from nnscratch.augment import Augmentation
     from nnscratch.classic import NeuralNet
     from nnscratch.classifier import NeuralNetClassifier
-    from nnscratch.data import DigitsDataset
+    from nnscratch.data import ImageDataset
     from nnscratch.model import Sequential
     from nnscratch.serialization import SavedModel
 
@@ -87,11 +91,18 @@ RUN_FILES = ("config.toml", "metrics.json", "history.csv", "provenance.json", "m
 #: Environment variables that choose BLAS kernels or thread counts, recorded when set.
 BLAS_ENVIRONMENT = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                     "MKL_NUM_THREADS", "MKL_ENABLE_INSTRUCTIONS", "NPY_DISABLE_CPU_FEATURES")
-#: How the digits were made into model inputs; models trained on them record it.
-MNIST_PREPROCESSING = {
-    "source": "MNIST 28x28 grayscale, digit white on black",
-    "flatten": [28, 28],
-    "scale": "pixel / 255",
+#: How each data set's pictures were made into model inputs; models trained on them record it.
+PREPROCESSING = {
+    "mnist": {
+        "source": "MNIST 28x28 grayscale, digit white on black",
+        "flatten": [28, 28],
+        "scale": "pixel / 255",
+    },
+    "fashion-mnist": {
+        "source": "Fashion-MNIST 28x28 grayscale, product white on black",
+        "flatten": [28, 28],
+        "scale": "pixel / 255",
+    },
 }
 
 
@@ -113,25 +124,33 @@ class Figures:
     history_rows : list of dict
         The rows of ``history.csv``.
     first_layer_W : ndarray of shape (784, n_units)
-    digits : list of int
-        The digit of each class index.
+    digits : list of int or str
+        The label of each class index: the digit for MNIST, the class name (``"Sneaker"``)
+        for Fashion-MNIST.
     confusion : ndarray of shape (n_classes, n_classes)
     X_test, y_test, test_pred : ndarray or None
-        The test images, labels and predicted class indices, for the misclassified digits.
+        The test images, labels and predicted class indices, for the misclassified images.
     scores : ndarray of shape (n_test,) or None
-        The probability of the second class, for the ROC curve of two digits.
+        The probability of the second class, for the ROC curve of two classes.
+    augment : Augmentation or None
+        The augmentation the model was trained with, for ``augmentation.png``.
+    X_train, y_train : ndarray or None
+        The training images and labels, whose first eight ``augmentation.png`` shows.
     """
 
     kind: str
     cost_history: list[tuple[int, float]]
     history_rows: list[dict[str, Any]]
     first_layer_W: np.ndarray
-    digits: list[int]
+    digits: list[Any]
     confusion: np.ndarray
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     test_pred: np.ndarray | None = None
     scores: np.ndarray | None = None
+    augment: Augmentation | None = None
+    X_train: np.ndarray | None = None
+    y_train: np.ndarray | None = None
 
 
 @dataclass
@@ -150,7 +169,8 @@ class Run:
         ``provenance.json`` (see :func:`provenance`).
     model : Sequential
     classes : ndarray
-        The label of each model output (the digits).
+        The label of each model output: the digits for MNIST, the class names for the other
+        data sets.
     model_metadata : dict
         The metadata saved with the model (:func:`nnscratch.serialization.save_model`).
     figures : Figures
@@ -213,7 +233,7 @@ def record_run(
     recipe: Recipe,
     settings: dict[str, Any],
     predictor: NeuralNet | NeuralNetClassifier,
-    data: DigitsDataset,
+    data: ImageDataset,
     seconds: float,
 ) -> Run:
     """Score a trained model on its data and gather everything its run folder records.
@@ -225,8 +245,9 @@ def record_run(
         The resolved settings the model was trained with.
     predictor : NeuralNet or NeuralNetClassifier
         The trained model (``recipes.train_recipe``'s result).
-    data : DigitsDataset
-        The data it was trained on, with its test split and source files.
+    data : ImageDataset
+        The data it was trained on (MNIST or Fashion-MNIST), with its test split and source
+        files.
     seconds : float
         The training time.
 
@@ -237,16 +258,18 @@ def record_run(
     from nnscratch.metrics import confusion_matrix
     from nnscratch.serialization import sha256_of_arrays
 
-    digits = list(data.digits)
+    labels = model_classes(data)
     train_pred = np.asarray(predictor.predict(data.X_train))
     test_pred = np.asarray(predictor.predict(data.X_test))
     train_correct = int(np.count_nonzero(train_pred == data.y_train))
     test_correct = int(np.count_nonzero(test_pred == data.y_test))
-    confusion = confusion_matrix(data.y_test, test_pred, labels=np.arange(len(digits)))
+    confusion = confusion_matrix(data.y_test, test_pred, labels=np.arange(len(labels)))
     cost_history, history_rows = _history(recipe.kind, predictor)
     metrics = {
         "recipe": recipe.name,
+        "dataset": data.dataset,
         "digits": settings["digits"],
+        "class_names": list(data.class_names),
         "train_accuracy": train_correct / data.train_size,
         "test_accuracy": test_correct / data.test_size,
         "train_correct": train_correct,
@@ -260,18 +283,27 @@ def record_run(
     training_data_sha256 = sha256_of_arrays(data.X_train, data.y_train)
     model_metadata = {
         "config": settings,
-        "preprocessing": {**MNIST_PREPROCESSING, "dtype": settings["dtype"]},
+        "dataset": data.dataset,
+        "preprocessing": {**PREPROCESSING[data.dataset], "dtype": settings["dtype"]},
         "seeds": {"seed": settings["seed"]},
         "training_data_sha256": training_data_sha256,
         "metrics": {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "seconds")},
     }
     model = predictor.model_
     figures = Figures(
-        recipe.kind, cost_history, history_rows, model.layers[0].W.value, digits, confusion,
+        recipe.kind, cost_history, history_rows, model.layers[0].W.value, labels, confusion,
         data.X_test, data.y_test, test_pred, _second_class_scores(predictor, data),
+        getattr(predictor, "augment", None), data.X_train, data.y_train,
     )
-    return Run(settings, metrics, history_rows, provenance(data.files, training_data_sha256),
-               model, np.asarray(digits), model_metadata, figures)
+    return Run(settings, metrics, history_rows,
+               provenance(data.files, training_data_sha256, dataset=data.dataset),
+               model, np.asarray(labels), model_metadata, figures)
+
+
+def model_classes(data: ImageDataset) -> list[Any]:
+    """What a model trained on ``data`` calls its classes: MNIST's digits as numbers (as
+    the tutorial's models always have), the other data sets' class names (``"Ankle boot"``)."""
+    return list(data.classes) if data.dataset == "mnist" else list(data.class_names)
 
 
 def _history(
@@ -295,8 +327,8 @@ def _history(
     return [(row["epoch"], row["loss"]) for row in rows], rows
 
 
-def _second_class_scores(predictor: Any, data: DigitsDataset) -> np.ndarray | None:
-    """For two digits, the probability of the second on each test image (for the ROC curve)."""
+def _second_class_scores(predictor: Any, data: ImageDataset) -> np.ndarray | None:
+    """For two classes, the probability of the second on each test image (for the ROC curve)."""
     if data.n_classes != 2:
         return None
     scores = predictor.predict_proba(data.X_test)
@@ -304,7 +336,8 @@ def _second_class_scores(predictor: Any, data: DigitsDataset) -> np.ndarray | No
 
 
 def provenance(
-    data_files: Mapping[str, Any], training_data_sha256: str | None = None
+    data_files: Mapping[str, Any], training_data_sha256: str | None = None, *,
+    dataset: str | None = None,
 ) -> dict[str, Any]:
     """What produced a run, for ``provenance.json``.
 
@@ -314,19 +347,22 @@ def provenance(
         The data files read, by role (``train_images``, ...).
     training_data_sha256 : str, optional
         The SHA-256 of the training arrays as the model saw them (as in the model file).
+    dataset : str, optional
+        The data set the files hold (``"mnist"``, ``"fashion-mnist"``).
 
     Returns
     -------
     dict
-        ``data_files`` (path and SHA-256 of each), ``training_data_sha256``, ``python``,
-        ``platform``, ``versions`` (nnscratch, NumPy), ``blas`` (one entry per BLAS library
-        loaded: library, version, kernel, threads, threading layer, file) and ``environment``
-        (the variables of :data:`BLAS_ENVIRONMENT` that are set).
+        ``dataset``, ``data_files`` (path and SHA-256 of each), ``training_data_sha256``,
+        ``python``, ``platform``, ``versions`` (nnscratch, NumPy), ``blas`` (one entry per BLAS
+        library loaded: library, version, kernel, threads, threading layer, file) and
+        ``environment`` (the variables of :data:`BLAS_ENVIRONMENT` that are set).
     """
     from nnscratch import __version__
 
     return {
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "dataset": dataset,
         "data_files": {key: {"path": file.path, "sha256": file.sha256}
                        for key, file in data_files.items()},
         "training_data_sha256": training_data_sha256,
@@ -511,7 +547,8 @@ def draw_figures(out: Path, figures: Figures) -> list[Path]:
 
 
 def _draw_test_figures(out: Path, figures: Figures) -> list[Path]:
-    """The figures about single test images: misclassified digits, weights, ROC."""
+    """The figures about single images: misclassified test images, weights, ROC, and the
+    augmented training images."""
     from nnscratch import plotting
 
     written = []
@@ -528,6 +565,11 @@ def _draw_test_figures(out: Path, figures: Figures) -> list[Path]:
     if figures.y_test is not None and figures.scores is not None:
         written.append(out / "roc.png")
         plotting.plot_roc(figures.y_test, figures.scores, path=written[-1])
+    if figures.augment is not None and figures.X_train is not None:
+        labels = [str(figures.digits[k]) for k in figures.y_train[:8]]
+        written.append(out / "augmentation.png")  # what the network was trained on
+        plotting.plot_augmentation(figures.X_train[:8], figures.augment, path=written[-1],
+                                   labels=labels)
     return written
 
 

@@ -5,7 +5,8 @@ gradient descent is ``fit(..., batch_size=None)``. It is split the way scikit-le
 ``MLPClassifier._fit``, each part small enough to read at once:
 
 - ``_prepare_data`` checks the inputs once, casts them to the model's dtype and holds out the
-  validation data;
+  validation data; ``_training_batches`` deals each epoch's mini-batches, augmented in a
+  background thread when ``fit`` is given an augmentation (validation data never is);
 - :func:`run_epoch` runs one epoch of steps, each the same four lines (forward, loss, backward,
   optimiser step), and returns the epoch's loss and count of correct predictions;
 - ``_end_epoch`` does the bookkeeping after each epoch: validation, history, progress, early
@@ -23,12 +24,13 @@ What is left out: distributed training, mixed precision, gradient accumulation.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +45,9 @@ from nnscratch._validation import (
 from nnscratch.losses import Loss
 from nnscratch.model import Sequential
 from nnscratch.optimizers import Optimizer, Schedule
+
+if TYPE_CHECKING:
+    from nnscratch.augment import Augmentation
 
 #: A callback gets the epoch number and its logs; returning True stops training.
 Callback = Callable[[int, dict[str, float]], "bool | None"]
@@ -475,12 +480,14 @@ class _Checkpoint:
 
 @dataclass
 class _Data:
-    """The checked training arrays of :func:`fit`, in the model's dtype."""
+    """The checked training arrays of :func:`fit`, in the model's dtype, and the augmentation
+    of the training rows (never of the validation rows)."""
 
     X: np.ndarray
     y: np.ndarray
     sample_weight: np.ndarray | None
     validation: tuple[np.ndarray, np.ndarray] | None
+    augment: Augmentation | None = None
 
 
 def _prepare_data(
@@ -494,6 +501,7 @@ def _prepare_data(
     validation_data: tuple[Any, Any] | None,
     validation_split: float,
     rng: np.random.Generator,
+    augment: Augmentation | None = None,
 ) -> _Data:
     """Check ``fit``'s data, cast it to the model's dtype once and hold out the validation set."""
     model_dtype = model.dtype
@@ -508,6 +516,8 @@ def _prepare_data(
         check_n_features(X, model.in_features)
     if sample_weight is not None:
         sample_weight = check_sample_weight(sample_weight, X.shape[0], dtype=model_dtype)
+    if augment is not None:
+        _check_augment(augment, X.shape[1])
     if validation_data is None and validation_split > 0:
         if loss.is_classification:
             train_index, val_index = stratified_split(y, validation_split, rng)
@@ -523,7 +533,18 @@ def _prepare_data(
             check_n_features(X_val, model.in_features, name="X_val")
         validation_data = (X_val, _check_targets(validation_data[1], X_val.shape[0], model_dtype,
                                                  name="y_val"))
-    return _Data(X, y, sample_weight, validation_data)
+    return _Data(X, y, sample_weight, validation_data, augment)
+
+
+def _check_augment(augment: Augmentation, n_features: int) -> None:
+    """Refuse an ``augment`` that is no :class:`~nnscratch.augment.Augmentation`, or whose
+    image shape does not hold ``n_features`` pixels, before training starts."""
+    from nnscratch.augment import Augmentation
+
+    if not isinstance(augment, Augmentation):
+        raise TypeError(f"augment must be an nnscratch.augment.Augmentation or None, got "
+                        f"{augment!r}.")
+    augment.check_features(n_features)
 
 
 def _check_targets(y: Any, n_samples: int, dtype: np.dtype, *, name: str = "y") -> np.ndarray:
@@ -566,6 +587,7 @@ def fit(
     sample_weight: np.ndarray | None = None,
     callbacks: Sequence[Callback] = (),
     verbose: int = 1,
+    augment: Augmentation | None = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent.
 
@@ -602,6 +624,10 @@ def fit(
     verbose : int, default=1
         0 is silent; 1 shows a progress bar (per epoch over batches, or over epochs when each
         epoch is one batch) with the live loss and accuracy.
+    augment : Augmentation or None, default=None
+        Random transforms of each training batch (:class:`nnscratch.augment.Augmentation`),
+        prepared in a background thread while the previous batch trains; validation data is
+        never augmented. Its random draws are seeded by ``seed``.
 
     Returns
     -------
@@ -622,12 +648,13 @@ def fit(
     rng = np.random.default_rng(seed)
     data = _prepare_data(model, loss, X, y, dtype=dtype, sample_weight=sample_weight,
                          validation_data=validation_data, validation_split=validation_split,
-                         rng=rng)
+                         rng=rng, augment=augment)
     _check_early_stopping(early_stopping, data)
     n_train = data.X.shape[0]
     full_batch = batch_size is None or batch_size >= n_train
     n_batches = 1 if full_batch else math.ceil(n_train / batch_size)
     shuffle_rng = rng if (shuffle and not full_batch) else None
+    augment_rng = np.random.default_rng(rng.integers(2**63)) if augment is not None else None
     history = History()
     base_rate = optimizer.learning_rate
     progress = _Progress(verbose, epochs, n_batches)
@@ -638,12 +665,14 @@ def fit(
             if schedule is not None:
                 optimizer.learning_rate = base_rate * schedule(epoch)
             start = time.perf_counter()
-            batches = minibatches(data.X, data.y, data.sample_weight, batch_size=batch_size,
-                                  rng=shuffle_rng)
             checkpoint.save()
             try:
-                result = run_epoch(model, loss, optimizer, batches, epoch=epoch,
-                                   n_batches=n_batches, on_batch=progress.start_epoch(epoch))
+                # `closing` stops the thread preparing augmented batches however the epoch ends.
+                with contextlib.closing(_training_batches(data, batch_size, shuffle_rng,
+                                                          augment_rng)) as batches:
+                    result = run_epoch(model, loss, optimizer, batches, epoch=epoch,
+                                       n_batches=n_batches,
+                                       on_batch=progress.start_epoch(epoch))
             except TrainingDivergedError as error:
                 checkpoint.restore()
                 error.restored = ("The weights from before that step are restored."
@@ -683,6 +712,24 @@ def _warn_if_loss_rose(history: History, learning_rate: float) -> None:
         first, last = history.loss[0], history.loss[-1]
         if last > LOSS_RISE_FACTOR * first:
             warnings.warn(LossRoseWarning(first, last, learning_rate), stacklevel=3)
+
+
+def _training_batches(
+    data: _Data,
+    batch_size: int | None,
+    shuffle_rng: np.random.Generator | None,
+    augment_rng: np.random.Generator | None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """One epoch of training batches, as :func:`minibatches` yields them; with an augmentation,
+    augmented copies of each batch's images, prepared in a background thread while the
+    previous batch trains (:func:`nnscratch.augment.augmented_batches`). Close it when done."""
+    batches = minibatches(data.X, data.y, data.sample_weight, batch_size=batch_size,
+                          rng=shuffle_rng)
+    if data.augment is None:
+        return batches
+    from nnscratch.augment import augmented_batches  # SciPy, imported only when augmenting
+
+    return augmented_batches(batches, data.augment, augment_rng)
 
 
 def _check_early_stopping(early_stopping: EarlyStopping | None, data: _Data) -> None:
