@@ -78,6 +78,8 @@ FLAG_CASES = {
                               "--patience must be >= 0, got -1"),
     "mlp negative warm-up": (["--recipe", "mnist10", "--warmup-epochs", "-2"],
                              "--warmup-epochs must be >= 0, got -2"),
+    "unknown augmentation": (["--recipe", "mnist10", "--augment", "rotate=3"],
+                             "--augment: augment has unknown setting(s) rotate"),
 }
 
 
@@ -122,6 +124,12 @@ CONFIG_CASES = {
                        "optimizer in [train] of {config} must be one of sgd, adam, adamw"),
     "recipe not a string": ("[train]\nrecipe = 5\n",
                             "recipe in [train] of {config} must be a string, got 5"),
+    "augment not a table": ('[train]\nrecipe = "mnist10"\naugment = "yes"\n',
+                            "augment in [train] of {config} must be a table, got the string"),
+    "unknown data set": ('[train]\ndataset = "kmnist"\n',
+                         "dataset in [train] of {config}: "),
+    "data set not a string": ("[train]\ndataset = 3\n",
+                              "dataset in [train] of {config} must be a string, got the integer"),
     "unknown recipe": ('[train]\nrecipe = "tutorail"\n',
                        "recipe in [train] of {config}: unknown recipe 'tutorail'"),
     "key of another recipe": ('[train]\nrecipe = "mnist10"\niterations = 5\n',
