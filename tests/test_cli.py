@@ -189,13 +189,13 @@ def test_settings_errors(argv, message):
 
 
 def test_config_errors(tmp_path):
-    from nnscratch.cli import CLIError
     from nnscratch.settings_check import SettingError
 
     bad = tmp_path / "bad.toml"
     bad.write_text("[train\n")
-    with pytest.raises(CLIError, match="is not valid TOML"):
+    with pytest.raises(SettingError, match=f"{bad}.* is not valid TOML"):
         _settings("--config", str(bad))
+    assert main(["train", "--config", str(bad)]) == 2  # a usage error, like a bad flag
     other = tmp_path / "other.toml"
     other.write_text('[train]\nrecipe = "mnist10"\niterations = 5\n')
     with pytest.raises(SettingError,

@@ -158,6 +158,8 @@ def _read_config(path: str) -> dict[str, Any]:
     """The ``[train]`` table of ``--config``, every table and key known."""
     try:
         document = runs.read_toml(Path(path))
+    except runs.ConfigSyntaxError as error:  # the file's content is the user's input
+        raise SettingError(str(error)) from None
     except runs.RunFolderError as error:
         raise CLIError(str(error)) from None
     return check_config_document(document, path, ("recipe", *SETTING_KEYS))
@@ -172,8 +174,6 @@ def _chosen_recipe(args: argparse.Namespace, config: dict[str, Any]) -> Recipe:
         return get_recipe(name)
     except ValueError as error:
         raise SettingError(f"{where}: {error}") from None
-
-
 
 
 def _given_flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RUN_FILES",
+    "ConfigSyntaxError",
     "Figures",
     "FolderBusyError",
     "FolderExistsError",
@@ -108,6 +109,10 @@ PREPROCESSING = {
 
 class RunFolderError(ValueError):
     """A run folder (or a config file) is missing, incomplete or unreadable."""
+
+
+class ConfigSyntaxError(RunFolderError):
+    """A config file was read but is not valid TOML (a usage error, like a bad flag)."""
 
 
 @dataclass
@@ -609,7 +614,7 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     except OSError as error:  # a folder, a pipe, permission denied...: already one clear line
         raise RunFolderError(str(error)) from None
     except tomllib.TOMLDecodeError as error:
-        raise RunFolderError(f"config file {path} is not valid TOML: {error}") from None
+        raise ConfigSyntaxError(f"config file {path} is not valid TOML: {error}") from None
     except ValueError as error:  # not UTF-8
         raise RunFolderError(f"config file {error}") from None
 
