@@ -75,13 +75,16 @@ def write_fake_mnist(
     return paths
 
 
-def use_hashes_of(monkeypatch: pytest.MonkeyPatch, arrays: dict[str, np.ndarray]) -> None:
-    """Make `arrays` the reference content that ``verify=True`` checks against."""
+def use_hashes_of(
+    monkeypatch: pytest.MonkeyPatch, arrays: dict[str, np.ndarray], dataset: str = "mnist"
+) -> None:
+    """Make `arrays` the reference content that ``verify=True`` checks for `dataset`."""
+    source = mnist.DATASETS[dataset]
     table = {
         key: dataclasses.replace(spec, sha256=hashlib.sha256(idx_bytes(arrays[key])).hexdigest())
-        for key, spec in mnist.MNIST_FILES.items()
+        for key, spec in source.files.items()
     }
-    monkeypatch.setattr(mnist, "MNIST_FILES", table)
+    monkeypatch.setitem(mnist.DATASETS, dataset, dataclasses.replace(source, files=table))
 
 
 def assert_same(loaded: mnist.MNIST, arrays: dict[str, np.ndarray]) -> None:

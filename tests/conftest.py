@@ -1,4 +1,5 @@
-"""Shared fixtures (a seeded random generator, the real-MNIST location) and the run's header.
+"""Shared fixtures (a seeded random generator, where the real MNIST and Fashion-MNIST are)
+and the run's header.
 
 The header names the BLAS kernel set and thread count the run used: results computed along
 different float paths agree only to rounding (see ``_numerics.py``), so a report of a failure
@@ -47,4 +48,20 @@ def mnist_dir() -> Path:
     path = Path(value)
     if not path.is_dir():
         pytest.skip(f"NNSCRATCH_DATA={value} is not a directory")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fashion_dir() -> Path:
+    """The directory of the real Fashion-MNIST files named by ``NNSCRATCH_DATA_FASHION``.
+
+    Tests marked ``slow`` use it; without the variable they skip and say why.
+    """
+    value = os.environ.get("NNSCRATCH_DATA_FASHION")
+    if not value:
+        pytest.skip("NNSCRATCH_DATA_FASHION is not set: point it at a folder with the "
+                    "Fashion-MNIST IDX files")
+    path = Path(value)
+    if not path.is_dir():
+        pytest.skip(f"NNSCRATCH_DATA_FASHION={value} is not a directory")
     return path

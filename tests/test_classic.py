@@ -156,6 +156,7 @@ def test_does_not_touch_the_global_random_state(separable):
         (0, 10, []),
     ],
 )
+@pytest.mark.filterwarnings("ignore:training with 0 epochs")  # n_iterations=0: said elsewhere
 def test_cost_logged_at_multiples_of_log_every_and_the_last(separable, n_iterations, log_every,
                                                             logged):
     X, y = separable
@@ -236,7 +237,8 @@ def test_a_diverging_run_names_the_iteration_and_the_fix(separable):
     X, y = separable
     with np.errstate(over="ignore", invalid="ignore"), pytest.raises(
         TrainingDivergedError,
-        match=r"became .* at iteration \d+\. Try a lower learning rate \(now 1e\+308\)",
+        match=r"became .* at iteration \d+\. The weights from before that step are restored\. "
+              r"Try a lower learning_rate \(now 1e\+308\)",
     ):
         NeuralNet([3, 1]).fit(X * 1e3, y, learning_rate=1e308, n_iterations=20)
 

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -181,21 +182,24 @@ def test_settings_come_from_recipe_then_config_then_flags(tmp_path):
 )
 def test_settings_errors(argv, message):
     from nnscratch.cli import CLIError
+    from nnscratch.settings_check import SettingError
 
-    with pytest.raises(CLIError, match=message):
+    with pytest.raises((CLIError, SettingError), match=message):
         _settings(*argv)
 
 
 def test_config_errors(tmp_path):
-    from nnscratch.cli import CLIError
+    from nnscratch.settings_check import SettingError
 
     bad = tmp_path / "bad.toml"
     bad.write_text("[train\n")
-    with pytest.raises(CLIError, match="is not valid TOML"):
+    with pytest.raises(SettingError, match=f"{bad}.* is not valid TOML"):
         _settings("--config", str(bad))
+    assert main(["train", "--config", str(bad)]) == 2  # a usage error, like a bad flag
     other = tmp_path / "other.toml"
     other.write_text('[train]\nrecipe = "mnist10"\niterations = 5\n')
-    with pytest.raises(CLIError, match="the setting 'iterations' does not apply to the 'mnist10'"):
+    with pytest.raises(SettingError,
+                       match="the setting 'iterations' does not apply to the 'mnist10'"):
         _settings("--config", str(other))
 
 
@@ -292,6 +296,146 @@ def test_evaluate_needs_a_digit_model(tmp_path, capsys):
     save_model(path, build_mlp(784, [4], 3, rng=0), ["cat", "dog", "emu"])
     assert main(["evaluate", str(path), "--no-download"]) == 1
     assert_one_line_error(capsys.readouterr().err, "not MNIST digits 0..9")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fashion-MNIST and augmentation, on synthetic files
+
+
+FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                 "Sneaker", "Bag", "Ankle boot"]
+
+
+def test_settings_dataset_classes_and_augment(tmp_path):
+    _, settings = _settings("--recipe", "binary-fast", "--dataset", "fashion-mnist",
+                            "--classes", "Shirt", "T-shirt/top")
+    assert settings["dataset"] == "fashion-mnist" and settings["digits"] == [6, 0]
+    assert settings["augment"] == {}  # binary-fast's
+    _, settings = _settings("--recipe", "mnist10", "--augment", "shift=2", "flip=true",
+                            "elastic_alpha=34")
+    assert settings["augment"] == {"shift": 2.0, "flip": True, "elastic_alpha": 34.0}
+    _, settings = _settings("--recipe", "mnist10-best", "--augment", "none")
+    assert settings["augment"] == {}
+    _, settings = _settings("--recipe", "fashion10")
+    assert settings["dataset"] == "fashion-mnist" and settings["augment"]["flip"] is True
+    config = tmp_path / "run.toml"
+    config.write_text('[train]\nrecipe = "mnist10"\ndataset = "fashion-mnist"\n'
+                      'digits = ["Bag", "Sneaker"]\n[train.augment]\nshift = 1.5\n')
+    _, settings = _settings("--config", str(config))
+    assert settings["digits"] == [8, 7] and settings["augment"] == {"shift": 1.5}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--dataset", "fashion-mnist", "--recipe", "mnist10", "--classes", "Sock", "Bag"],
+         "--classes: class 'Sock' is neither a number 0..9 nor a class name of Fashion-MNIST"),
+        (["--recipe", "mnist10", "--augment", "rotate=3"],
+         "--augment: augment has unknown setting(s) rotate"),
+        (["--recipe", "mnist10", "--augment", "scale=2"], "--augment: scale must be < 1.0"),
+        (["--augment", "shift=2"], "the setting 'augment' does not apply to the 'tutorial'"),
+    ],
+)
+def test_dataset_and_augment_errors(argv, message):
+    from nnscratch.settings_check import SettingError  # usage errors: exit status 2
+
+    with pytest.raises(SettingError, match=re.escape(message)):
+        _settings(*argv)
+
+
+def test_augment_flag_usage_errors(capsys):
+    for value in ("shift", "shift=two"):
+        with pytest.raises(SystemExit) as exit_info:
+            _settings("--recipe", "mnist10", "--augment", value)
+        assert exit_info.value.code == 2
+        assert "--augment" in capsys.readouterr().err
+
+
+@pytest.fixture
+def fashion_dir(tmp_path, monkeypatch) -> Path:
+    """Synthetic Fashion-MNIST files (60 train, 10 test), found through NNSCRATCH_DATA_FASHION."""
+    from _fake_mnist import fake_arrays, use_hashes_of, write_fake_mnist
+
+    arrays = fake_arrays(seed=3)
+    write_fake_mnist(tmp_path / "fashion", arrays)
+    use_hashes_of(monkeypatch, arrays, "fashion-mnist")  # so that verification passes
+    monkeypatch.setenv("NNSCRATCH_DATA_FASHION", str(tmp_path / "fashion"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "fashion"
+
+
+def test_train_evaluate_predict_and_plot_a_fashion_model(tmp_path, fashion_dir, capsys):
+    out = tmp_path / "run"
+    with one_blas_thread():
+        assert main(["train", "--dataset", "fashion-mnist", "--recipe", "mnist10", "--epochs",
+                     "2", "--layers", "8", "--augment", "shift=1", "flip=true", "--out",
+                     str(out), "--no-download", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["dataset"] == "fashion-mnist" and metrics["class_names"] == FASHION_NAMES
+    assert metrics["train_size"] == 60 and metrics["test_size"] == 10
+    saved = load_model(out / "model.npz")
+    assert saved.classes.tolist() == FASHION_NAMES  # the model names its classes
+    assert saved.metadata["dataset"] == "fashion-mnist"
+    assert saved.metadata["config"]["augment"] == {"shift": 1.0, "flip": True}
+    assert "Fashion-MNIST" in saved.metadata["preprocessing"]["source"]
+    for name in ("confusion_matrix.png", "misclassified.png", "augmentation.png"):
+        assert (out / name).is_file(), name
+
+    assert main(["evaluate", str(out), "--no-download", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dataset"] == "fashion-mnist" and report["classes"] == FASHION_NAMES
+    assert [entry["label"] for entry in report["per_class"]] == FASHION_NAMES
+    assert report["accuracy"] == metrics["test_accuracy"]
+    assert report["confusion_matrix"] == metrics["confusion_matrix"]
+    assert main(["evaluate", str(out), "--no-download"]) == 0
+    text = capsys.readouterr().out
+    assert "fashion-mnist classes" in text and "Ankle boot" in text
+    assert text.split("\n\n")[1].splitlines()[0].split()[0] == "class"
+
+    images = tmp_path / "some.npy"
+    np.save(images, np.zeros((2, 28, 28), dtype=np.uint8))
+    photo = np.full((90, 60), 255, dtype=np.uint8)  # a dark product on white, not a digit
+    photo[10:80, 15:45] = 40
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    assert main(["predict", str(out), str(images), str(tmp_path / "photo.png"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert all(row["label"] in FASHION_NAMES for row in rows)
+    assert list(rows[0]["probabilities"]) == FASHION_NAMES
+    # Pictures are made the way Fashion-MNIST was made, not like MNIST digits.
+    from nnscratch.data import preprocess_images
+    from nnscratch.images import preprocess_product
+
+    expected = saved.predict_proba(preprocess_images(preprocess_product(photo)[None]))[0]
+    assert_close(list(rows[2]["probabilities"].values()), expected)
+
+    assert main(["plot", str(out), "--no-download", "--json"]) == 0
+    plots = {Path(p).name for p in json.loads(capsys.readouterr().out)["plots"]}
+    assert {"confusion_matrix.png", "misclassified.png", "history.png",
+            "augmentation.png"} <= plots
+
+
+def test_a_fashion_subset_keeps_the_names_of_its_classes(tmp_path, fashion_dir, capsys):
+    out = tmp_path / "run"
+    with one_blas_thread():
+        assert main(["train", "--dataset", "fashion-mnist", "--recipe", "binary-fast",
+                     "--classes", "Shirt", "T-shirt/top", "--epochs", "1", "--layers", "4",
+                     "--out", str(out), "--no-download", "--no-plots", "--quiet"]) == 0
+    assert load_model(out / "model.npz").classes.tolist() == ["Shirt", "T-shirt/top"]
+    assert main(["evaluate", str(out), "--no-download", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["digits"] == [6, 0] and report["classes"] == ["Shirt", "T-shirt/top"]
+    assert sum(entry["support"] for entry in report["per_class"]) == 2  # 1 of each in the test
+
+
+def test_evaluate_needs_a_model_of_a_known_data_set(tmp_path, capsys):
+    path = tmp_path / "model.npz"
+    save_model(path, build_mlp(784, [4], 3, rng=0), ["Shirt", "Bag", "Sock"],
+               metadata={"dataset": "fashion-mnist"})
+    assert main(["evaluate", str(path), "--no-download"]) == 1
+    assert_one_line_error(capsys.readouterr().err, "not Fashion-MNIST classes (T-shirt/top")
+    save_model(path, build_mlp(784, [4], 3, rng=0), [0, 1, 2], metadata={"dataset": "emnist"})
+    assert main(["evaluate", str(path), "--no-download"]) == 1
+    assert_one_line_error(capsys.readouterr().err, "unknown dataset 'emnist'")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -714,11 +858,13 @@ def test_refusals_are_one_line_with_the_fix_and_touch_nothing(tmp_path, case, ca
 @pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC, errno.EACCES])
 def test_an_unwritable_out_folder_is_named_with_the_fix(tmp_path, capsys, monkeypatch, code):
     """The operating system's refusal, raised where train writes its files (mkdir, the
-    atomic writes' fsync): one line naming the folder, and an earlier run left as it was."""
+    atomic writes' fsync): one line naming the file at its final path (not the temporary
+    folder it was being written in), and the earlier run replaced by --overwrite left as it
+    was, with no temporary folder left behind."""
     out = tmp_path / "run"
     out.mkdir()
     (out / "metrics.json").write_text('{"test_accuracy": 0.99}\n')  # an earlier run's
-    argv = _train_into("run")(tmp_path)
+    argv = _train_into("run", "--overwrite")(tmp_path)
     before = snapshot(tmp_path)
 
     def refuse(*args: Any, **kwargs: Any) -> None:

@@ -9,8 +9,10 @@ import pytest
 
 from _fake_mnist import fake_arrays, write_fake_mnist
 from nnscratch.data import (
-    DigitsDataset,
+    ImageDataset,
+    load_dataset,
     load_digits,
+    parse_classes,
     parse_digits,
     preprocess_images,
     select_digits,
@@ -201,15 +203,17 @@ def fake_dir(tmp_path):
 def test_load_digits_on_synthetic_files(fake_dir):
     directory, arrays = fake_dir
     data = load_digits((3, 8), data_dir=directory, verify=False)
-    assert isinstance(data, DigitsDataset)
-    assert data.digits == (3, 8) and data.n_classes == 2
+    assert isinstance(data, ImageDataset)
+    assert data.digits == data.classes == (3, 8) and data.n_classes == 2
+    assert data.class_names == ("3", "8") and data.dataset == "mnist"
     assert (data.train_size, data.test_size, data.n_features) == (12, 4, 784)
     assert data.X_train.dtype == np.float64 and data.y_train.dtype == np.int64
     train_images, y_train = select_digits(arrays["train_images"], arrays["train_labels"], (3, 8))
     np.testing.assert_array_equal(data.X_train, train_images.reshape(-1, 784) / 255.0)
     np.testing.assert_array_equal(data.y_train, y_train)
     assert repr(data) == (
-        "DigitsDataset(digits=(3, 8), train_size=12, test_size=4, n_features=784, dtype=float64)"
+        "ImageDataset(dataset='mnist', classes=(3, 8), train_size=12, test_size=4, "
+        "n_features=784, dtype=float64)"
     )
 
 
@@ -244,7 +248,58 @@ def test_digits_dataset_is_frozen(fake_dir):
     directory, _ = fake_dir
     data = load_digits(data_dir=directory, verify=False)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        data.digits = (3, 4)
+        data.classes = (3, 4)
+
+
+def test_load_dataset_fashion_by_name_and_number(tmp_path, monkeypatch):
+    arrays = fake_arrays(seed=4, n_train=60, n_test=20)
+    write_fake_mnist(tmp_path / "fashion", arrays)
+    monkeypatch.setenv("NNSCRATCH_DATA_FASHION", str(tmp_path / "fashion"))
+    data = load_dataset("fashion-mnist", ["Shirt", 0, "ankle boot"], verify=False,
+                        download=False)
+    assert data.dataset == "fashion-mnist" and data.classes == (6, 0, 9)
+    assert data.class_names == ("Shirt", "T-shirt/top", "Ankle boot")
+    kept = np.isin(arrays["train_labels"], [6, 0, 9])
+    np.testing.assert_array_equal(np.asarray(data.classes)[data.y_train],
+                                  arrays["train_labels"][kept])
+    assert data.X_train.dtype == np.float64 and data.train_size == 18
+    assert load_dataset("fashion-mnist", verify=False, download=False).n_classes == 10
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["Shirt", "T-shirt/top"], (6, 0)),
+        (["shirt", "t shirt top", "ANKLE_BOOT"], (6, 0, 9)),
+        ("Ankle boot, Bag", (9, 8)),
+        ("Sneaker Sandal", (7, 5)),
+        ([7, "5"], (7, 5)),
+        ("all", tuple(range(10))),
+    ],
+)
+def test_parse_classes_of_fashion_mnist(values, expected):
+    assert parse_classes(values, "fashion-mnist") == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        (["Shirt", "shirt"], r"classes \(6, 6\) repeat 6; list each class once"),
+        (["Sock", "Bag"], r"class 'Sock' is neither a number 0\.\.9 nor a class name of "
+                          r"Fashion-MNIST \(T-shirt/top, .*Ankle boot\)"),
+        ([3, 10], r"class 10 is out of range; Fashion-MNIST classes are 0\.\.9"),
+        (["Bag"], r"give 1 class\(es\), but classification needs at least 2"),
+    ],
+)
+def test_parse_classes_rejects(values, match):
+    with pytest.raises(ValueError, match=match):
+        parse_classes(values, "fashion-mnist")
+
+
+def test_unknown_dataset_is_refused_before_reading(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown dataset 'kmnist'; choose one of 'mnist', "
+                                         r"'fashion-mnist'"):
+        load_dataset("kmnist", data_dir=tmp_path)
 
 
 @pytest.mark.slow
@@ -255,3 +310,12 @@ def test_load_digits_real_mnist(mnist_dir):
     assert np.bincount(data.y_test).tolist() == [1135, 1032]
     assert data.X_train.dtype == np.float64
     assert data.X_train.min() == 0.0 and data.X_train.max() == 1.0
+
+
+@pytest.mark.slow
+def test_load_dataset_real_fashion_mnist(fashion_dir):
+    data = load_dataset("fashion-mnist", data_dir=fashion_dir, dtype=np.float32, download=False)
+    assert (data.train_size, data.test_size) == (60000, 10000)
+    assert np.bincount(data.y_train).tolist() == [6000] * 10
+    assert np.bincount(data.y_test).tolist() == [1000] * 10
+    assert data.class_names[9] == "Ankle boot"

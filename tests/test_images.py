@@ -23,6 +23,7 @@ from nnscratch.images import (
     decode_picture,
     load_inputs,
     preprocess_digit,
+    preprocess_product,
     read_digit_arrays,
     read_image,
 )
@@ -151,6 +152,72 @@ def test_mnist_digits_come_back_almost_unchanged(mnist_dir):
     assert np.mean(difference <= 1) > 0.8
     centres = np.array([centre_of_mass(d) for d in processed])
     assert np.all(np.abs(centres - 14) <= 0.5 + 1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# preprocess_product (Fashion-MNIST's recipe)
+
+
+@pytest.fixture
+def boot() -> np.ndarray:
+    """A Fashion-MNIST-like picture: a light product filling the height, centred, on black."""
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[:, 4:24] = 90
+    image[16:, 4:24] = 200  # a sole
+    image[3:10, 10:18] = 30
+    return image
+
+
+def test_a_fashion_mnist_picture_comes_back_unchanged(boot):
+    product = preprocess_product(boot)
+    assert product.shape == (28, 28) and product.dtype == np.uint8
+    np.testing.assert_array_equal(product, boot)
+
+
+def test_a_product_photo_on_white_becomes_a_fashion_mnist_picture(boot):
+    # Dark on a white studio background, three times larger, off-centre on a wider page.
+    big = np.asarray(Image.fromarray(boot).resize((84, 84), Image.Resampling.LANCZOS), float)
+    photo = np.full((110, 150), 250.0)  # the paper is not quite white
+    photo[12:96, 30:114] = 250.0 - np.clip(big, 0, 250)
+    product = preprocess_product(photo)
+    assert product[:, :3].max() == 0 and product[:, 25:].max() == 0  # centred like the boot
+    assert np.abs(product.astype(int) - boot).mean() < 10  # resampled there and back
+
+
+def test_a_product_on_a_dark_background_is_not_negated(boot):
+    page = np.zeros((40, 40), dtype=np.uint8)
+    page[6:34, 6:34] = boot
+    np.testing.assert_array_equal(preprocess_product(page), boot)
+
+
+def test_a_wide_product_is_scaled_to_28_pixels_across():
+    photo = np.full((50, 200), 255, dtype=np.uint8)
+    photo[20:30, 10:190] = 0  # a belt: 10 x 180
+    product = preprocess_product(photo)
+    rows = np.flatnonzero(product.any(axis=1))
+    assert product[rows[0]:rows[-1] + 1].min(axis=0).max() > 200 and product[:, 0].max() > 200
+    assert len(rows) == 2 and rows[0] == 13  # 10 * 28 / 180 rounds to 2, centred
+
+
+def test_a_blank_photo_has_no_product():
+    with pytest.raises(BlankImageError, match=r"photo.png: no product found: the image is blank"):
+        preprocess_product(np.full((30, 30), 240.0), source="photo.png")
+    with pytest.raises(ValueError, match="expected a 2-D grayscale image"):
+        preprocess_product(np.zeros((2, 3, 3)))
+
+
+@pytest.mark.slow
+def test_fashion_mnist_pictures_come_back_within_a_pixel(fashion_dir):
+    from nnscratch.data import load_mnist
+
+    pictures = load_mnist(fashion_dir, dataset="fashion-mnist").test_images[:300]
+    exact_up_to_a_shift = [
+        min(np.abs(np.roll(preprocess_product(p).astype(int), (dr, dc), (0, 1)) - p).max()
+            for dr in (-1, 0, 1) for dc in (-1, 0, 1)) == 0
+        for p in pictures
+    ]
+    # The 5 % trim can cut a faint row, moving the product by a pixel or rescaling it a little.
+    assert np.mean(exact_up_to_a_shift) > 0.85
 
 
 # ---------------------------------------------------------------------------------------------

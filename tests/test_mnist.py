@@ -2,12 +2,15 @@
 
 Synthetic MNIST-shaped files (60 train, 10 test) stand in for the real ones; their digests replace
 the real ones through ``use_hashes_of`` when a test needs ``verify=True``. Downloads only ever
-talk to an HTTP server on 127.0.0.1. Tests marked ``slow`` read the real MNIST from
-``NNSCRATCH_DATA``.
+talk to an HTTP server on 127.0.0.1. Every test of where the files are looked for, how they are
+verified and how they are downloaded runs for both data sets, MNIST and Fashion-MNIST (the
+``dataset`` fixture). Tests marked ``slow`` read the real files from ``NNSCRATCH_DATA`` and
+``NNSCRATCH_DATA_FASHION``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import os
@@ -28,6 +31,8 @@ from _fake_mnist import (
 )
 from _http import refused_url, serve, truncated
 from nnscratch.data import (
+    DATASETS,
+    FASHION_MNIST,
     MIRRORS,
     MNIST,
     MNIST_FILES,
@@ -43,15 +48,27 @@ from nnscratch.data import mnist as mnist_module
 
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path, monkeypatch):
-    """No real NNSCRATCH_DATA or user cache leaks in; localhost is never proxied."""
-    monkeypatch.delenv("NNSCRATCH_DATA", raising=False)
+    """No real data folder or user cache leaks in; localhost is never proxied."""
+    for source in DATASETS.values():
+        monkeypatch.delenv(source.env_var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 
 
+@pytest.fixture(params=["mnist", "fashion-mnist"])
+def dataset(request):
+    """Each data set in turn: the same mechanism must serve both."""
+    return request.param
+
+
 @pytest.fixture
-def cache(tmp_path):
-    return tmp_path / "xdg" / "nnscratch" / "mnist"
+def env_var(dataset):
+    return DATASETS[dataset].env_var
+
+
+@pytest.fixture
+def cache(tmp_path, dataset):
+    return tmp_path / "xdg" / "nnscratch" / dataset
 
 
 def _files_in(directory):
@@ -89,51 +106,71 @@ def test_mixed_styles_in_one_folder(tmp_path):
     assert_same(load_mnist(tmp_path, verify=False), arrays)
 
 
-def test_verify_passes_for_the_reference_content(tmp_path, monkeypatch):
+def test_verify_passes_for_the_reference_content(tmp_path, monkeypatch, dataset):
     arrays = fake_arrays()
-    use_hashes_of(monkeypatch, arrays)
+    use_hashes_of(monkeypatch, arrays, dataset)
     write_fake_mnist(tmp_path, arrays, style="dotted", gz=False)
-    assert_same(load_mnist(tmp_path), arrays)
+    assert_same(load_mnist(tmp_path, dataset=dataset), arrays)
 
 
-def test_verify_hashes_decompressed_content(tmp_path, monkeypatch):
+def test_verify_hashes_decompressed_content(tmp_path, monkeypatch, dataset):
     arrays = fake_arrays()
-    use_hashes_of(monkeypatch, arrays)
+    use_hashes_of(monkeypatch, arrays, dataset)
     paths = write_fake_mnist(tmp_path, arrays)
     # A different gzip header (time stamp, file name, level) must not matter.
     data = idx_bytes(arrays["train_images"])
     paths["train_images"].write_bytes(gzip.compress(data, compresslevel=1, mtime=123456))
-    assert_same(load_mnist(tmp_path), arrays)
+    assert_same(load_mnist(tmp_path, dataset=dataset), arrays)
 
 
-def test_checksum_mismatch(tmp_path):
+def test_checksum_mismatch(tmp_path, dataset):
     arrays = fake_arrays()
     paths = write_fake_mnist(tmp_path, arrays)
-    expected = MNIST_FILES["train_images"].sha256
+    source = DATASETS[dataset]
+    expected = source.files["train_images"].sha256
     actual = hashlib.sha256(idx_bytes(arrays["train_images"])).hexdigest()
     pattern = (
         re.escape(str(paths["train_images"]))
-        + rf".*SHA-256 mismatch.*expected {expected}, found {actual}.*verify=False.*--no-verify"
+        + rf": SHA-256 mismatch for {source.title} train-images-idx3-ubyte: expected {expected}, "
+        + rf"found {actual}.*not the original {source.title}.*verify=False.*--no-verify"
     )
     with pytest.raises(MNISTChecksumError, match=pattern) as info:
-        load_mnist(tmp_path)
+        load_mnist(tmp_path, dataset=dataset)
     assert isinstance(info.value, ValueError)
     assert (info.value.expected, info.value.actual) == (expected, actual)
 
 
-def test_corrupt_file_raises_idx_error(tmp_path):
+@pytest.mark.parametrize(("asked", "found"), [("mnist", FASHION_MNIST), ("fashion-mnist", None)])
+def test_checksum_mismatch_names_the_data_set_a_file_belongs_to(tmp_path, monkeypatch, asked,
+                                                                found):
+    # Fashion-MNIST's files in a folder read as MNIST: say so, and how to load them.
+    arrays = fake_arrays()
+    write_fake_mnist(tmp_path, arrays)
+    found = found or DATASETS["mnist"]
+    use_hashes_of(monkeypatch, arrays, found.name)
+    with pytest.raises(MNISTChecksumError) as info:
+        load_mnist(tmp_path, dataset=asked)
+    assert (f"It is {found.title}'s train-images-idx3-ubyte, not "
+            f"{DATASETS[asked].title}'s: load it as dataset='{found.name}' "
+            f"(CLI: --dataset {found.name})") in str(info.value)
+    assert "delete it" not in str(info.value)
+
+
+def test_corrupt_file_raises_idx_error(tmp_path, dataset):
     paths = write_fake_mnist(tmp_path, fake_arrays())
     paths["test_labels"].write_bytes(paths["test_labels"].read_bytes()[:-4])
     with pytest.raises(IDXFormatError, match=re.escape(str(paths["test_labels"]))):
-        load_mnist(tmp_path, verify=False)
+        load_mnist(tmp_path, dataset=dataset, verify=False)
 
 
-def test_images_and_labels_swapped(tmp_path):
+def test_images_and_labels_swapped(tmp_path, dataset):
     arrays = fake_arrays()
     arrays["train_images"], arrays["train_labels"] = arrays["train_labels"], arrays["train_images"]
     write_fake_mnist(tmp_path, arrays)
-    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.*must hold uint8 of rank 3"):
-        load_mnist(tmp_path, verify=False)
+    title = DATASETS[dataset].title
+    with pytest.raises(ValueError, match=rf"{title} train-images-idx3-ubyte must hold uint8 of "
+                                         "rank 3"):
+        load_mnist(tmp_path, dataset=dataset, verify=False)
 
 
 def test_non_uint8_images(tmp_path):
@@ -187,18 +224,21 @@ def test_image_and_label_counts_must_agree(tmp_path):
 # --- where it looks ------------------------------------------------------------------------------
 
 
-def test_explicit_data_dir_missing_files_is_an_error(tmp_path, monkeypatch):
+def test_explicit_data_dir_missing_files_is_an_error(tmp_path, monkeypatch, dataset, env_var,
+                                                     cache):
     write_fake_mnist(tmp_path / "env", fake_arrays())  # a complete fallback that must be ignored
-    monkeypatch.setenv("NNSCRATCH_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv(env_var, str(tmp_path / "env"))
     paths = write_fake_mnist(tmp_path / "asked", fake_arrays())
     paths["test_images"].unlink()
     paths["train_labels"].unlink()
     pattern = (
         re.escape(str(tmp_path / "asked"))
-        + r" lacks train-labels-idx1-ubyte\[\.gz\], t10k-images-idx3-ubyte\[\.gz\]"
+        + r" lacks train-labels-idx1-ubyte\[\.gz\], t10k-images-idx3-ubyte\[\.gz\]\. "
+        + rf"Put the four {DATASETS[dataset].title} files there.*\${env_var} or the cache at "
+        + re.escape(str(cache))
     )
     with pytest.raises(MNISTNotFoundError, match=pattern) as info:
-        load_mnist(tmp_path / "asked", verify=False)
+        load_mnist(tmp_path / "asked", dataset=dataset, verify=False)
     assert isinstance(info.value, FileNotFoundError)
 
 
@@ -213,61 +253,76 @@ def test_explicit_data_dir_that_is_a_file(tmp_path):
         load_mnist(tmp_path / "file")
 
 
-def test_search_order(tmp_path, monkeypatch, cache):
+def test_search_order(tmp_path, monkeypatch, dataset, env_var, cache):
     explicit, env, cached = fake_arrays(1), fake_arrays(2), fake_arrays(3)
     write_fake_mnist(tmp_path / "explicit", explicit)
     write_fake_mnist(tmp_path / "env", env, style="dotted")
     write_fake_mnist(cache, cached, gz=False)
-    monkeypatch.setenv("NNSCRATCH_DATA", str(tmp_path / "env"))
-    kwargs = {"verify": False, "download": False}
+    monkeypatch.setenv(env_var, str(tmp_path / "env"))
+    # The other data set's variable and cache are not this one's.
+    other = next(source for name, source in DATASETS.items() if name != dataset)
+    monkeypatch.setenv(other.env_var, str(tmp_path / "explicit"))
+    kwargs = {"dataset": dataset, "verify": False, "download": False}
 
     assert_same(load_mnist(tmp_path / "explicit", **kwargs), explicit)
     assert_same(load_mnist(**kwargs), env)
-    monkeypatch.delenv("NNSCRATCH_DATA")
+    monkeypatch.delenv(env_var)
     assert_same(load_mnist(**kwargs), cached)
 
 
-def test_incomplete_env_dir_warns_and_falls_back_to_cache(tmp_path, monkeypatch, cache):
+def test_incomplete_env_dir_warns_and_falls_back_to_cache(tmp_path, monkeypatch, dataset,
+                                                          env_var, cache):
     cached = fake_arrays(3)
     write_fake_mnist(cache, cached)
     (tmp_path / "env").mkdir()
-    monkeypatch.setenv("NNSCRATCH_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv(env_var, str(tmp_path / "env"))
     with pytest.warns(
-        UserWarning, match=r"NNSCRATCH_DATA=.*env: lacks .*falling back to the cache"
+        UserWarning, match=rf"{env_var}=.*env: lacks .*falling back to the cache"
     ):
-        loaded = load_mnist(verify=False, download=False)
+        loaded = load_mnist(dataset=dataset, verify=False, download=False)
     assert_same(loaded, cached)
 
 
-def test_cache_dir_argument_overrides_default(tmp_path, cache):
+def test_cache_dir_argument_overrides_default(tmp_path, dataset, cache):
     write_fake_mnist(cache, fake_arrays(1))
     mine = fake_arrays(2)
     write_fake_mnist(tmp_path / "mine", mine)
-    assert_same(load_mnist(cache_dir=tmp_path / "mine", verify=False, download=False), mine)
+    loaded = load_mnist(dataset=dataset, cache_dir=tmp_path / "mine", verify=False,
+                        download=False)
+    assert_same(loaded, mine)
 
 
-def test_default_cache_dir(tmp_path, monkeypatch):
+def test_default_cache_dir(tmp_path, monkeypatch, dataset):
     assert default_cache_dir() == tmp_path / "xdg" / "nnscratch" / "mnist"
+    assert DATASETS[dataset].cache_dir() == tmp_path / "xdg" / "nnscratch" / dataset
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for value in ("", "relative/path"):  # the XDG spec says to ignore relative paths
         monkeypatch.setenv("XDG_CACHE_HOME", value)
-        assert default_cache_dir() == tmp_path / "home" / ".cache" / "nnscratch" / "mnist"
+        assert default_cache_dir(dataset) == tmp_path / "home" / ".cache" / "nnscratch" / dataset
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert default_cache_dir() == tmp_path / "home" / ".cache" / "nnscratch" / "mnist"
+    assert default_cache_dir(dataset) == tmp_path / "home" / ".cache" / "nnscratch" / dataset
 
 
-def test_not_found_without_download_lists_places(tmp_path, monkeypatch, cache):
-    monkeypatch.setenv("NNSCRATCH_DATA", str(tmp_path / "missing"))
+def test_not_found_without_download_lists_places(tmp_path, monkeypatch, dataset, env_var,
+                                                 cache):
+    monkeypatch.setenv(env_var, str(tmp_path / "missing"))
+    title = DATASETS[dataset].title
     with (
         pytest.warns(UserWarning),
-        pytest.raises(MNISTNotFoundError, match="download=False") as info,
+        pytest.raises(MNISTNotFoundError, match=f"{title} not found and download=False") as info,
     ):
-        load_mnist(download=False)
+        load_mnist(dataset=dataset, download=False)
     message = str(info.value)
-    assert f"NNSCRATCH_DATA={tmp_path / 'missing'}: does not exist" in message
+    assert f"{env_var}={tmp_path / 'missing'}: does not exist" in message
     assert f"cache {cache}: does not exist" in message
-    assert "--data-dir" in message
+    assert "--data-dir" in message and f"set {env_var} to it" in message
     assert not cache.exists()
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match=r"unknown dataset 'emnist'; choose one of 'mnist', "
+                                         r"'fashion-mnist'"):
+        load_mnist(dataset="emnist")
 
 
 def test_mirrors_must_be_a_sequence():
@@ -285,6 +340,23 @@ def test_default_mirrors_and_file_table():
     assert MNIST_FILES["train_images"].alt_name == "train-images.idx3-ubyte"
     with pytest.raises(TypeError):
         MNIST_FILES["x"] = MNIST_FILES["test_labels"]  # read-only
+    assert DATASETS["mnist"].files is MNIST_FILES and DATASETS["mnist"].mirrors is MIRRORS
+
+
+def test_fashion_mnist_source_is_the_publishers():
+    # The digests of ../shared/README.md, the publisher's two mirrors, MNIST's file names.
+    assert DATASETS["fashion-mnist"] is FASHION_MNIST
+    assert FASHION_MNIST.mirrors == (
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    )
+    assert FASHION_MNIST.files["test_labels"].sha256 == (
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34")
+    assert [spec.name for spec in FASHION_MNIST.files.values()] == [
+        spec.name for spec in MNIST_FILES.values()]
+    assert FASHION_MNIST.env_var == "NNSCRATCH_DATA_FASHION"
+    assert FASHION_MNIST.class_names[0] == "T-shirt/top"
+    assert FASHION_MNIST.class_names[9] == "Ankle boot"
 
 
 # --- downloading from a local server -----------------------------------------------------------
@@ -294,9 +366,9 @@ def _routes(prefix, bodies):
     return {f"{prefix}{MNIST_FILES[key].download_name}": body for key, body in bodies.items()}
 
 
-def test_download_skips_bad_mirrors(monkeypatch, cache):
+def test_download_skips_bad_mirrors(monkeypatch, dataset, cache):
     arrays = fake_arrays()
-    use_hashes_of(monkeypatch, arrays)
+    use_hashes_of(monkeypatch, arrays, dataset)
     good = gzipped(arrays)
     routes = {
         **_routes("/corrupt/", {key: b"<html>oops</html>" for key in good}),
@@ -309,7 +381,7 @@ def test_download_skips_bad_mirrors(monkeypatch, cache):
     with serve(routes) as server:
         prefixes = ["/missing/", "/corrupt/", "/other-data/", "/truncated/", "/good"]
         mirrors = [refused_url() + "/"] + [server.url + p for p in prefixes]
-        loaded = load_mnist(mirrors=mirrors, progress=False)
+        loaded = load_mnist(dataset=dataset, mirrors=mirrors, progress=False)
     assert_same(loaded, arrays)
     assert _files_in(cache) == sorted(spec.download_name for spec in MNIST_FILES.values())
     for key, body in good.items():
@@ -319,15 +391,26 @@ def test_download_skips_bad_mirrors(monkeypatch, cache):
     assert all(path.startswith("/good/") for path in server.requests[5:])  # it remembers
     assert len(server.requests) == 5 + 3
     # The next call finds the cache and downloads nothing.
-    assert_same(load_mnist(mirrors=[], progress=False), arrays)
+    assert_same(load_mnist(dataset=dataset, mirrors=[], progress=False), arrays)
 
 
-def test_download_fetches_only_missing_files(monkeypatch, cache):
+def test_download_uses_the_data_sets_own_mirrors(monkeypatch, dataset, cache):
     arrays = fake_arrays()
-    use_hashes_of(monkeypatch, arrays)
+    use_hashes_of(monkeypatch, arrays, dataset)
+    with serve(_routes("/own/", gzipped(arrays))) as server:
+        source = DATASETS[dataset]
+        monkeypatch.setitem(DATASETS, dataset, dataclasses.replace(
+            source, mirrors=(refused_url() + "/", server.url + "/own/")))
+        assert_same(load_mnist(dataset=dataset, progress=False), arrays)
+    assert len(_files_in(cache)) == 4
+
+
+def test_download_fetches_only_missing_files(monkeypatch, dataset, cache):
+    arrays = fake_arrays()
+    use_hashes_of(monkeypatch, arrays, dataset)
     write_fake_mnist(cache, {k: arrays[k] for k in ("train_images", "test_labels")}, gz=False)
     with serve(_routes("/m/", gzipped(arrays))) as server:
-        loaded = load_mnist(mirrors=[server.url + "/m/"], progress=False)
+        loaded = load_mnist(dataset=dataset, mirrors=[server.url + "/m/"], progress=False)
     assert_same(loaded, arrays)
     assert sorted(server.requests) == [
         "/m/t10k-images-idx3-ubyte.gz",
@@ -345,9 +428,9 @@ def test_download_without_verify_accepts_other_datasets(tmp_path):
     assert len(_files_in(tmp_path / "c")) == 4
 
 
-def test_all_mirrors_bad(monkeypatch, cache):
+def test_all_mirrors_bad(monkeypatch, dataset, env_var, cache):
     arrays = fake_arrays()
-    use_hashes_of(monkeypatch, arrays)
+    use_hashes_of(monkeypatch, arrays, dataset)
     refused = refused_url()
     good = gzipped(arrays)
     routes = {
@@ -359,24 +442,25 @@ def test_all_mirrors_bad(monkeypatch, cache):
         prefixes = ["/missing/", "/wrong/", "/html/", "/cut/"]
         mirrors = [refused + "/"] + [server.url + p for p in prefixes]
         with pytest.raises(MNISTNotFoundError) as info:
-            load_mnist(mirrors=mirrors, progress=False)
+            load_mnist(dataset=dataset, mirrors=mirrors, progress=False)
     message = str(info.value)
     name = "train-images-idx3-ubyte.gz"
-    assert f"downloading {name} failed from every mirror" in message
-    assert "NNSCRATCH_DATA: not set" in message
+    assert f"{DATASETS[dataset].title} not found, and downloading {name} failed from every " \
+           "mirror" in message
+    assert f"{env_var}: not set" in message
     assert f"cache {cache}: does not exist" in message
     assert re.search(rf"{re.escape(refused)}/{name}: cannot connect \(.*refused", message)
     assert f"{server.url}/missing/{name}: HTTP 404" in message
     assert f"{server.url}/wrong/{name}: wrong content: SHA-256" in message
     assert f"{server.url}/html/{name}: not an IDX file" in message
     assert f"{server.url}/cut/{name}: the connection closed after 100 of" in message
-    assert "--data-dir" in message and "NNSCRATCH_DATA to it" in message
+    assert "--data-dir" in message and f"{env_var} to it" in message
     assert _files_in(cache) == []
 
 
-def test_stalled_mirror_times_out(monkeypatch, cache):
+def test_stalled_mirror_times_out(monkeypatch, dataset, cache):
     arrays = fake_arrays()
-    use_hashes_of(monkeypatch, arrays)
+    use_hashes_of(monkeypatch, arrays, dataset)
     monkeypatch.setattr(mnist_module, "_TIMEOUT", 0.1)
 
     def stall(handler):
@@ -385,22 +469,24 @@ def test_stalled_mirror_times_out(monkeypatch, cache):
     routes = {"/stalled/train-images-idx3-ubyte.gz": stall, **_routes("/good/", gzipped(arrays))}
     with serve(routes) as server:
         loaded = load_mnist(
-            mirrors=[server.url + "/stalled/", server.url + "/good/"], progress=False
+            dataset=dataset, mirrors=[server.url + "/stalled/", server.url + "/good/"],
+            progress=False,
         )
         with pytest.raises(MNISTNotFoundError, match=r"stalled/train-images.*timed out"):
-            load_mnist(mirrors=[server.url + "/stalled/"], progress=False, cache_dir=cache / "x")
+            load_mnist(dataset=dataset, mirrors=[server.url + "/stalled/"], progress=False,
+                       cache_dir=cache / "x")
     assert_same(loaded, arrays)
 
 
-def test_no_mirrors(cache):
+def test_no_mirrors(dataset, cache):
     with pytest.raises(MNISTNotFoundError, match="no mirrors were given"):
-        load_mnist(mirrors=[], progress=False)
+        load_mnist(dataset=dataset, mirrors=[], progress=False)
     assert _files_in(cache) == []
 
 
-def test_keyboard_interrupt_during_download_leaves_nothing(monkeypatch, cache):
+def test_keyboard_interrupt_during_download_leaves_nothing(monkeypatch, dataset, cache):
     arrays = fake_arrays()
-    use_hashes_of(monkeypatch, arrays)
+    use_hashes_of(monkeypatch, arrays, dataset)
 
     class InterruptedBar:
         def __init__(self, **kwargs):
@@ -417,7 +503,7 @@ def test_keyboard_interrupt_during_download_leaves_nothing(monkeypatch, cache):
 
     monkeypatch.setattr(mnist_module, "tqdm", InterruptedBar)
     with serve(_routes("/", gzipped(arrays))) as server, pytest.raises(KeyboardInterrupt):
-        load_mnist(mirrors=[server.url])
+        load_mnist(dataset=dataset, mirrors=[server.url])
     assert _files_in(cache) == []
 
 
@@ -433,6 +519,15 @@ def test_progress_bar_names_the_file(monkeypatch, capsys, tmp_path):
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.mark.slow
+def test_real_fashion_mnist(fashion_dir):
+    fashion = load_mnist(fashion_dir, dataset="fashion-mnist", verify=True, download=False)
+    assert [a.shape for a in fashion] == [(60000, 28, 28), (60000,), (10000, 28, 28), (10000,)]
+    assert all(a.dtype == np.uint8 for a in fashion)
+    assert np.bincount(fashion.train_labels).tolist() == [6000] * 10
+    assert np.bincount(fashion.test_labels).tolist() == [1000] * 10
 
 
 @pytest.mark.slow

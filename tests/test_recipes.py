@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import pytest
@@ -43,8 +44,8 @@ def test_every_recipe_sets_every_key_it_allows(recipe):
 
 def test_the_tutorial_recipe_is_the_tutorials_experiment():
     assert RECIPES["tutorial"].settings == {
-        "digits": [1, 2], "layers": [196, 1], "learning_rate": 0.1, "iterations": 1000,
-        "log_every": 100, "seed": 42, "dtype": "float64",
+        "dataset": "mnist", "digits": [1, 2], "layers": [196, 1], "learning_rate": 0.1,
+        "iterations": 1000, "log_every": 100, "seed": 42, "dtype": "float64",
     }
 
 
@@ -88,7 +89,8 @@ def test_mlp_recipes_train_a_classifier(name, rng):
 def test_train_recipe_fits_the_model_the_recipe_describes(name, rng):
     recipe = RECIPES[name]
     settings = {**recipe.settings, "layers": [4, 1] if recipe.kind == "tutorial" else [4]}
-    settings.update({"iterations": 30} if recipe.kind == "tutorial" else {"epochs": 3})
+    settings.update({"iterations": 30} if recipe.kind == "tutorial" else {"epochs": 3,
+                                                                           "augment": {}})
     X = rng.random((60, 5))
     y = (X[:, 0] > 0.5).astype(np.int64)
     model = train_recipe(recipe, settings, X, y)
@@ -96,6 +98,67 @@ def test_train_recipe_fits_the_model_the_recipe_describes(name, rng):
     assert isinstance(model, kind)
     assert model.predict(X).shape == (60,)
     assert model.model_.dtype == np.dtype(settings["dtype"])
+
+
+@pytest.mark.parametrize("name", [n for n, r in RECIPES.items() if r.settings.get("augment")])
+def test_train_recipe_builds_the_recipes_augmentation(name, rng):
+    from nnscratch.augment import Augmentation
+
+    recipe = RECIPES[name]
+    settings = {**recipe.settings, "layers": [4], "epochs": 1, "digits": [0, 1]}
+    X = rng.random((40, 784)).astype(np.float32)
+    model = train_recipe(recipe, settings, X, np.arange(40) % 2)
+    assert model.augment == Augmentation.from_settings(recipe.settings["augment"])
+    assert not model.augment.is_identity
+
+
+def test_the_new_recipes_data_sets():
+    assert RECIPES["mnist10-best"].settings["dataset"] == "mnist"
+    assert RECIPES["fashion10"].settings["dataset"] == "fashion-mnist"
+    # Clothes mirror (a shoe pointing left is still a shoe); the recipe shifts nothing.
+    assert RECIPES["fashion10"].settings["augment"] == {"flip": True}
+    assert not RECIPES["mnist10-best"].settings["augment"].get("flip", False)  # digits do not
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "at_least"), [("fashion10", 0.80), ("mnist10-best", 0.95)])
+def test_the_augmented_recipes_learn_in_one_epoch(name, at_least, request):
+    # The whole path on the real data: loader, augmentation in the background, training.
+    from nnscratch.data import load_dataset
+
+    recipe = RECIPES[name]
+    folder = request.getfixturevalue(
+        "fashion_dir" if recipe.settings["dataset"] == "fashion-mnist" else "mnist_dir")
+    data = load_dataset(recipe.settings["dataset"], data_dir=folder, dtype=np.float32,
+                        progress=False)
+    model = train_recipe(recipe, {**recipe.settings, "epochs": 1}, data.X_train, data.y_train)
+    assert model.augment is not None and model.history_.epochs == 1
+    assert model.score(data.X_test, data.y_test) > at_least
+
+
+@pytest.mark.slow
+def test_the_recipes_script_prints_every_seed_and_writes_the_report(tmp_path, mnist_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "train_recipes.py"
+    completed = subprocess.run(
+        [sys.executable, str(script), "--recipes", "binary-fast", "--seeds", "0", "1", "2",
+         "--data-dir", str(mnist_dir), "--report", str(tmp_path), "--blas-threads", "1"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rows = [line.split() for line in completed.stdout.splitlines()[1:]]
+    assert [row[:2] for row in rows] == [["binary-fast", seed] for seed in ("0", "1", "2", "med")]
+    assert all(float(row[2].rstrip("%")) > 99 for row in rows)
+    report = (tmp_path / "binary-fast-classes.md").read_text()
+    assert "| 1 | 1135 |" in report and "| 2 | 1032 |" in report  # per-class, test counts
+    assert (tmp_path / "binary-fast-confusion.png").is_file()
+    results = (tmp_path / "binary-fast-results.md").read_text()
+    assert results.count("| `binary-fast` |") == 3 and "**median**" in results
+    assert (tmp_path / "binary-fast-row.md").read_text().startswith("| `binary-fast` | 1 vs 2, ")
+    assert len(json.loads((tmp_path / "binary-fast-runs.json").read_text())["runs"]) == 3
 
 
 def test_train_recipe_passes_validation_data_and_callbacks_to_fit(rng):

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 
 from nnscratch import __version__, runs
-from nnscratch.data import DataFile, DigitsDataset
+from nnscratch.data import DataFile, ImageDataset, get_source
 from nnscratch.recipes import RECIPES, train_recipe
 
 
-def _dataset(tmp_path: Path, rng: np.random.Generator, digits: tuple[int, ...]) -> DigitsDataset:
+def _dataset(tmp_path: Path, rng: np.random.Generator, digits: tuple[int, ...],
+             dataset: str = "mnist") -> ImageDataset:
     """784-pixel rows with an easy signal, and four stand-in data files with their SHA-256."""
     n_classes = len(digits)
     y_train, y_test = np.arange(90) % n_classes, np.arange(30) % n_classes
@@ -33,13 +34,14 @@ def _dataset(tmp_path: Path, rng: np.random.Generator, digits: tuple[int, ...]) 
         path = tmp_path / f"{key}.gz"
         path.write_bytes(key.encode())
         files[key] = DataFile(str(path), hashlib.sha256(key.encode()).hexdigest())
-    return DigitsDataset(X_train, y_train, X_test, y_test, digits, files)
+    names = tuple(get_source(dataset).class_names[d] for d in digits)
+    return ImageDataset(X_train, y_train, X_test, y_test, digits, names, dataset, files)
 
 
 def _run(tmp_path: Path, rng: np.random.Generator, name: str) -> tuple[runs.Run, Path]:
     recipe = RECIPES[name]
     digits = (1, 2) if recipe.kind == "tutorial" else (0, 1, 2)
-    data = _dataset(tmp_path, rng, digits)
+    data = _dataset(tmp_path, rng, digits, recipe.settings["dataset"])
     settings = {"recipe": name, **recipe.settings, "digits": list(digits), "dtype": "float64"}
     settings.update({"layers": [8, 1], "iterations": 20, "log_every": 5}
                     if recipe.kind == "tutorial" else {"layers": [8], "epochs": 2})
@@ -106,10 +108,18 @@ def test_history_csv_has_one_row_per_logged_iteration_or_epoch(tmp_path, rng):
 
 
 def test_new_run_dir_never_reuses_a_name(tmp_path):
-    first = runs.new_run_dir("tutorial", tmp_path)
-    first.mkdir()
-    second = runs.new_run_dir("tutorial", tmp_path)
-    assert second != first and second.name.startswith(first.name)
+    from nnscratch._transaction import reserve_new_folder
+
+    assert runs.new_run_dir("tutorial", tmp_path).name.endswith("-tutorial")
+    base = tmp_path / "20261129-120000-tutorial"
+    with reserve_new_folder(base) as first:
+        # Reserved (locked) but not yet written: a second reservation takes another name.
+        with reserve_new_folder(base) as second:
+            assert (first.folder, second.folder) == (base, tmp_path / f"{base.name}-2")
+    base.mkdir()
+    (base / "metrics.json").write_text("{}")  # written: taken
+    with reserve_new_folder(base) as third:
+        assert third.folder == tmp_path / f"{base.name}-2"
 
 
 def test_read_run_names_what_is_missing(tmp_path, rng):
@@ -139,3 +149,31 @@ def test_read_config_errors(tmp_path):
     good = tmp_path / "good.toml"
     runs.write_config(good, {"recipe": "mnist10", "epochs": 3})
     assert runs.read_config(good) == {"recipe": "mnist10", "epochs": 3}
+
+
+def test_a_fashion_mnist_run_names_its_data_set_classes_and_augmentation(tmp_path, rng):
+    run, out = _run(tmp_path, rng, "fashion10")
+    assert run.settings["augment"] == RECIPES["fashion10"].settings["augment"]
+    assert run.metrics["dataset"] == "fashion-mnist"
+    assert run.metrics["class_names"] == ["T-shirt/top", "Trouser", "Pullover"]
+    assert run.classes.tolist() == ["T-shirt/top", "Trouser", "Pullover"]
+    assert run.model_metadata["dataset"] == "fashion-mnist"
+    assert run.model_metadata["preprocessing"]["source"].startswith("Fashion-MNIST")
+    written = runs.write_run(out, run)
+    assert out / "augmentation.png" in written and (out / "augmentation.png").is_file()
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["dataset"] == "fashion-mnist"
+    assert set(provenance["data_files"]) == {"train_images", "train_labels", "test_images",
+                                             "test_labels"}
+    back = runs.read_run(out)
+    assert back.settings["dataset"] == "fashion-mnist"
+    assert back.settings["augment"] == run.settings["augment"]
+    assert back.saved.metadata["dataset"] == "fashion-mnist"
+    assert back.saved.classes.tolist() == ["T-shirt/top", "Trouser", "Pullover"]
+
+
+def test_an_mnist_run_without_augmentation_draws_no_augmentation_picture(tmp_path, rng):
+    run, out = _run(tmp_path, rng, "mnist10")
+    assert run.metrics["dataset"] == "mnist" and run.metrics["class_names"] == ["0", "1", "2"]
+    assert run.classes.tolist() == [0, 1, 2]
+    assert "augmentation.png" not in {p.name for p in runs.write_run(out, run)}

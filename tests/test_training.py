@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from _numerics import assert_close
 from nnscratch.activations import Sigmoid
+from nnscratch.augment import Augmentation
 from nnscratch.layers import Dense
 from nnscratch.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 from nnscratch.model import Sequential, build_mlp
@@ -19,6 +20,7 @@ from nnscratch.training import (
     EarlyStopping,
     History,
     TrainingDivergedError,
+    UntrainedWarning,
     evaluate,
     fit,
     minibatches,
@@ -216,8 +218,9 @@ def test_zero_epochs_change_nothing(rng):
     X, y = _blobs(rng, n_per_class=5)
     model = build_mlp(2, [3], 1, rng=0, dtype=np.float64)
     before = _weights(model)
-    history = fit(model, X, y, loss=BinaryCrossEntropy(), optimizer=SGD(model.parameters()),
-                  epochs=0, verbose=0)
+    with pytest.warns(UntrainedWarning, match="0 epochs"):
+        history = fit(model, X, y, loss=BinaryCrossEntropy(),
+                      optimizer=SGD(model.parameters()), epochs=0, verbose=0)
     assert history.epochs == 0 and history.loss == []
     for a, b in zip(before, _weights(model), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -252,9 +255,10 @@ def test_validation_split_keeps_class_proportions():
     model = Sequential([Dense(2, 1, rng=0, dtype=np.float64)])
     model[0].W.value[...] = 0.0
     model[0].b.value[...] = -10.0
-    history = fit(model, X, y, loss=BinaryCrossEntropy(),
-                  optimizer=SGD(model.parameters(), learning_rate=0.0), epochs=1, batch_size=10,
-                  validation_split=0.25, verbose=0)
+    with pytest.warns(UntrainedWarning, match="a learning rate of 0"):
+        history = fit(model, X, y, loss=BinaryCrossEntropy(),
+                      optimizer=SGD(model.parameters(), learning_rate=0.0), epochs=1,
+                      batch_size=10, validation_split=0.25, verbose=0)
     assert history.val_accuracy == [0.8]
     assert history.accuracy == [0.8]
 
@@ -445,16 +449,16 @@ def test_non_finite_loss_names_the_epoch_and_batch():
     model = Sequential([Dense(2, 1, rng=0, dtype=np.float64)])
     before = _weights(model)
     with np.errstate(over="ignore", invalid="ignore"), pytest.raises(
-        TrainingDivergedError, match=r"The loss became (inf|nan) at epoch 1, batch 2 of 3\. Try a "
-                                     r"lower learning rate \(now 0\.01\)"
+        TrainingDivergedError, match=r"The loss became (inf|nan) at epoch 1, batch 2 of 3\. The "
+                                     r"weights from the start of epoch 1 are restored\. Try a "
+                                     r"lower learning_rate \(now 0\.01\)"
     ) as caught:
         fit(model, X, np.zeros((12, 1)), loss=MeanSquaredError(),
             optimizer=SGD(model.parameters(), 0.01), epochs=3, batch_size=4, shuffle=False,
             verbose=0)
     assert caught.value.epoch == 0
-    # The failing batch's update was not applied: only the first batch's was.
-    assert all(np.all(np.isfinite(w)) for w in _weights(model))
-    assert any(np.any(w != b) for w, b in zip(_weights(model), before, strict=True))
+    # The epoch's first update is undone too: the model is back where the epoch started.
+    assert all(np.array_equal(w, b) for w, b in zip(_weights(model), before, strict=True))
 
 
 def test_huge_learning_rate_diverges_with_a_clear_error(rng):
@@ -481,10 +485,11 @@ def test_a_non_finite_weight_stops_training_even_with_a_finite_loss(batch_size, 
     with np.errstate(over="ignore", invalid="ignore"), pytest.raises(
         TrainingDivergedError,
         match=rf"The weights became non-finite \(layers\[0\]\.W holds NaN or infinity\) at "
-              rf"{where}\. Try a lower learning rate",
+              rf"{where}\. The weights from .* are restored\. Try a lower learning_rate",
     ):
         fit(model, X, y, loss=MeanSquaredError(), optimizer=SGD(model.parameters(), 1e308),
             epochs=3, batch_size=batch_size, shuffle=False, verbose=0)
+    assert all(np.all(np.isfinite(w)) for w in _weights(model))  # the last good weights
 
 
 @pytest.mark.parametrize(
@@ -563,3 +568,58 @@ def test_evaluate_in_batches_equals_one_pass(rng):
     assert_close(whole_loss, SoftmaxCrossEntropy().forward(logits, y))
     assert whole_accuracy == np.mean(np.argmax(logits, axis=1) == y)
     assert evaluate(model, MeanSquaredError(), X, np.zeros((25, 3)))[1] is None
+
+
+# ---------------------------------------------------------------------------
+# Augmentation (nnscratch.augment): training batches only, seeded
+# ---------------------------------------------------------------------------
+
+
+class _RecordingAugmentation(Augmentation):
+    """Records the batches it is given, and adds 1 to them."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seen = []
+
+    def __call__(self, X, rng):
+        self.seen.append(np.array(X))
+        return np.asarray(X) + 1.0
+
+
+def _image_blobs(rng, n=120):
+    X, y = _blobs(rng, n // 2)
+    return np.hstack([X, np.zeros((n, 2))]), y  # rows are 2x2 "images"
+
+
+def test_fit_augments_every_training_batch_and_never_the_validation_data(rng):
+    X, y = _image_blobs(rng)
+    augment = _RecordingAugmentation(image_shape=(2, 2))
+    model, history = _train(X, y, epochs=2, batch_size=16, validation_split=0.25,
+                            augment=augment)
+    seen = np.concatenate(augment.seen)
+    assert len(augment.seen) == 2 * 6 and seen.shape == (2 * 90, 4)  # 90 training rows a pass
+    training_rows = {row.tobytes() for row in seen}
+    assert len(training_rows) == 90  # each training row once per epoch, no validation row
+    # The model trained on the augmented batches (X + 1), not on X.
+    plain, _ = _train(X, y, epochs=2, batch_size=16, validation_split=0.25)
+    assert not all(np.array_equal(a, b) for a, b in zip(_weights(model), _weights(plain),
+                                                          strict=True))
+    assert len(history.val_loss) == 2
+
+
+def test_fit_with_augmentation_is_reproducible(rng):
+    X = rng.random((64, 16))
+    y = (X[:, :8].sum(axis=1) > 4).astype(np.int64)
+    augment = Augmentation(shift=1.0, rotation=10.0, elastic_alpha=2.0, image_shape=(4, 4))
+    runs = [_train(X, y, epochs=3, seed=5, augment=augment)[0] for _ in range(2)]
+    other = _train(X, y, epochs=3, seed=6, augment=augment)[0]
+    for a, b in zip(_weights(runs[0]), _weights(runs[1]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(_weights(runs[0])[0], _weights(other)[0])
+
+
+def test_fit_rejects_an_augmentation_of_other_images(rng):
+    X, y = _blobs(rng)
+    with pytest.raises(ValueError, match=r"augment works on 28x28 images .* X has 2 features"):
+        _train(X, y, augment=Augmentation(shift=1.0))

@@ -124,6 +124,11 @@ def test_a_space_samples_fixed_settings_ranges_and_layer_choices():
     assert layers_from_label("none") == []
 
 
+def test_an_augment_table_is_a_fixed_setting():
+    space = parse_space({"augment": {"shift": 2.0}}, get_recipe("mnist10"))
+    assert space.fixed == {"augment": {"shift": 2.0}} and not space.dimensions
+
+
 def test_layers_as_a_range_draw_each_width():
     space = parse_space({"layers": {"low": 8, "high": 64, "log": True, "depth": 2}},
                         get_recipe("mnist10"))
@@ -133,7 +138,10 @@ def test_layers_as_a_range_draw_each_width():
 
 @pytest.mark.parametrize(("table", "message"), [
     ({"learnig_rate": {"low": 1e-3, "high": 1e-1}}, "unknown setting 'learnig_rate'"),
-    ({"digits": [1, 2]}, "--digits chooses the task"),
+    ({"digits": [1, 2]}, "--dataset and --digits choose the task"),
+    ({"dataset": "fashion-mnist"}, "--dataset and --digits choose the task"),
+    ({"augment": {"shift": -1.0}}, "augment = {'shift': -1.0}"),
+    ({"augment": {"choices": [{}]}}, "augment = {'choices': [{}]}"),
     ({"dropout": {"low": 0.5, "high": 0.1}}, "low 0.5 above high 0.1; swap them"),
     ({"dropout": {"low": 0.2, "high": 0.2}}, "empty range (low = high = 0.2)"),
     ({"activation": {"choices": []}}, "empty list of choices"),

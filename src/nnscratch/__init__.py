@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 from nnscratch import (
     activations,
+    augment,
     data,
     gradcheck,
     initializers,
@@ -51,6 +52,7 @@ __all__ = [
     "SoftmaxCrossEntropy",
     "__version__",
     "activations",
+    "augment",
     "build_mlp",
     "data",
     "fit",

@@ -42,7 +42,13 @@ def check_real(
     """Check that ``value`` is a real number within the given bounds and return it as float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}.")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer such as 10**400
+        raise ValueError(
+            f"{name} must be finite, got an integer of about {_digits(value)} digits, too large "
+            "for a float."
+        ) from None
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}.")
     if low is not None and (value < low or (value == low and not low_inclusive)):
@@ -52,6 +58,11 @@ def check_real(
         bound = "<=" if high_inclusive else "<"
         raise ValueError(f"{name} must be {bound} {high}, got {value}.")
     return value
+
+
+def _digits(value: numbers.Integral) -> int:
+    """The decimal digits of a huge integer (``str`` refuses ones over 4300 digits)."""
+    return int(int(value).bit_length() * 0.30103) + 1
 
 
 def check_int(value: Any, name: str, *, low: int | None = None) -> int:

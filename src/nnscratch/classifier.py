@@ -40,6 +40,7 @@ from nnscratch._validation import (
     check_sample_weight,
 )
 from nnscratch.activations import ACTIVATIONS
+from nnscratch.augment import Augmentation
 from nnscratch.initializers import INITIALIZERS
 from nnscratch.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from nnscratch.metrics import accuracy_score
@@ -101,10 +102,14 @@ class NeuralNetClassifier:
         it once. ``None`` follows scikit-learn's convention: a float32 ``X`` trains a float32
         network (about twice as fast), any other ``X`` a float64 one.
     random_state : int, numpy.random.Generator or None, default=0
-        Seeds the weights, dropout, shuffling and validation split. ``None`` draws fresh
-        entropy on every ``fit``.
+        Seeds the weights, dropout, shuffling, validation split and augmentation. ``None``
+        draws fresh entropy on every ``fit``.
     verbose : int, default=0
         1 shows a progress bar per epoch.
+    augment : Augmentation or None, default=None
+        Random shifts, rotations, ... of each training batch
+        (:class:`nnscratch.augment.Augmentation`; rows of ``X`` must be its images); never
+        applied to validation data or in ``predict``.
 
     Attributes
     ----------
@@ -171,6 +176,7 @@ class NeuralNetClassifier:
         dtype: str | None = None,
         random_state: int | np.random.Generator | None = 0,
         verbose: int = 0,
+        augment: Augmentation | None = None,
     ) -> None:
         self.hidden_layers = hidden_layers
         self.activation = activation
@@ -192,6 +198,7 @@ class NeuralNetClassifier:
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+        self.augment = augment
 
     # -- the scikit-learn estimator protocol ----------------------------------------------
     @classmethod
@@ -289,6 +296,11 @@ class NeuralNetClassifier:
                    low_inclusive=False, high_inclusive=False)
         check_int(self.patience, "patience", low=0)
         _check_random_state(self.random_state)
+        if self.augment is not None and not isinstance(self.augment, Augmentation):
+            raise TypeError(
+                f"augment must be an nnscratch.augment.Augmentation or None, got "
+                f"{self.augment!r}."
+            )
         return check_dtype(self.dtype) if self.dtype is not None else _default_dtype(X)
 
     def _check_X(self, X: Any, dtype: np.dtype, *, reset: bool) -> np.ndarray:
@@ -454,7 +466,8 @@ class NeuralNetClassifier:
             For a hyper-parameter of the wrong type, sparse or non-numeric ``X``.
         TrainingDivergedError
             If the loss or a weight becomes non-finite; the message names the epoch (try a
-            lower ``learning_rate``).
+            lower ``learning_rate``). The classifier is then unfitted: ``predict`` raises
+            ``NotFittedError``.
         """
         dtype = self._validate_params(X)
         X = self._check_X(X, dtype, reset=True)
@@ -476,15 +489,26 @@ class NeuralNetClassifier:
             X_val = self._check_X(validation_data[0], dtype, reset=False)
             y_val = self._encode(self._check_y(validation_data[1], X_val.shape[0]))
             validation_data = (X_val, self._targets(y_val, dtype))
-        self.history_: History = fit(
-            self.model_, X, self._targets(index, dtype), loss=self.loss_,
-            optimizer=self.optimizer_, epochs=self.epochs, batch_size=self.batch_size,
-            validation_data=validation_data,
-            validation_split=self.validation_fraction if self.early_stopping else 0.0,
-            early_stopping=stopper, schedule=schedule, seed=self._shuffle_seed,
-            sample_weight=weights, callbacks=callbacks, verbose=self.verbose,
-        )
+        try:
+            self.history_: History = fit(
+                self.model_, X, self._targets(index, dtype), loss=self.loss_,
+                optimizer=self.optimizer_, epochs=self.epochs, batch_size=self.batch_size,
+                validation_data=validation_data,
+                validation_split=self.validation_fraction if self.early_stopping else 0.0,
+                early_stopping=stopper, schedule=schedule, seed=self._shuffle_seed,
+                sample_weight=weights, callbacks=callbacks, verbose=self.verbose,
+                augment=self.augment,
+            )
+        except BaseException:  # diverged or interrupted: no half-trained model to predict with
+            self._forget_fit()
+            raise
         return self
+
+    def _forget_fit(self) -> None:
+        """Make the classifier unfitted again (after a fit that failed)."""
+        for name in ("model_", "loss_", "optimizer_", "history_", "n_features_in_", "classes_",
+                     "_shuffle_seed", "_partial_epochs"):
+            self.__dict__.pop(name, None)
 
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
@@ -545,7 +569,7 @@ class NeuralNetClassifier:
             self.model_, X, self._targets(index, dtype), loss=self.loss_,
             optimizer=self.optimizer_, epochs=1, batch_size=self.batch_size,
             seed=self._shuffle_seed + self._partial_epochs, sample_weight=weights,
-            verbose=self.verbose,
+            verbose=self.verbose, augment=self.augment,
         )
         self._partial_epochs += 1
         return self

@@ -9,8 +9,11 @@ draw digits on (:mod:`nnscratch.serve`); ``tune`` searches a recipe's settings
 
 Parsing is argparse's, with one parent parser giving every command ``--quiet``, ``--json``
 (machine-readable output on stdout) and ``--debug``. Errors are printed as one line that says
-what went wrong and how to fix it, with exit status 1 (2 for usage errors, 130 for Ctrl-C); a
-failed gradient check also exits with 1. ``--debug`` shows the full traceback instead.
+what went wrong and how to fix it, with exit status 1 (2 for usage errors, 130 for Ctrl-C, 143
+for SIGTERM); a failed gradient check also exits with 1. ``train`` checks every flag and config
+value (:mod:`nnscratch.settings_check`) and the memory the model needs before it loads data,
+and writes its run folder as a transaction (:mod:`nnscratch._transaction`). ``--debug`` shows
+the full traceback instead.
 
 What is left out: interactive prompts, colour, and shell completion.
 """
@@ -34,6 +37,7 @@ import numpy as np
 from nnscratch import runs
 from nnscratch._files import explain_os_error
 from nnscratch._json import to_json
+from nnscratch._memory import available_memory, format_bytes, training_bytes
 from nnscratch.images import MAX_PIXELS
 from nnscratch.recipes import (
     RECIPES,
@@ -44,6 +48,13 @@ from nnscratch.recipes import (
     train_recipe,
 )
 from nnscratch.serialization import MAX_PARAMETERS
+from nnscratch.settings_check import (
+    HIDDEN_ACTIVATIONS,
+    SettingError,
+    check_config_document,
+    check_settings,
+    setting_name,
+)
 
 EXAMPLES_TRAIN = """\
 examples:
@@ -51,6 +62,10 @@ examples:
   nnscratch train --iterations 101 --log-every 1 --out run-check
   nnscratch train --recipe binary-fast --digits 3 8
   nnscratch train --recipe mnist10 --epochs 20
+  nnscratch train --recipe mnist10-best               # 99%+ with augmented digits
+  nnscratch train --dataset fashion-mnist --recipe fashion10
+  nnscratch train --dataset fashion-mnist --recipe binary-fast --classes Shirt T-shirt/top
+  nnscratch train --recipe mnist10 --augment shift=2 rotation=10 elastic_alpha=34
   nnscratch train --config runs/RUN/config.toml      # repeat a run exactly
 """
 
@@ -118,41 +133,57 @@ class CLIError(Exception):
 
 
 def resolve_settings(args: argparse.Namespace) -> tuple[Recipe, dict[str, Any]]:
-    """Merge recipe defaults, the ``--config`` file and explicit flags, and check them."""
-    config: dict[str, Any] = {}
-    if args.config is not None:
-        try:
-            config = runs.read_config(Path(args.config))
-        except runs.RunFolderError as error:
-            raise CLIError(str(error)) from None
-    name = args.recipe or config.get("recipe") or "tutorial"
-    try:
-        recipe = get_recipe(name)
-    except ValueError as error:
-        raise CLIError(str(error)) from None
+    """Merge recipe defaults, the ``--config`` file and explicit flags, and check them all.
+
+    Raises
+    ------
+    SettingError
+        A usage error (exit status 2) naming the flag or the config key and file
+        (:mod:`nnscratch.settings_check`).
+    CLIError
+        If the config file cannot be read.
+    """
+    config = _read_config(args.config) if args.config is not None else {}
+    recipe = _chosen_recipe(args, config)
     allowed = allowed_keys(recipe)
     settings: dict[str, Any] = {"recipe": recipe.name, **recipe.settings}
-    for source, values in (("config", config), ("flags", _given_flags(args))):
+    sources: dict[str, str] = {}
+    for source, values in ((str(args.config), config), ("flag", _given_flags(args))):
         for key, value in values.items():
+            if key == "recipe":
+                continue
             if key not in allowed:
-                where = f"in {args.config}" if source == "config" else f"--{key.replace('_', '-')}"
-                raise CLIError(
-                    f"{where}: the setting {key!r} does not apply to the {recipe.name!r} recipe "
-                    f"(it takes {', '.join(k for k in allowed if k != 'recipe')})."
+                raise SettingError(
+                    f"{setting_name(key, source)}: the setting {key!r} does not apply to the "
+                    f"{recipe.name!r} recipe (it takes "
+                    f"{', '.join(k for k in allowed if k != 'recipe')})."
                 )
-            settings[key] = value
-    from nnscratch.data import parse_digits
-
-    try:
-        settings["digits"] = list(parse_digits(settings["digits"]))
-    except ValueError as error:
-        raise CLIError(f"--digits: {error}") from None
-    if recipe.kind == "tutorial" and len(settings["digits"]) != 2:
-        raise CLIError(
-            f"the tutorial recipe classifies two digits, got {settings['digits']}; use "
-            "--recipe mnist10 (or binary-fast) for other sets."
-        )
+            settings[key], sources[key] = value, source
+    check_settings(settings, sources)  # types first: the data checks below rely on them
+    _check_data_settings(recipe, settings, sources)
     return recipe, settings
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    """The ``[train]`` table of ``--config``, every table and key known."""
+    try:
+        document = runs.read_toml(Path(path))
+    except runs.ConfigSyntaxError as error:  # the file's content is the user's input
+        raise SettingError(str(error)) from None
+    except runs.RunFolderError as error:
+        raise CLIError(str(error)) from None
+    return check_config_document(document, path, ("recipe", *SETTING_KEYS))
+
+
+def _chosen_recipe(args: argparse.Namespace, config: dict[str, Any]) -> Recipe:
+    name = args.recipe or config.get("recipe") or "tutorial"
+    where = "--recipe" if args.recipe else setting_name("recipe", str(args.config))
+    if not isinstance(name, str):
+        raise SettingError(f"{where} must be a string, got {name!r}.")
+    try:
+        return get_recipe(name)
+    except ValueError as error:
+        raise SettingError(f"{where}: {error}") from None
 
 
 def _given_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -161,32 +192,185 @@ def _given_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {key: getattr(args, key) for key in SETTING_KEYS if getattr(args, key) is not None}
 
 
+def _check_memory(recipe: Recipe, settings: dict[str, Any]) -> None:
+    """Refuse a model whose training cannot fit in the memory available (before any work)."""
+    available = available_memory()
+    if available is None:
+        return
+    tutorial = recipe.kind == "tutorial"
+    n_classes = len(settings["digits"])
+    widths = list(settings["layers"]) + ([] if tutorial else [1 if n_classes == 2 else n_classes])
+    estimate = training_bytes(
+        widths, n_classes=n_classes, batch_size=None if tutorial else settings["batch_size"],
+        optimizer=None if tutorial else settings["optimizer"],
+        momentum=settings.get("momentum", 0.0), itemsize=np.dtype(settings["dtype"]).itemsize,
+    )
+    if estimate.total > available:
+        smaller = "" if tutorial else ", a smaller --batch-size"
+        raise CLIError(
+            f"training layers {settings['layers']} needs about {format_bytes(estimate.total)} "
+            f"of memory ({estimate.describe()}), but {format_bytes(available)} is available. "
+            f"Use fewer or smaller --layers{smaller} or --dtype float32."
+        )
+
+
+def _warn_untrained(recipe: Recipe, settings: dict[str, Any]) -> None:
+    """Say up front that the model will be saved untrained (the tutorial allows it)."""
+    if recipe.kind != "tutorial":
+        return
+    if settings["iterations"] == 0 or settings["learning_rate"] == 0:
+        why = ("--iterations 0" if settings["iterations"] == 0 else "--learning-rate 0")
+        warnings.warn(f"{why}: the saved model keeps its initial weights: it is untrained.",
+                      UserWarning, stacklevel=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data sets and augmentation settings (issue 11): MNIST or Fashion-MNIST, classes by number or
+# name, and the augment table.
+
+
+def _check_data_settings(recipe: Recipe, settings: dict[str, Any],
+                         sources: dict[str, str]) -> None:
+    """Resolve the classes of the data set to numbers, and check the augment table: usage
+    errors naming the flag or config key (:mod:`nnscratch.settings_check`)."""
+    from nnscratch.augment import Augmentation
+    from nnscratch.data import get_source, parse_classes
+
+    def name(key: str) -> str:
+        return setting_name(key, sources.get(key, "recipe"))
+
+    try:
+        get_source(settings["dataset"])
+    except ValueError as error:
+        raise SettingError(f"{name('dataset')}: {error}") from None
+    try:
+        settings["digits"] = list(parse_classes(settings["digits"], settings["dataset"]))
+    except (TypeError, ValueError) as error:
+        flag = name("digits")
+        if sources.get("digits") == "flag" and settings["dataset"] != "mnist":
+            flag = "--classes"
+        raise SettingError(f"{flag}: {error}") from None
+    if recipe.kind == "tutorial" and len(settings["digits"]) != 2:
+        raise SettingError(
+            f"{name('digits')}: the tutorial recipe classifies two digits, got "
+            f"{settings['digits']}; use --recipe mnist10 (or binary-fast) for other sets."
+        )
+    if settings.get("augment"):
+        try:
+            Augmentation.from_settings(settings["augment"])
+        except (TypeError, ValueError) as error:
+            raise SettingError(f"{name('augment')}: {error}") from None
+
+
+def _augment_table(text: str) -> dict[str, Any]:
+    """``--augment`` values: ``none``, or ``KEY=VALUE`` (numbers; ``flip=true``)."""
+    if text.strip().lower() == "none":
+        return {}
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not KEY=VALUE; write e.g. shift=2 rotation=10, or none.")
+    if value.lower() in ("true", "false"):
+        return {key: value.lower() == "true"}
+    try:
+        return {key: float(value)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: {value!r} is not a number (or true/false).") from None
+
+
+class _AugmentAction(argparse.Action):
+    """Merge the ``--augment KEY=VALUE ...`` items into one table; ``none`` is ``{}``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        table: dict[str, Any] = {}
+        for item in values:
+            table.update(item)
+        setattr(namespace, self.dest, table)
+
+
+def _model_dataset(saved: Any, path: Path) -> tuple[str, list[int]]:
+    """The data set a model was trained on, and the class number of each of its outputs."""
+    from nnscratch.data import get_source, parse_classes
+
+    dataset = saved.metadata.get("dataset", "mnist")
+    try:
+        source = get_source(dataset)
+    except ValueError as error:
+        raise CLIError(f"{path}: {error}") from None
+    labels = saved.classes.tolist()
+    try:
+        return dataset, list(parse_classes(labels, dataset))
+    except (TypeError, ValueError):
+        what = ("MNIST digits 0..9" if dataset == "mnist"
+                else f"{source.title} classes ({', '.join(source.class_names)})")
+        raise CLIError(
+            f"{path} classifies {labels}, not {what}; evaluate it in Python on its own data."
+        ) from None
+
+
+def _augmentation(settings: dict[str, Any]) -> Any:
+    """The Augmentation a run's settings describe, or None."""
+    if not settings.get("augment"):
+        return None
+    from nnscratch.augment import Augmentation
+
+    try:
+        return Augmentation.from_settings(settings["augment"])
+    except (TypeError, ValueError) as error:
+        raise CLIError(f"config.toml: augment: {error}") from None
+
+
 # ---------------------------------------------------------------------------------------------
 # train
 
 
 def _train(args: argparse.Namespace) -> int:
-    from nnscratch.data import load_digits
-
     recipe, settings = resolve_settings(args)
-    out = Path(args.out) if args.out else runs.new_run_dir(recipe.name)
+    _check_memory(recipe, settings)
+    _warn_untrained(recipe, settings)
+    if args.out:
+        reservation = runs.reserve_run_dir(args.out, overwrite=args.overwrite)
+    else:
+        reservation = runs.reserve_new_run_dir(recipe.name)
+    with reservation as reserved:
+        run = _train_and_record(args, recipe, settings, reserved.folder)
+        runs.write_run(reserved.folder, run, plots=not args.no_plots, overwrite=args.overwrite)
+    _report_run(args, run.metrics, reserved.folder)
+    return 0
+
+
+def _train_and_record(args: argparse.Namespace, recipe: Recipe, settings: dict[str, Any],
+                      out: Path) -> runs.Run:
+    from nnscratch.data import load_dataset
+    from nnscratch.training import TrainingDivergedError, UntrainedWarning
+
     quiet = args.quiet or args.json
-    data = load_digits(
-        settings["digits"], data_dir=args.data_dir, dtype=np.dtype(settings["dtype"]),
-        download=not args.no_download, verify=not args.no_verify, progress=not quiet,
+    data = load_dataset(
+        settings["dataset"], settings["digits"], data_dir=args.data_dir,
+        dtype=np.dtype(settings["dtype"]), download=not args.no_download,
+        verify=not args.no_verify, progress=not quiet,
     )
     if not quiet:
-        print(f"nnscratch train: recipe {recipe.name!r}, digits {settings['digits']}, "
-              f"{data.train_size} train / {data.test_size} test examples -> {out}")
+        what = (f"digits {settings['digits']}" if data.dataset == "mnist"
+                else f"{data.dataset} classes {list(data.class_names)}")
+        print(f"nnscratch train: recipe {recipe.name!r}, {what}, "
+              f"{data.train_size} train / {data.test_size} test examples -> {out}", flush=True)
     start = time.perf_counter()
     try:
-        predictor = train_recipe(recipe, settings, data.X_train, data.y_train,
-                                 verbose=0 if quiet else 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UntrainedWarning)  # said up front, with the flag
+            predictor = train_recipe(recipe, settings, data.X_train, data.y_train,
+                                     verbose=0 if quiet else 1)
+    except TrainingDivergedError as error:
+        raise CLIError(error.describe("--learning-rate") + " Nothing was saved.") from None
     except ValueError as error:
         raise CLIError(str(error)) from None
-    run = runs.record_run(recipe, settings, predictor, data, time.perf_counter() - start)
-    runs.write_run(out, run, plots=not args.no_plots)
-    metrics = run.metrics
+    return runs.record_run(recipe, settings, predictor, data, time.perf_counter() - start)
+
+
+def _report_run(args: argparse.Namespace, metrics: dict[str, Any], out: Path) -> None:
     if args.json:
         _print_json({**metrics, "run_dir": str(out)})
     elif not args.quiet:
@@ -196,7 +380,6 @@ def _train(args: argparse.Namespace) -> int:
               f"({metrics['test_correct']}/{metrics['test_size']})")
         print(f"training time:  {metrics['seconds']:.1f} s")
         print(f"run folder:     {out}")
-    return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,17 +429,6 @@ def _check_mnist_model(saved: Any, path: Path) -> None:
         )
 
 
-def _model_digits(saved: Any, path: Path) -> list[int]:
-    """The MNIST digits a model classifies, in class order."""
-    digits = saved.classes.tolist()
-    if not all(isinstance(d, int) and 0 <= d <= 9 for d in digits):
-        raise CLIError(
-            f"{path} classifies {digits}, not MNIST digits 0..9; evaluate it in Python on its "
-            "own data."
-        )
-    return digits
-
-
 def _class_indices(saved: Any, X: np.ndarray) -> np.ndarray:
     """The predicted class index of every row, a chunk at a time."""
     return np.concatenate([saved.predict_class_indices(X[i:i + _CHUNK])
@@ -268,12 +440,14 @@ def _probabilities(saved: Any, X: np.ndarray) -> np.ndarray:
                            for i in range(0, len(X), _CHUNK)])
 
 
-def _load_data(args: argparse.Namespace, digits: Sequence[int], dtype: Any) -> Any:
-    from nnscratch.data import load_digits
+def _load_data(args: argparse.Namespace, dataset: str, classes: Sequence[int],
+               dtype: Any) -> Any:
+    from nnscratch.data import load_dataset
 
-    return load_digits(
-        digits, data_dir=args.data_dir, dtype=np.dtype(dtype), download=not args.no_download,
-        verify=not args.no_verify, progress=not (args.quiet or args.json),
+    return load_dataset(
+        dataset, classes, data_dir=args.data_dir, dtype=np.dtype(dtype),
+        download=not args.no_download, verify=not args.no_verify,
+        progress=not (args.quiet or args.json),
     )
 
 
@@ -304,8 +478,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     path, saved = _load(args.model, max_parameters=args.max_parameters)
     _check_mnist_model(saved, path)
-    digits = _model_digits(saved, path)
-    data = _load_data(args, digits, saved.model.dtype)
+    dataset, digits = _model_dataset(saved, path)
+    data = _load_data(args, dataset, digits, saved.model.dtype)
+    names = saved.classes.tolist()  # digits for MNIST, class names for Fashion-MNIST
     X, y = (data.X_test, data.y_test) if args.split == "test" else (data.X_train, data.y_train)
     predicted = _class_indices(saved, X)
     labels = np.arange(len(digits))
@@ -315,15 +490,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     matrix = confusion_matrix(y, predicted, labels=labels)
     report = {
         "model": str(path),
+        "dataset": dataset,
         "split": args.split,
         "digits": digits,
+        "classes": names,
         "n_samples": len(y),
         "correct": correct,
         "accuracy": correct / len(y),
         "per_class": [
             {"label": digit, "precision": float(p), "recall": float(r), "f1": float(f),
              "support": int(n)}
-            for digit, p, r, f, n in zip(digits, precision, recall, f1, support, strict=True)
+            for digit, p, r, f, n in zip(names, precision, recall, f1, support, strict=True)
         ],
         "macro_avg": {"precision": float(macro[0]), "recall": float(macro[1]),
                       "f1": float(macro[2])},
@@ -332,17 +509,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report)
     elif not args.quiet:
-        print(f"model {path}, digits {digits}, {args.split} split: {len(y)} images")
+        noun = "digit" if dataset == "mnist" else "class"
+        what = f"digits {digits}" if dataset == "mnist" else f"{dataset} classes {names}"
+        print(f"model {path}, {what}, {args.split} split: {len(y)} images")
         print(f"accuracy: {report['accuracy']:.2%} ({correct}/{len(y)})\n")
-        rows = [["digit", "precision", "recall", "f1", "support"]]
+        rows = [[noun, "precision", "recall", "f1", "support"]]
         rows += [[str(c["label"]), f"{c['precision']:.4f}", f"{c['recall']:.4f}",
                   f"{c['f1']:.4f}", str(c["support"])] for c in report["per_class"]]
         rows.append(["macro avg", f"{macro[0]:.4f}", f"{macro[1]:.4f}", f"{macro[2]:.4f}",
                      str(len(y))])
         print(_table(rows))
-        print("\nconfusion matrix (rows: true digit, columns: predicted digit)")
-        print(_table([["", *map(str, digits)]]
-                     + [[str(d), *map(str, row)] for d, row in zip(digits, matrix, strict=True)]))
+        print(f"\nconfusion matrix (rows: true {noun}, columns: predicted {noun})")
+        print(_table([["", *map(str, names)]]
+                     + [[str(d), *map(str, row)] for d, row in zip(names, matrix, strict=True)]))
     return 0
 
 
@@ -352,11 +531,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from nnscratch.data import preprocess_images
-    from nnscratch.images import load_inputs
+    from nnscratch.images import load_inputs, preprocess_digit, preprocess_product
 
     path, saved = _load(args.model, max_parameters=args.max_parameters)
     _check_mnist_model(saved, path)
-    names, images = load_inputs(args.inputs, max_pixels=args.max_pixels)
+    # Pictures are prepared the way the model's data set was made.
+    fashion = saved.metadata.get("dataset") == "fashion-mnist"
+    names, images = load_inputs(args.inputs, max_pixels=args.max_pixels,
+                                preprocess=preprocess_product if fashion else preprocess_digit)
     probabilities = _probabilities(saved, preprocess_images(images, saved.model.dtype))
     labels = saved.classes[np.argmax(probabilities, axis=1)].tolist()
     classes = [str(c) for c in saved.classes.tolist()]
@@ -384,19 +566,23 @@ def _plot(args: argparse.Namespace) -> int:
         recipe = run.recipe
     except runs.RunFolderError as error:
         raise CLIError(str(error)) from None
-    digits = _model_digits(run.saved, run.path / "model.npz")
-    matrix = np.asarray(run.metrics.get("confusion_matrix", np.zeros((len(digits),) * 2)))
+    model_path = run.path / "model.npz"
+    dataset, classes = _model_dataset(run.saved, model_path)
+    labels = run.saved.classes.tolist()  # the labels shown: digits, or Fashion-MNIST's names
+    matrix = np.asarray(run.metrics.get("confusion_matrix", np.zeros((len(labels),) * 2)))
     figures = runs.Figures(recipe.kind, run.cost_history, run.history_rows,
-                           run.saved.model.layers[0].W.value, digits, matrix)
+                           run.saved.model.layers[0].W.value, labels, matrix,
+                           augment=_augmentation(run.settings))
     if not args.no_data:
         from nnscratch.metrics import confusion_matrix
 
-        data = _load_data(args, digits, run.saved.model.dtype)
+        data = _load_data(args, dataset, classes, run.saved.model.dtype)
         figures.X_test, figures.y_test = data.X_test, data.y_test
+        figures.X_train, figures.y_train = data.X_train, data.y_train
         figures.test_pred = _class_indices(run.saved, data.X_test)
         figures.confusion = confusion_matrix(data.y_test, figures.test_pred,
-                                             labels=np.arange(len(digits)))
-        if len(digits) == 2:
+                                             labels=np.arange(len(labels)))
+        if len(labels) == 2:
             figures.scores = _probabilities(run.saved, data.X_test)[:, 1]
     written = runs.draw_figures(run.path, figures)
     if args.json:
@@ -585,7 +771,8 @@ def _tune(args: argparse.Namespace) -> int:
     from nnscratch import tune
 
     options = tune.TuneOptions(
-        recipe=args.recipe, digits=args.digits, space=args.space, out=args.out,
+        recipe=args.recipe, dataset=args.dataset, digits=args.digits, space=args.space,
+        out=args.out,
         trials=args.trials, timeout=args.timeout, jobs=args.jobs, study=args.study,
         storage=args.storage, sampler=args.sampler, pruner=args.pruner, seed=args.seed,
         heartbeat=args.heartbeat, final=args.final, plots=not args.no_plots,
@@ -622,12 +809,13 @@ def _common_options() -> argparse.ArgumentParser:
 
 def _data_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("MNIST data")
+    group = parent.add_argument_group("data (MNIST or Fashion-MNIST)")
     group.add_argument("--data-dir", metavar="DIR",
-                       help="folder with the four MNIST files (else $NNSCRATCH_DATA, the cache "
-                            "~/.cache/nnscratch/mnist, or a verified download into it)")
+                       help="folder with the data set's four files (else $NNSCRATCH_DATA for "
+                            "MNIST or $NNSCRATCH_DATA_FASHION for Fashion-MNIST, the cache "
+                            "~/.cache/nnscratch/DATASET, or a verified download into it)")
     group.add_argument("--no-download", action="store_true",
-                       help="fail instead of downloading MNIST")
+                       help="fail instead of downloading the data")
     group.add_argument("--no-verify", action="store_true",
                        help="skip the SHA-256 check (for a deliberately different dataset)")
     return parent
@@ -673,10 +861,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = _add_command(
         commands, "train", [common, data], "train a network and write a run folder",
-        "Train a network on MNIST digits and write a run folder with metrics.json, "
-        "history.csv, config.toml (the settings that repeat the run exactly), model.npz and "
-        "plots. With no options it runs the tutorial's experiment. Settings come from the "
-        "recipe, then --config, then the flags.\n\nrecipes:\n"
+        "Train a network on MNIST digits (or Fashion-MNIST) and write a run folder with "
+        "metrics.json, history.csv, config.toml (the settings that repeat the run exactly), "
+        "model.npz and plots. With no options it runs the tutorial's experiment. Settings "
+        "come from the recipe, then --config, then the flags.\n\nrecipes:\n"
         + "\n".join(f"  {r.name}: {r.description}" for r in RECIPES.values()),
         EXAMPLES_TRAIN,
     )
@@ -685,8 +873,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="named settings (default: tutorial)")
     what.add_argument("--config", metavar="FILE",
                       help="TOML file with a [train] table of settings (a run's config.toml)")
-    what.add_argument("--digits", nargs="+", metavar="D",
-                      help="digits to classify, in label order, or 'all' (tutorial: 1 2)")
+    what.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
+                      help="the data set (default: the recipe's, mnist for most)")
+    what.add_argument("--digits", "--classes", nargs="+", metavar="C", dest="digits",
+                      help="classes to classify, in label order: digits, Fashion-MNIST class "
+                           "numbers or names ('Ankle boot'), or 'all' (tutorial: 1 2)")
     what.add_argument("--layers", nargs="+", type=int, metavar="N",
                       help="tutorial: sizes after the input, ending with the output (196 1); "
                            "other recipes: hidden layer sizes")
@@ -700,7 +891,7 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--batch-size", type=int, metavar="N", help="examples per update")
     how.add_argument("--optimizer", choices=list(OPTIMIZERS))
     how.add_argument("--activation",
-                     choices=["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid"],
+                     choices=HIDDEN_ACTIVATIONS,
                      help="hidden-layer activation")
     how.add_argument("--momentum", type=float, metavar="M", help="for sgd")
     how.add_argument("--weight-decay", type=float, metavar="WD",
@@ -717,19 +908,30 @@ def build_parser() -> argparse.ArgumentParser:
                      help="held out for early stopping")
     how.add_argument("--patience", type=int, metavar="N",
                      help="epochs without improvement before stopping")
-    how.add_argument("--seed", type=int, help="seeds weights, dropout and shuffling")
+    how.add_argument("--augment", nargs="+", type=_augment_table, action=_AugmentAction,
+                     metavar="KEY=VALUE",
+                     help="augment the training images: shift, rotation, scale, shear, flip, "
+                          "elastic_alpha, elastic_sigma (see nnscratch.augment), e.g. shift=2 "
+                          "rotation=10; 'none' for no augmentation (replaces the recipe's)")
+    how.add_argument("--seed", type=int, help="seeds weights, dropout, shuffling, augmentation")
     how.add_argument("--dtype", choices=["float32", "float64"])
     folder = train.add_argument_group("run folder")
-    folder.add_argument("--out", metavar="DIR", help="run folder (default: a new one in runs/)")
+    folder.add_argument("--out", metavar="DIR",
+                        help="run folder (default: a new one in runs/); an existing one that "
+                             "holds files is refused unless --overwrite")
+    folder.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --out folder whole, once the new run is "
+                             "complete")
     folder.add_argument("--no-plots", action="store_true",
                         help="skip the figures (draw them later with: nnscratch plot RUN)")
     train.set_defaults(handler=_train)
 
     evaluate = _add_command(
-        commands, "evaluate", [common, data], "score a model on MNIST",
+        commands, "evaluate", [common, data], "score a model on MNIST or Fashion-MNIST",
         "Score a model on MNIST: accuracy, per-class precision, recall and F1, and the "
-        "confusion matrix. The digits and the preprocessing are read from the model file; the "
-        "same digits are selected from MNIST, found as train finds it.",
+        "confusion matrix. The data set (MNIST or Fashion-MNIST), the classes and the "
+        "preprocessing are read from the model file; the same classes are selected from the "
+        "data set, found as train finds it.",
         EXAMPLES_EVALUATE,
     )
     evaluate.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
@@ -743,7 +945,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Print the label and the class probabilities of every input. Pictures (PNG, JPEG, "
         "...; a folder means every picture in it) are preprocessed as MNIST was made: "
         "grayscale, inverted when the background is light, cropped to the digit, scaled to "
-        "fit 20x20 keeping the aspect ratio and centred by centre of mass in 28x28. .npy and "
+        "fit 20x20 keeping the aspect ratio and centred by centre of mass in 28x28; for a "
+        "Fashion-MNIST model, as Fashion-MNIST was made: negated on a light background, "
+        "trimmed, scaled so the longer side is 28 and centred. .npy and "
         "IDX files hold MNIST-style uint8 images, (28, 28), (n, 28, 28), (784,) or (n, 784), "
         "used as they are; each image of a file with several is one row, 'file.npy[3]'. "
         "--json prints a list of {input, label, probabilities}.",
@@ -858,8 +1062,11 @@ def _add_tune_command(commands: Any, common: argparse.ArgumentParser,
     what = tune.add_argument_group("what to search")
     what.add_argument("--recipe", choices=sorted(r for r in RECIPES if r != "tutorial"),
                       default="mnist10", help="the recipe whose settings vary (default: mnist10)")
-    what.add_argument("--digits", nargs="+", metavar="D",
-                      help="digits to classify, or 'all' (default: the recipe's)")
+    what.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
+                      help="the data set (default: the recipe's)")
+    what.add_argument("--digits", "--classes", nargs="+", metavar="C", dest="digits",
+                      help="classes to tell apart, by number or name, or 'all' (default: the "
+                           "recipe's)")
     what.add_argument("--space", metavar="FILE",
                       help="TOML file with a [space] table (default: a space around the "
                            "recipe's settings)")
@@ -917,7 +1124,11 @@ def _one_line(message: str) -> str:
 
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int,
                   file: Any = None, line: str | None = None) -> None:
-    print(f"nnscratch: warning: {_one_line(str(message))}", file=sys.stderr)
+    from nnscratch.training import LossRoseWarning
+
+    text = message.describe("--learning-rate") if isinstance(message, LossRoseWarning) \
+        else str(message)
+    print(f"nnscratch: warning: {_one_line(text)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -931,8 +1142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 for an error or a failed gradient check, 2 for a usage error, 130
-        when interrupted.
+        0 on success, 1 for an error or a failed gradient check, 2 for a usage error (a flag
+        or config value), 130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM).
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -940,11 +1151,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with _warnings_as_lines(args.debug):
+        with _warnings_as_lines(args.debug), _sigterm_interrupts():
             return args.handler(args)
+    except Terminated:
+        print("nnscratch: terminated (SIGTERM); nothing was saved", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("nnscratch: interrupted", file=sys.stderr)
         return 130
+    except SettingError as error:  # a usage error: the flag or config key is named
+        if args.debug:
+            raise
+        print(f"nnscratch {args.command}: error: {_one_line(str(error))}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # the reader went away (| head): nothing left to say
         # Python's own flush at exit would fail again and print a traceback; point stdout at
         # /dev/null first, as the Python documentation advises for SIGPIPE.
@@ -960,6 +1179,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = _one_line(text) or type(error).__name__
         print(f"nnscratch: error: {message}", file=sys.stderr)
         return 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every ``finally`` and cleanup runs (exit 143)."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ the simplest to the most involved:
 * :func:`plot_time_to_accuracy` — accuracy against wall-clock time, for benchmarks;
 * :func:`plot_confusion_matrix` — an annotated heatmap of a confusion matrix;
 * :func:`plot_misclassified` — a grid of the images a model got wrong;
+* :func:`plot_augmentation` — images beside random augmented versions of them;
 * :func:`plot_first_layer_weights` — what each first-layer unit looks for.
 
 matplotlib is imported inside the functions, so ``import nnscratch`` stays fast and
@@ -44,9 +45,11 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from nnscratch.augment import Augmentation
     from nnscratch.training import History
 
 __all__ = [
+    "plot_augmentation",
     "plot_confusion_matrix",
     "plot_cost",
     "plot_first_layer_weights",
@@ -683,6 +686,93 @@ def plot_misclassified(
         f"Misclassified: {n_wrong} of {n_samples} ({n_wrong / n_samples:.1%})"
         + (f", first {shown.size} shown" if shown.size < n_wrong else "")
     )
+    return _finish(figure, path)
+
+
+def plot_augmentation(
+    images: ArrayLike,
+    augment: Augmentation,
+    *,
+    n_versions: int = 7,
+    seed: int = 0,
+    labels: Sequence[str] | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Show each image beside random augmented versions of it, one row per image.
+
+    Parameters
+    ----------
+    images : array-like of shape (n_images, height, width) or (n_images, n_pixels)
+        Floating-point images, e.g. pixels scaled to [0, 1]; flat rows are reshaped to the
+        augmentation's ``image_shape``.
+    augment : Augmentation
+        The random transforms (:class:`nnscratch.augment.Augmentation`).
+    n_versions : int, default=7
+        Augmented versions per image, each drawn afresh.
+    seed : int, default=0
+        Seeds the draws, so the same call gives the same picture.
+    labels : sequence of str, default=None
+        A name for each row (e.g. its class), shown left of the original.
+    path : str or os.PathLike, default=None
+        Where to write the figure as a PNG; its directory must exist. ``None``
+        writes nothing.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+        A grid of ``n_images`` rows and ``1 + n_versions`` columns, the original first,
+        titled with the augmentation's settings.
+
+    Raises
+    ------
+    ValueError
+        If ``n_versions`` is below 1, ``labels`` does not name every image, or the images
+        do not match ``augment.image_shape`` (as :class:`~nnscratch.augment.Augmentation`
+        raises).
+    TypeError
+        If the images are not floating point.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnscratch.augment import Augmentation
+    >>> fig = plot_augmentation(np.zeros((2, 784)), Augmentation(shift=2), n_versions=3)
+    >>> len(fig.axes)
+    8
+    """
+    n_versions = check_int(n_versions, "n_versions", low=1)
+    originals = np.asarray(images)
+    if originals.ndim == 2:
+        augment.check_features(originals.shape[1])
+        originals = originals.reshape(len(originals), *augment.image_shape)
+    if labels is not None and len(labels) != len(originals):
+        raise ValueError(
+            f"labels has {len(labels)} names but there are {len(originals)} images; "
+            "pass one name per image."
+        )
+    rng = np.random.default_rng(seed)
+    versions = [augment(originals, rng) for _ in range(n_versions)]
+    n_rows, n_cols = len(originals), 1 + n_versions
+    figure = _new_figure(1.1 * n_cols + 0.4, 1.1 * n_rows + 0.7)
+    axes = figure.subplots(n_rows, n_cols, squeeze=False)
+    for row in range(n_rows):
+        for col in range(n_cols):
+            ax = axes[row, col]
+            picture = originals[row] if col == 0 else versions[col - 1][row]
+            ax.imshow(picture, cmap="gray_r", vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        if labels is not None:
+            axes[row, 0].set_ylabel(str(labels[row]), fontsize=8)
+    axes[0, 0].set_title("original", fontsize=9)
+    for col in range(1, n_cols):
+        axes[0, col].set_title(f"augmented {col}", fontsize=9)
+    settings = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+                         for key, value in augment.get_config().items()
+                         if key != "image_shape" and value and key != "elastic_sigma")
+    if augment.elastic_alpha:
+        settings += f", elastic_sigma={augment.elastic_sigma:g}"
+    figure.suptitle(f"Augmentation: {settings or 'none'}", fontsize=10)
     return _finish(figure, path)
 
 

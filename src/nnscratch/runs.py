@@ -3,20 +3,25 @@
 ``nnscratch train`` writes a run folder and ``nnscratch plot`` redraws its figures from it.
 The folder holds:
 
-- ``config.toml``: the resolved settings as a ``[train]`` table; ``nnscratch train --config
-  RUN/config.toml`` repeats the run;
-- ``metrics.json``: the results: train and test accuracy and counts, the sizes, the training
-  seconds, the logged cost history and the test confusion matrix;
+- ``config.toml``: the resolved settings as a ``[train]`` table (the data set, its classes and
+  the augmentation included); ``nnscratch train --config RUN/config.toml`` repeats the run;
+- ``metrics.json``: the results: the data set and its class names, train and test accuracy
+  and counts, the sizes, the training seconds, the logged cost history and the test confusion
+  matrix;
 - ``history.csv``: one row per logged iteration (the tutorial) or per epoch;
-- ``provenance.json``: what produced the results: each data file with the SHA-256 of its bytes,
+- ``provenance.json``: what produced the results: the data set, each of its files (MNIST's or
+  Fashion-MNIST's) with the SHA-256 of its bytes,
   the SHA-256 of the training arrays, and the versions of Python, nnscratch and NumPy, NumPy's
   BLAS (library, version, kernel, threads), the platform and the BLAS environment variables;
 - ``model.npz``: the trained model (:mod:`nnscratch.serialization`);
 - the figures: ``cost.png``, ``history.png`` (mini-batch recipes), ``confusion_matrix.png``,
-  ``misclassified.png``, ``first_layer_weights.png`` and, for two digits, ``roc.png``.
+  ``misclassified.png``, ``first_layer_weights.png``, for two classes ``roc.png`` and, when
+  the training images were augmented, ``augmentation.png``.
 
 :func:`record_run` gathers a :class:`Run` from a trained model and its data; :func:`write_run`,
-the one entry point that writes, turns a :class:`Run` into a folder; :func:`read_run` reads a
+the one entry point that writes, turns a :class:`Run` into a folder, as a transaction: the folder
+appears complete at its path or not at all, an existing run is never replaced unless asked, and
+two writers of one folder cannot mix (:mod:`nnscratch._transaction`); :func:`read_run` reads a
 folder back.
 
 What is left out: comparing runs, and any server or database of runs.
@@ -42,30 +47,72 @@ import numpy as np
 from nnscratch._atomic import atomic_write
 from nnscratch._files import open_regular_file, user_file_errors
 from nnscratch._json import to_json
+from nnscratch._transaction import (
+    FolderBusyError,
+    FolderExistsError,
+    Reservation,
+    reserve_folder,
+    reserve_new_folder,
+)
 from nnscratch.recipes import Recipe, get_recipe
 
 if TYPE_CHECKING:
+    from nnscratch.augment import Augmentation
     from nnscratch.classic import NeuralNet
     from nnscratch.classifier import NeuralNetClassifier
-    from nnscratch.data import DigitsDataset
+    from nnscratch.data import ImageDataset
     from nnscratch.model import Sequential
     from nnscratch.serialization import SavedModel
+
+__all__ = [
+    "RUN_FILES",
+    "ConfigSyntaxError",
+    "Figures",
+    "FolderBusyError",
+    "FolderExistsError",
+    "Run",
+    "RunFolder",
+    "RunFolderError",
+    "draw_figures",
+    "new_run_dir",
+    "provenance",
+    "read_config",
+    "read_metrics",
+    "read_run",
+    "read_toml",
+    "record_run",
+    "reserve_new_run_dir",
+    "reserve_run_dir",
+    "write_config",
+    "write_run",
+]
 
 #: The files every run folder has (the figures are optional: ``--no-plots``).
 RUN_FILES = ("config.toml", "metrics.json", "history.csv", "provenance.json", "model.npz")
 #: Environment variables that choose BLAS kernels or thread counts, recorded when set.
 BLAS_ENVIRONMENT = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                     "MKL_NUM_THREADS", "MKL_ENABLE_INSTRUCTIONS", "NPY_DISABLE_CPU_FEATURES")
-#: How the digits were made into model inputs; models trained on them record it.
-MNIST_PREPROCESSING = {
-    "source": "MNIST 28x28 grayscale, digit white on black",
-    "flatten": [28, 28],
-    "scale": "pixel / 255",
+#: How each data set's pictures were made into model inputs; models trained on them record it.
+PREPROCESSING = {
+    "mnist": {
+        "source": "MNIST 28x28 grayscale, digit white on black",
+        "flatten": [28, 28],
+        "scale": "pixel / 255",
+    },
+    "fashion-mnist": {
+        "source": "Fashion-MNIST 28x28 grayscale, product white on black",
+        "flatten": [28, 28],
+        "scale": "pixel / 255",
+    },
 }
 
 
 class RunFolderError(ValueError):
     """A run folder (or a config file) is missing, incomplete or unreadable."""
+
+
+class ConfigSyntaxError(RunFolderError):
+    """A config file was read but is not valid TOML (a usage error, like a bad flag)."""
 
 
 @dataclass
@@ -82,25 +129,33 @@ class Figures:
     history_rows : list of dict
         The rows of ``history.csv``.
     first_layer_W : ndarray of shape (784, n_units)
-    digits : list of int
-        The digit of each class index.
+    digits : list of int or str
+        The label of each class index: the digit for MNIST, the class name (``"Sneaker"``)
+        for Fashion-MNIST.
     confusion : ndarray of shape (n_classes, n_classes)
     X_test, y_test, test_pred : ndarray or None
-        The test images, labels and predicted class indices, for the misclassified digits.
+        The test images, labels and predicted class indices, for the misclassified images.
     scores : ndarray of shape (n_test,) or None
-        The probability of the second class, for the ROC curve of two digits.
+        The probability of the second class, for the ROC curve of two classes.
+    augment : Augmentation or None
+        The augmentation the model was trained with, for ``augmentation.png``.
+    X_train, y_train : ndarray or None
+        The training images and labels, whose first eight ``augmentation.png`` shows.
     """
 
     kind: str
     cost_history: list[tuple[int, float]]
     history_rows: list[dict[str, Any]]
     first_layer_W: np.ndarray
-    digits: list[int]
+    digits: list[Any]
     confusion: np.ndarray
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     test_pred: np.ndarray | None = None
     scores: np.ndarray | None = None
+    augment: Augmentation | None = None
+    X_train: np.ndarray | None = None
+    y_train: np.ndarray | None = None
 
 
 @dataclass
@@ -119,7 +174,8 @@ class Run:
         ``provenance.json`` (see :func:`provenance`).
     model : Sequential
     classes : ndarray
-        The label of each model output (the digits).
+        The label of each model output: the digits for MNIST, the class names for the other
+        data sets.
     model_metadata : dict
         The metadata saved with the model (:func:`nnscratch.serialization.save_model`).
     figures : Figures
@@ -182,7 +238,7 @@ def record_run(
     recipe: Recipe,
     settings: dict[str, Any],
     predictor: NeuralNet | NeuralNetClassifier,
-    data: DigitsDataset,
+    data: ImageDataset,
     seconds: float,
 ) -> Run:
     """Score a trained model on its data and gather everything its run folder records.
@@ -194,8 +250,9 @@ def record_run(
         The resolved settings the model was trained with.
     predictor : NeuralNet or NeuralNetClassifier
         The trained model (``recipes.train_recipe``'s result).
-    data : DigitsDataset
-        The data it was trained on, with its test split and source files.
+    data : ImageDataset
+        The data it was trained on (MNIST or Fashion-MNIST), with its test split and source
+        files.
     seconds : float
         The training time.
 
@@ -206,16 +263,18 @@ def record_run(
     from nnscratch.metrics import confusion_matrix
     from nnscratch.serialization import sha256_of_arrays
 
-    digits = list(data.digits)
+    labels = model_classes(data)
     train_pred = np.asarray(predictor.predict(data.X_train))
     test_pred = np.asarray(predictor.predict(data.X_test))
     train_correct = int(np.count_nonzero(train_pred == data.y_train))
     test_correct = int(np.count_nonzero(test_pred == data.y_test))
-    confusion = confusion_matrix(data.y_test, test_pred, labels=np.arange(len(digits)))
+    confusion = confusion_matrix(data.y_test, test_pred, labels=np.arange(len(labels)))
     cost_history, history_rows = _history(recipe.kind, predictor)
     metrics = {
         "recipe": recipe.name,
+        "dataset": data.dataset,
         "digits": settings["digits"],
+        "class_names": list(data.class_names),
         "train_accuracy": train_correct / data.train_size,
         "test_accuracy": test_correct / data.test_size,
         "train_correct": train_correct,
@@ -229,18 +288,27 @@ def record_run(
     training_data_sha256 = sha256_of_arrays(data.X_train, data.y_train)
     model_metadata = {
         "config": settings,
-        "preprocessing": {**MNIST_PREPROCESSING, "dtype": settings["dtype"]},
+        "dataset": data.dataset,
+        "preprocessing": {**PREPROCESSING[data.dataset], "dtype": settings["dtype"]},
         "seeds": {"seed": settings["seed"]},
         "training_data_sha256": training_data_sha256,
         "metrics": {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "seconds")},
     }
     model = predictor.model_
     figures = Figures(
-        recipe.kind, cost_history, history_rows, model.layers[0].W.value, digits, confusion,
+        recipe.kind, cost_history, history_rows, model.layers[0].W.value, labels, confusion,
         data.X_test, data.y_test, test_pred, _second_class_scores(predictor, data),
+        getattr(predictor, "augment", None), data.X_train, data.y_train,
     )
-    return Run(settings, metrics, history_rows, provenance(data.files, training_data_sha256),
-               model, np.asarray(digits), model_metadata, figures)
+    return Run(settings, metrics, history_rows,
+               provenance(data.files, training_data_sha256, dataset=data.dataset),
+               model, np.asarray(labels), model_metadata, figures)
+
+
+def model_classes(data: ImageDataset) -> list[Any]:
+    """What a model trained on ``data`` calls its classes: MNIST's digits as numbers (as
+    the tutorial's models always have), the other data sets' class names (``"Ankle boot"``)."""
+    return list(data.classes) if data.dataset == "mnist" else list(data.class_names)
 
 
 def _history(
@@ -264,8 +332,8 @@ def _history(
     return [(row["epoch"], row["loss"]) for row in rows], rows
 
 
-def _second_class_scores(predictor: Any, data: DigitsDataset) -> np.ndarray | None:
-    """For two digits, the probability of the second on each test image (for the ROC curve)."""
+def _second_class_scores(predictor: Any, data: ImageDataset) -> np.ndarray | None:
+    """For two classes, the probability of the second on each test image (for the ROC curve)."""
     if data.n_classes != 2:
         return None
     scores = predictor.predict_proba(data.X_test)
@@ -273,7 +341,8 @@ def _second_class_scores(predictor: Any, data: DigitsDataset) -> np.ndarray | No
 
 
 def provenance(
-    data_files: Mapping[str, Any], training_data_sha256: str | None = None
+    data_files: Mapping[str, Any], training_data_sha256: str | None = None, *,
+    dataset: str | None = None,
 ) -> dict[str, Any]:
     """What produced a run, for ``provenance.json``.
 
@@ -283,19 +352,22 @@ def provenance(
         The data files read, by role (``train_images``, ...).
     training_data_sha256 : str, optional
         The SHA-256 of the training arrays as the model saw them (as in the model file).
+    dataset : str, optional
+        The data set the files hold (``"mnist"``, ``"fashion-mnist"``).
 
     Returns
     -------
     dict
-        ``data_files`` (path and SHA-256 of each), ``training_data_sha256``, ``python``,
-        ``platform``, ``versions`` (nnscratch, NumPy), ``blas`` (one entry per BLAS library
-        loaded: library, version, kernel, threads, threading layer, file) and ``environment``
-        (the variables of :data:`BLAS_ENVIRONMENT` that are set).
+        ``dataset``, ``data_files`` (path and SHA-256 of each), ``training_data_sha256``,
+        ``python``, ``platform``, ``versions`` (nnscratch, NumPy), ``blas`` (one entry per BLAS
+        library loaded: library, version, kernel, threads, threading layer, file) and
+        ``environment`` (the variables of :data:`BLAS_ENVIRONMENT` that are set).
     """
     from nnscratch import __version__
 
     return {
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "dataset": dataset,
         "data_files": {key: {"path": file.path, "sha256": file.sha256}
                        for key, file in data_files.items()},
         "training_data_sha256": training_data_sha256,
@@ -332,46 +404,89 @@ def blas_info() -> list[dict[str, Any]]:
 
 
 def new_run_dir(recipe: str, root: str | os.PathLike[str] = "runs") -> Path:
-    """A fresh folder name under ``root``: ``<date>-<time>-<recipe>``, with a suffix if taken."""
+    """The default folder name under ``root``: ``<date>-<time>-<recipe>``.
+
+    :func:`reserve_new_run_dir` adds a suffix (``-2``, ``-3``...) when it is taken.
+    """
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{stamp}-{recipe}"
-    path, suffix = base, 1
-    while path.exists():
-        suffix += 1
-        path = Path(f"{base}-{suffix}")
-    return path
+    return Path(root) / f"{stamp}-{recipe}"
 
 
-def write_run(out: str | os.PathLike[str], run: Run, *, plots: bool = True) -> list[Path]:
-    """Write a whole run folder: every file of :data:`RUN_FILES`, then the figures.
+def reserve_run_dir(
+    out: str | os.PathLike[str], *, overwrite: bool = False
+) -> contextlib.AbstractContextManager[Reservation]:
+    """Claim a run folder before any work: lock it and refuse it if it already holds files.
 
-    Each file is written atomically; the folder is created if needed.
+    ``nnscratch train`` reserves ``--out`` before loading data, so a refusal costs nothing;
+    :func:`write_run` inside the ``with`` block reuses the reservation (see
+    :mod:`nnscratch._transaction`).
+
+    Raises
+    ------
+    FolderExistsError
+        If ``out`` holds files and ``overwrite`` is false, or is a file.
+    FolderBusyError
+        If another process is writing ``out``.
+    """
+    return reserve_folder(out, overwrite=overwrite)
+
+
+def reserve_new_run_dir(
+    recipe: str, root: str | os.PathLike[str] = "runs"
+) -> contextlib.AbstractContextManager[Reservation]:
+    """Reserve a fresh default run folder (:func:`new_run_dir`, with a suffix if taken)."""
+    return reserve_new_folder(new_run_dir(recipe, root))
+
+
+def write_run(out: str | os.PathLike[str], run: Run, *, plots: bool = True,
+              overwrite: bool = False) -> list[Path]:
+    """Write a whole run folder as a transaction: every file of :data:`RUN_FILES`, the figures.
+
+    The folder is built in a hidden temporary sibling (``.NAME.tmp-<pid>-<random>``) and
+    renamed to ``out`` only once complete; on any error or interruption the temporary folder
+    is removed and ``out`` is left as it was (:mod:`nnscratch._transaction`).
 
     Parameters
     ----------
     out : str or PathLike
+        The run folder; its parent folders are created if needed.
     run : Run
     plots : bool, default=True
         Draw the figures (``False``: ``nnscratch train --no-plots``).
+    overwrite : bool, default=False
+        Replace an existing run folder whole; without it a folder holding files is refused.
 
     Returns
     -------
     list of Path
-        The files written.
+        The files written, under ``out``.
+
+    Raises
+    ------
+    FolderExistsError
+        If ``out`` holds files and ``overwrite`` is false (nothing is written).
+    FolderBusyError
+        If another process is writing ``out``.
     """
+    out = Path(out)
+    with reserve_folder(out, overwrite=overwrite) as reservation:
+        names = reservation.build(lambda folder: _write_files(folder, out, run, plots))
+    return [out / name for name in names]
+
+
+def _write_files(folder: Path, final: Path, run: Run, plots: bool) -> list[str]:
+    """Write the run's files into ``folder`` (to become ``final``); return their names."""
     from nnscratch.serialization import save_model
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "metrics.json", run.metrics)
-    write_config(out / "config.toml", run.settings)
-    _write_history(out / "history.csv", run.history_rows)
-    _write_json(out / "provenance.json", run.provenance)
-    save_model(out / "model.npz", run.model, run.classes, metadata=run.model_metadata)
-    written = [out / name for name in RUN_FILES]
+    _write_json(folder / "metrics.json", run.metrics)
+    write_config(folder / "config.toml", run.settings, shown=final / "config.toml")
+    _write_history(folder / "history.csv", run.history_rows)
+    _write_json(folder / "provenance.json", run.provenance)
+    save_model(folder / "model.npz", run.model, run.classes, metadata=run.model_metadata)
+    names = list(RUN_FILES)
     if plots:
-        written += draw_figures(out, run.figures)
-    return written
+        names += [path.name for path in draw_figures(folder, run.figures)]
+    return names
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -383,13 +498,16 @@ def _write_json(path: Path, document: Any) -> None:
     _write_text(path, to_json(document, what=path.name) + "\n")
 
 
-def write_config(path: Path, settings: dict[str, Any]) -> None:
-    """Write ``settings`` as the ``[train]`` table of a TOML file that repeats the run."""
+def write_config(path: Path, settings: dict[str, Any], *, shown: Path | None = None) -> None:
+    """Write ``settings`` as the ``[train]`` table of a TOML file that repeats the run.
+
+    ``shown`` is the path named in the file's header comment (default: ``path``).
+    """
     import tomli_w
 
     header = (
         "# The exact settings of this run. Repeat it with:\n"
-        f"#   nnscratch train --config {path}\n"
+        f"#   nnscratch train --config {shown or path}\n"
     )
     _write_text(path, header + tomli_w.dumps({"train": settings}))
 
@@ -434,7 +552,8 @@ def draw_figures(out: Path, figures: Figures) -> list[Path]:
 
 
 def _draw_test_figures(out: Path, figures: Figures) -> list[Path]:
-    """The figures about single test images: misclassified digits, weights, ROC."""
+    """The figures about single images: misclassified test images, weights, ROC, and the
+    augmented training images."""
     from nnscratch import plotting
 
     written = []
@@ -451,6 +570,11 @@ def _draw_test_figures(out: Path, figures: Figures) -> list[Path]:
     if figures.y_test is not None and figures.scores is not None:
         written.append(out / "roc.png")
         plotting.plot_roc(figures.y_test, figures.scores, path=written[-1])
+    if figures.augment is not None and figures.X_train is not None:
+        labels = [str(figures.digits[k]) for k in figures.y_train[:8]]
+        written.append(out / "augmentation.png")  # what the network was trained on
+        plotting.plot_augmentation(figures.X_train[:8], figures.augment, path=written[-1],
+                                   labels=labels)
     return written
 
 
@@ -467,19 +591,30 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         If the file does not exist, is not a regular readable file, is not UTF-8 or is not
         valid TOML; the message names the file.
     """
+    return dict(read_toml(path).get("train", {}))
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A whole TOML config file, parsed.
+
+    Raises
+    ------
+    RunFolderError
+        As :func:`read_config`.
+    """
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
     try:
         with open_regular_file(path, what="a config file") as handle, user_file_errors(path):
-            return dict(tomllib.load(handle).get("train", {}))
+            return dict(tomllib.load(handle))
     except FileNotFoundError:
         raise RunFolderError(f"config file {path} does not exist.") from None
     except OSError as error:  # a folder, a pipe, permission denied...: already one clear line
         raise RunFolderError(str(error)) from None
     except tomllib.TOMLDecodeError as error:
-        raise RunFolderError(f"config file {path} is not valid TOML: {error}") from None
+        raise ConfigSyntaxError(f"config file {path} is not valid TOML: {error}") from None
     except ValueError as error:  # not UTF-8
         raise RunFolderError(f"config file {error}") from None
 

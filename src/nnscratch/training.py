@@ -5,25 +5,32 @@ gradient descent is ``fit(..., batch_size=None)``. It is split the way scikit-le
 ``MLPClassifier._fit``, each part small enough to read at once:
 
 - ``_prepare_data`` checks the inputs once, casts them to the model's dtype and holds out the
-  validation data;
+  validation data; ``_training_batches`` deals each epoch's mini-batches, augmented in a
+  background thread when ``fit`` is given an augmentation (validation data never is);
 - :func:`run_epoch` runs one epoch of steps, each the same four lines (forward, loss, backward,
   optimiser step), and returns the epoch's loss and count of correct predictions;
 - ``_end_epoch`` does the bookkeeping after each epoch: validation, history, progress, early
   stopping and callbacks.
 
 Training stops with :class:`TrainingDivergedError` as soon as the loss (checked at every step,
-before the update) or a weight (checked after every epoch) is NaN or infinite.
+before the update) or a weight (checked after every epoch) is NaN or infinite, and the weights
+from the start of that epoch (for full-batch training: from before the failing step) are put
+back first. A finite loss that ends over ten times where it started warns
+(:class:`LossRoseWarning`), and so does training that cannot change the weights
+(:class:`UntrainedWarning`: no epochs, or a zero learning rate).
 
 What is left out: distributed training, mixed precision, gradient accumulation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +46,9 @@ from nnscratch.losses import Loss
 from nnscratch.model import Sequential
 from nnscratch.optimizers import Optimizer, Schedule
 
+if TYPE_CHECKING:
+    from nnscratch.augment import Augmentation
+
 #: A callback gets the epoch number and its logs; returning True stops training.
 Callback = Callable[[int, dict[str, float]], "bool | None"]
 
@@ -46,15 +56,71 @@ Callback = Callable[[int, dict[str, float]], "bool | None"]
 class TrainingDivergedError(FloatingPointError):
     """The loss or a weight became NaN or infinite during training.
 
+    :func:`fit` restores the weights from before the failing step (full-batch) or epoch
+    (mini-batch) before raising it, so the model is never left with NaN weights.
+
     Attributes
     ----------
     epoch : int
         The epoch (counted from 0; for full-batch training, the iteration) where it happened.
+    what : str
+        What happened and where, e.g. ``"The loss became nan at iteration 12"``.
+    learning_rate : float or None
+        The learning rate in use, for the advice.
+    restored : str
+        Which weights the model was given back (empty until :func:`fit` restores them).
     """
 
-    def __init__(self, message: str, *, epoch: int) -> None:
+    def __init__(self, message: str, *, epoch: int, what: str = "",
+                 learning_rate: float | None = None) -> None:
         super().__init__(message)
         self.epoch = epoch
+        self.what = what or message
+        self.learning_rate = learning_rate
+        self.restored = ""
+
+    def describe(self, learning_rate_name: str = "learning_rate") -> str:
+        """The message, with the advice naming the learning rate as the caller's interface
+        does (``learning_rate`` in Python, ``--learning-rate`` on the command line)."""
+        restored = f" {self.restored}" if self.restored else ""
+        rate = f" (now {self.learning_rate:g})" if self.learning_rate is not None else ""
+        return (f"{self.what}.{restored} Try a lower {learning_rate_name}{rate}, or inputs "
+                "scaled to [0, 1].")
+
+    def __str__(self) -> str:
+        return self.describe() if self.learning_rate is not None else super().__str__()
+
+
+class LossRoseWarning(UserWarning):
+    """Training ended with a finite loss far above where it started: it diverged.
+
+    Attributes
+    ----------
+    first, last : float
+        The first and the last epoch's (iteration's) loss.
+    learning_rate : float
+    """
+
+    def __init__(self, first: float, last: float, learning_rate: float) -> None:
+        super().__init__(first, last, learning_rate)
+        self.first, self.last, self.learning_rate = first, last, learning_rate
+
+    def describe(self, learning_rate_name: str = "learning_rate") -> str:
+        return (f"the training loss rose from {self.first:.4g} to {self.last:.4g} "
+                f"({self.last / self.first:.3g} times the start): training diverged and the "
+                f"model is worse than untrained. Try a lower {learning_rate_name} (now "
+                f"{self.learning_rate:g}).")
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+class UntrainedWarning(UserWarning):
+    """Training ran no epochs or had a zero learning rate: the weights are the initial ones."""
+
+
+#: A final loss this many times the first one warns (:class:`LossRoseWarning`).
+LOSS_RISE_FACTOR = 10.0
 
 
 @dataclass
@@ -365,9 +431,9 @@ def _where(epoch: int, batch: int | None, n_batches: int | None) -> str:
     return f"epoch {epoch + 1}, batch {batch + 1}{of}"
 
 
-def _advice(optimizer: Optimizer) -> str:
-    return (f"Try a lower learning rate (now {optimizer.learning_rate:g}), or inputs scaled "
-            "to [0, 1].")
+def _diverged(what: str, optimizer: Optimizer, epoch: int) -> TrainingDivergedError:
+    return TrainingDivergedError(what, epoch=epoch, what=what,
+                                 learning_rate=float(optimizer.learning_rate))
 
 
 def _check_finite_loss(
@@ -375,10 +441,8 @@ def _check_finite_loss(
 ) -> None:
     """Raise before the update if the batch's loss is NaN or infinite."""
     if not math.isfinite(value):
-        raise TrainingDivergedError(
-            f"The loss became {value} at {_where(epoch, batch, n_batches)}. {_advice(optimizer)}",
-            epoch=epoch,
-        )
+        raise _diverged(f"The loss became {value} at {_where(epoch, batch, n_batches)}",
+                        optimizer, epoch)
 
 
 def _check_finite_weights(
@@ -389,21 +453,41 @@ def _check_finite_weights(
     for position, layer in enumerate(layers):
         for param in layer.parameters():
             if not np.all(np.isfinite(param.value)):
-                raise TrainingDivergedError(
+                raise _diverged(
                     f"The weights became non-finite (layers[{position}].{param.name} holds NaN "
-                    f"or infinity) at {_where(epoch, None, n_batches)}. {_advice(optimizer)}",
-                    epoch=epoch,
-                )
+                    f"or infinity) at {_where(epoch, None, n_batches)}", optimizer, epoch)
+
+
+class _Checkpoint:
+    """The weights at the start of an epoch, kept to undo a step that diverged.
+
+    One copy per epoch into buffers allocated once: for full-batch training (one step per
+    epoch) that is the weights from before the failing step.
+    """
+
+    def __init__(self, model: Sequential) -> None:
+        self.params = model.parameters()
+        self.saved = [np.empty_like(p.value) for p in self.params]
+
+    def save(self) -> None:
+        for buffer, param in zip(self.saved, self.params, strict=True):
+            np.copyto(buffer, param.value)
+
+    def restore(self) -> None:
+        for buffer, param in zip(self.saved, self.params, strict=True):
+            np.copyto(param.value, buffer)
 
 
 @dataclass
 class _Data:
-    """The checked training arrays of :func:`fit`, in the model's dtype."""
+    """The checked training arrays of :func:`fit`, in the model's dtype, and the augmentation
+    of the training rows (never of the validation rows)."""
 
     X: np.ndarray
     y: np.ndarray
     sample_weight: np.ndarray | None
     validation: tuple[np.ndarray, np.ndarray] | None
+    augment: Augmentation | None = None
 
 
 def _prepare_data(
@@ -417,6 +501,7 @@ def _prepare_data(
     validation_data: tuple[Any, Any] | None,
     validation_split: float,
     rng: np.random.Generator,
+    augment: Augmentation | None = None,
 ) -> _Data:
     """Check ``fit``'s data, cast it to the model's dtype once and hold out the validation set."""
     model_dtype = model.dtype
@@ -431,6 +516,8 @@ def _prepare_data(
         check_n_features(X, model.in_features)
     if sample_weight is not None:
         sample_weight = check_sample_weight(sample_weight, X.shape[0], dtype=model_dtype)
+    if augment is not None:
+        _check_augment(augment, X.shape[1])
     if validation_data is None and validation_split > 0:
         if loss.is_classification:
             train_index, val_index = stratified_split(y, validation_split, rng)
@@ -446,7 +533,18 @@ def _prepare_data(
             check_n_features(X_val, model.in_features, name="X_val")
         validation_data = (X_val, _check_targets(validation_data[1], X_val.shape[0], model_dtype,
                                                  name="y_val"))
-    return _Data(X, y, sample_weight, validation_data)
+    return _Data(X, y, sample_weight, validation_data, augment)
+
+
+def _check_augment(augment: Augmentation, n_features: int) -> None:
+    """Refuse an ``augment`` that is no :class:`~nnscratch.augment.Augmentation`, or whose
+    image shape does not hold ``n_features`` pixels, before training starts."""
+    from nnscratch.augment import Augmentation
+
+    if not isinstance(augment, Augmentation):
+        raise TypeError(f"augment must be an nnscratch.augment.Augmentation or None, got "
+                        f"{augment!r}.")
+    augment.check_features(n_features)
 
 
 def _check_targets(y: Any, n_samples: int, dtype: np.dtype, *, name: str = "y") -> np.ndarray:
@@ -489,6 +587,7 @@ def fit(
     sample_weight: np.ndarray | None = None,
     callbacks: Sequence[Callback] = (),
     verbose: int = 1,
+    augment: Augmentation | None = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent.
 
@@ -525,6 +624,10 @@ def fit(
     verbose : int, default=1
         0 is silent; 1 shows a progress bar (per epoch over batches, or over epochs when each
         epoch is one batch) with the live loss and accuracy.
+    augment : Augmentation or None, default=None
+        Random transforms of each training batch (:class:`nnscratch.augment.Augmentation`),
+        prepared in a background thread while the previous batch trains; validation data is
+        never augmented. Its random draws are seeded by ``seed``.
 
     Returns
     -------
@@ -545,24 +648,38 @@ def fit(
     rng = np.random.default_rng(seed)
     data = _prepare_data(model, loss, X, y, dtype=dtype, sample_weight=sample_weight,
                          validation_data=validation_data, validation_split=validation_split,
-                         rng=rng)
+                         rng=rng, augment=augment)
     _check_early_stopping(early_stopping, data)
     n_train = data.X.shape[0]
     full_batch = batch_size is None or batch_size >= n_train
     n_batches = 1 if full_batch else math.ceil(n_train / batch_size)
     shuffle_rng = rng if (shuffle and not full_batch) else None
+    augment_rng = np.random.default_rng(rng.integers(2**63)) if augment is not None else None
     history = History()
     base_rate = optimizer.learning_rate
     progress = _Progress(verbose, epochs, n_batches)
+    checkpoint = _Checkpoint(model)
+    _warn_if_untrained(epochs, base_rate)
     try:
         for epoch in range(epochs):
             if schedule is not None:
                 optimizer.learning_rate = base_rate * schedule(epoch)
             start = time.perf_counter()
-            batches = minibatches(data.X, data.y, data.sample_weight, batch_size=batch_size,
-                                  rng=shuffle_rng)
-            result = run_epoch(model, loss, optimizer, batches, epoch=epoch,
-                               n_batches=n_batches, on_batch=progress.start_epoch(epoch))
+            checkpoint.save()
+            try:
+                # `closing` stops the thread preparing augmented batches however the epoch ends.
+                with contextlib.closing(_training_batches(data, batch_size, shuffle_rng,
+                                                          augment_rng)) as batches:
+                    result = run_epoch(model, loss, optimizer, batches, epoch=epoch,
+                                       n_batches=n_batches,
+                                       on_batch=progress.start_epoch(epoch))
+            except TrainingDivergedError as error:
+                checkpoint.restore()
+                error.restored = ("The weights from before that step are restored."
+                                  if n_batches == 1 else
+                                  f"The weights from the start of epoch {epoch + 1} are "
+                                  "restored.")
+                raise
             stop = _end_epoch(epoch, result, model=model, loss=loss, data=data,
                               history=history, seconds=time.perf_counter() - start,
                               learning_rate=optimizer.learning_rate, progress=progress,
@@ -576,7 +693,43 @@ def fit(
     if early_stopping is not None:
         early_stopping.restore(model)
         history.best_epoch = early_stopping.best_epoch
+    _warn_if_loss_rose(history, base_rate)
     return history
+
+
+def _warn_if_untrained(epochs: int, learning_rate: float) -> None:
+    if epochs == 0 or learning_rate == 0:
+        why = "0 epochs" if epochs == 0 else "a learning rate of 0"
+        warnings.warn(
+            f"training with {why} leaves the model's weights as initialised: it is untrained.",
+            UntrainedWarning, stacklevel=3,
+        )
+
+
+def _warn_if_loss_rose(history: History, learning_rate: float) -> None:
+    """Warn when the last epoch's loss is over :data:`LOSS_RISE_FACTOR` times the first's."""
+    if len(history.loss) >= 2 and history.loss[0] > 0:
+        first, last = history.loss[0], history.loss[-1]
+        if last > LOSS_RISE_FACTOR * first:
+            warnings.warn(LossRoseWarning(first, last, learning_rate), stacklevel=3)
+
+
+def _training_batches(
+    data: _Data,
+    batch_size: int | None,
+    shuffle_rng: np.random.Generator | None,
+    augment_rng: np.random.Generator | None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """One epoch of training batches, as :func:`minibatches` yields them; with an augmentation,
+    augmented copies of each batch's images, prepared in a background thread while the
+    previous batch trains (:func:`nnscratch.augment.augmented_batches`). Close it when done."""
+    batches = minibatches(data.X, data.y, data.sample_weight, batch_size=batch_size,
+                          rng=shuffle_rng)
+    if data.augment is None:
+        return batches
+    from nnscratch.augment import augmented_batches  # SciPy, imported only when augmenting
+
+    return augmented_batches(batches, data.augment, augment_rng)
 
 
 def _check_early_stopping(early_stopping: EarlyStopping | None, data: _Data) -> None:

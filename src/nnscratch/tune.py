@@ -52,7 +52,7 @@ from nnscratch.tune_space import Space, SpaceError, default_space, parse_space
 if TYPE_CHECKING:
     import optuna
 
-    from nnscratch.data import DigitsDataset
+    from nnscratch.data import ImageDataset
 
 #: The share of each class held out of the training set to score the trials.
 VALIDATION_FRACTION = 0.1
@@ -80,6 +80,7 @@ class TuneOptions:
     """What ``nnscratch tune`` was asked to do (the command-line flags)."""
 
     recipe: str = "mnist10"
+    dataset: str | None = None
     digits: Any = None
     space: str | None = None
     out: str | None = None
@@ -126,7 +127,7 @@ def plan(options: TuneOptions) -> _Plan:
     TuneError
         Naming the option (or the space file's setting) and the fix.
     """
-    from nnscratch.data import parse_digits
+    from nnscratch.data import get_source, parse_classes
 
     try:
         recipe = get_recipe(options.recipe)
@@ -138,11 +139,18 @@ def plan(options: TuneOptions) -> _Plan:
             f"prune at; tune a mini-batch recipe ({', '.join(_mlp_recipes())})."
         )
     settings = {"recipe": recipe.name, **recipe.settings}
+    if options.dataset is not None:
+        try:
+            get_source(options.dataset)
+        except ValueError as error:
+            raise TuneError(f"--dataset: {error}") from None
+        settings["dataset"] = options.dataset
     if options.digits is not None:
         try:
-            settings["digits"] = list(parse_digits(options.digits))
-        except ValueError as error:
-            raise TuneError(f"--digits: {error}") from None
+            settings["digits"] = list(parse_classes(options.digits, settings["dataset"]))
+        except (TypeError, ValueError) as error:
+            flag = "--digits" if settings["dataset"] == "mnist" else "--classes"
+            raise TuneError(f"{flag}: {error}") from None
     space = _read_space(options.space, recipe)
     _check_counts(options)
     if options.sampler == "grid":
@@ -150,7 +158,7 @@ def plan(options: TuneOptions) -> _Plan:
             space.grid()
         except SpaceError as error:
             raise TuneError(f"--sampler grid: {error}") from None
-    study = options.study or _default_study_name(recipe, settings["digits"])
+    study = options.study or _default_study_name(recipe, settings)
     out = Path(options.out) if options.out else Path("runs") / "tune" / study
     if out.exists() and not out.is_dir():
         raise TuneError(f"--out {out} is a file; give a folder for the tune results.")
@@ -159,7 +167,8 @@ def plan(options: TuneOptions) -> _Plan:
                         "choose a new or empty folder.")
     storage = options.storage or f"sqlite:///{(out / 'study.db').resolve()}"
     identity = {
-        "recipe": recipe.name, "digits": settings["digits"], "space": space.table,
+        "recipe": recipe.name, "dataset": settings["dataset"], "digits": settings["digits"],
+        "space": space.table,
         "validation_fraction": VALIDATION_FRACTION, "split_seed": SPLIT_SEED,
     }
     return _Plan(recipe, settings, space, study, out, storage, options, identity)
@@ -213,10 +222,14 @@ def _read_space(path: str | None, recipe: Recipe) -> Space:
         raise TuneError(str(error)) from None
 
 
-def _default_study_name(recipe: Recipe, digits: list[int]) -> str:
-    if digits == recipe.settings["digits"]:
-        return recipe.name
-    return f"{recipe.name}-digits-{''.join(map(str, digits))}"
+def _default_study_name(recipe: Recipe, settings: dict[str, Any]) -> str:
+    """The recipe's name, with the data set and the classes when they are not the recipe's."""
+    name = recipe.name
+    if settings["dataset"] != recipe.settings["dataset"]:
+        name += f"-{settings['dataset']}"
+    if settings["digits"] != recipe.settings["digits"]:
+        name += f"-classes-{'-'.join(map(str, settings['digits']))}"
+    return name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,13 +509,13 @@ class Objective:
 # Running the trials
 
 
-def _load_data(the_plan: _Plan, *, progress: bool) -> DigitsDataset:
-    from nnscratch.data import load_digits
+def _load_data(the_plan: _Plan, *, progress: bool) -> ImageDataset:
+    from nnscratch.data import load_dataset
 
-    options = the_plan.options
-    return load_digits(the_plan.settings["digits"], data_dir=options.data_dir,
-                       dtype=np.dtype(the_plan.settings["dtype"]), download=options.download,
-                       verify=options.verify, progress=progress)
+    options, settings = the_plan.options, the_plan.settings
+    return load_dataset(settings["dataset"], settings["digits"], data_dir=options.data_dir,
+                        dtype=np.dtype(settings["dtype"]), download=options.download,
+                        verify=options.verify, progress=progress)
 
 
 def _optimize(study: optuna.Study, objective: Objective, n_trials: int | None,
@@ -673,7 +686,8 @@ def _write_tune_toml(the_plan: _Plan) -> None:
     import tomli_w
 
     document = {"study": {"name": the_plan.study, "storage": redact(the_plan.storage)},
-                "task": {"recipe": the_plan.recipe.name, "digits": the_plan.settings["digits"],
+                "task": {"recipe": the_plan.recipe.name, "dataset": the_plan.settings["dataset"],
+                         "digits": the_plan.settings["digits"],
                          "validation_fraction": VALIDATION_FRACTION, "split_seed": SPLIT_SEED},
                 "space": the_plan.space.table}
     header = "# The study this folder belongs to. Add trials to it by running the same command.\n"
@@ -681,7 +695,7 @@ def _write_tune_toml(the_plan: _Plan) -> None:
         handle.write(header + tomli_w.dumps(document))
 
 
-def _summarise(the_plan: _Plan, study: optuna.Study, data: DigitsDataset,
+def _summarise(the_plan: _Plan, study: optuna.Study, data: ImageDataset,
                exit_codes: list[int]) -> TuneResult:
     import optuna
 
@@ -766,7 +780,7 @@ def _draw_plots(the_plan: _Plan, study: optuna.Study) -> list[str]:
 
 
 def _train_best(the_plan: _Plan, trial: optuna.trial.FrozenTrial,
-                data: DigitsDataset) -> dict[str, Any]:
+                data: ImageDataset) -> dict[str, Any]:
     """Train the best settings on the whole training set, test once, write ``best/``."""
     settings = dict(trial.user_attrs["settings"])
     quiet = the_plan.options.quiet
@@ -780,28 +794,13 @@ def _train_best(the_plan: _Plan, trial: optuna.trial.FrozenTrial,
                           time.perf_counter() - start)
     run.metrics["tune"] = {"study": the_plan.study, "trial": trial.number,
                            "val_accuracy": trial.value}
-    _replace_folder(the_plan.out / "best",
-                    lambda folder: runs.write_run(folder, run, plots=the_plan.options.plots))
+    # Written beside and swapped in whole (runs.write_run is a transaction).
+    runs.write_run(the_plan.out / "best", run, plots=the_plan.options.plots, overwrite=True)
     runs.write_config(the_plan.out / "best.toml", settings)
     return {"trial": trial.number, "val_accuracy": trial.value, "settings": settings,
             "test_accuracy": run.metrics["test_accuracy"],
             "train_accuracy": run.metrics["train_accuracy"],
             "run_dir": str(the_plan.out / "best")}
-
-
-def _replace_folder(target: Path, write: Any) -> None:
-    """Write a folder beside ``target`` and swap it in, so ``target`` is never half-written."""
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        write(partial)
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        if target.exists():
-            target.rename(old)
-        partial.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
 
 
 def format_summary(result: TuneResult) -> str:

@@ -8,7 +8,8 @@ Each value is one of
   layer widths from the range;
 - a list of choices: ``{ choices = ["relu", "gelu"] }`` (for ``layers``, a list of lists of
   hidden sizes);
-- a plain value, which fixes the setting for every trial.
+- a plain value, which fixes the setting for every trial (``augment``, whose value is a
+  table, can only be fixed).
 
 Settings a space does not name keep the recipe's value. :func:`default_space` derives a space
 from a recipe's settings. Every range end and every choice is checked here, before any work,
@@ -47,7 +48,9 @@ REAL_SETTINGS = {
     "validation_fraction": (0.0, 1.0, False, False),
 }
 #: Settings that are fixed for a whole study: the task and its reproducibility.
-FIXED_ONLY = ("recipe", "digits", "seed", "dtype")
+FIXED_ONLY = ("recipe", "dataset", "digits", "seed", "dtype")
+#: Settings whose one value is itself a table (so a table fixes them; it is no range).
+TABLE_SETTINGS = ("augment",)
 
 
 def _choice_settings() -> dict[str, tuple[Any, ...]]:
@@ -190,16 +193,17 @@ def parse_space(table: dict[str, Any], recipe: Recipe, *, where: str = "the spac
         For an unknown setting, an empty range or list, a low above a high, a value out of the
         setting's bounds or of the wrong type; the message names the setting and the fix.
     """
-    allowed = [k for k in allowed_keys(recipe) if k not in ("recipe", "digits")]
+    allowed = [k for k in allowed_keys(recipe) if k not in ("recipe", "dataset", "digits")]
     dimensions, fixed = [], {}
     for name, spec in table.items():
         if name not in allowed:
-            hint = " (--digits chooses the task)" if name == "digits" else ""
+            hint = (" (--dataset and --digits choose the task)"
+                    if name in ("dataset", "digits") else "")
             raise SpaceError(
                 f"{where}: unknown setting {name!r} for the {recipe.name!r} recipe{hint}; "
                 f"use one of {', '.join(allowed)}."
             )
-        if not isinstance(spec, dict):
+        if not isinstance(spec, dict) or name in TABLE_SETTINGS:
             fixed[name] = _checked(name, spec, where)
         elif name in FIXED_ONLY:
             raise SpaceError(
@@ -295,6 +299,20 @@ def _problem(name: str, value: Any) -> str | None:
         return None if _is_int(value) else "expected a whole number"
     if name == "dtype":
         return None if value in ("float32", "float64") else "choose float32 or float64"
+    if name == "augment":
+        return _augment_problem(value)
+    return None
+
+
+def _augment_problem(value: Any) -> str | None:
+    from nnscratch.augment import Augmentation
+
+    if not isinstance(value, dict):
+        return "expected a table such as { shift = 2.0, rotation = 10.0 } (fixed, not searched)"
+    try:
+        Augmentation.from_settings(value)
+    except (TypeError, ValueError) as error:
+        return str(error).rstrip(".")
     return None
 
 

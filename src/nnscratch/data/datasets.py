@@ -1,14 +1,17 @@
-"""Turn MNIST into training data: pick digits, relabel, flatten, scale, shuffle.
+"""Turn MNIST or Fashion-MNIST into training data: pick classes, relabel, flatten, scale, shuffle.
 
-The tutorial this package follows trains a network to tell 1s from 2s, so the default of
-:func:`load_digits` is ``(1, 2)``: 12,700 training and 2,167 test images. Any two or more digits
-work; each is relabelled to its position in ``digits``, so a binary task gets labels 0 and 1 and a
-ten-class task keeps 0..9. Rows are samples: ``X`` has shape ``(n_samples, 784)``, scaled to
-[0, 1] in the dtype the model asks for.
+:func:`load_dataset` loads either data set by name (``"mnist"``, ``"fashion-mnist"``) and keeps
+the classes asked for, by number or by name (``"Sneaker"``). The tutorial this package follows
+trains a network to tell 1s from 2s, so the default of :func:`load_digits` (MNIST) is ``(1, 2)``:
+12,700 training and 2,167 test images. Any two or more classes work; each is relabelled to its
+position in the list given, so a binary task gets labels 0 and 1 and a ten-class task keeps
+0..9. Rows are samples: ``X`` has shape ``(n_samples, 784)``, scaled to [0, 1] in the dtype the
+model asks for.
 
 What it leaves out: one-hot encoding (the losses take integer labels), validation splits and
-minibatching (see :mod:`nnscratch.training`), augmentation, and standardisation beyond dividing by
-255. Nothing is shuffled unless asked, because the tutorial keeps MNIST's order.
+minibatching (see :mod:`nnscratch.training`), augmentation (see :mod:`nnscratch.augment`), and
+standardisation beyond dividing by 255. Nothing is shuffled unless asked, because the tutorial
+keeps MNIST's order.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from nnscratch.data.mnist import DataFile, load_mnist
+from nnscratch.data.mnist import DataFile, get_source, load_mnist
 
 __all__ = [
-    "DigitsDataset",
+    "ImageDataset",
+    "load_dataset",
     "load_digits",
+    "parse_classes",
     "parse_digits",
     "preprocess_images",
     "select_digits",
@@ -35,14 +40,71 @@ __all__ = [
 _ALL = "all"
 
 
-def parse_digits(values: str | int | Iterable[int | str]) -> tuple[int, ...]:
-    """Validate a choice of digit classes, e.g. from the command line.
+def parse_classes(
+    values: str | int | Iterable[int | str], dataset: str = "mnist"
+) -> tuple[int, ...]:
+    """Validate a choice of classes of a data set, by number or by name, e.g. from the CLI.
 
     Parameters
     ----------
     values : "all", str, int or iterable of int or str
-        Digits 0..9 as ints or strings (``(1, 2)``, ``["1", "2"]``), a comma- or space-separated
-        string (``"1,2"``), or ``"all"`` (alone, or as the only element) for 0..9.
+        Class numbers 0..9 as ints or strings (``(1, 2)``, ``["1", "2"]``), class names
+        (``["Shirt", "T-shirt/top"]``; case, spaces and punctuation do not matter), a comma- or
+        space-separated string (``"1,2"``; names with spaces need commas: ``"Ankle boot, Bag"``),
+        or ``"all"`` (alone, or as the only element) for every class.
+    dataset : {"mnist", "fashion-mnist"}, default="mnist"
+        Whose class names are accepted, and what the messages call a class.
+
+    Returns
+    -------
+    classes : tuple of int
+        The class numbers in the order given; that order defines the new labels.
+
+    Raises
+    ------
+    ValueError
+        If a value is not a class number or name, a class repeats, fewer than 2 classes remain,
+        or `dataset` is unknown.
+    TypeError
+        If a value is neither an integer nor a string.
+
+    Examples
+    --------
+    >>> parse_classes(["Shirt", "t-shirt/top"], "fashion-mnist")
+    (6, 0)
+    """
+    names = get_source(dataset).class_names
+    noun = "digit" if dataset == "mnist" else "class"
+    plural = "digits" if dataset == "mnist" else "classes"
+    if isinstance(values, str):
+        values = values.split(",") if "," in values else values.split()
+    elif isinstance(values, numbers.Integral):
+        values = [values]
+    values = list(values)
+    if len(values) == 1 and isinstance(values[0], str) and values[0].strip().lower() == _ALL:
+        return tuple(range(len(names)))
+    classes = tuple(_parse_class(value, names, dataset, noun, plural) for value in values)
+    if len(set(classes)) != len(classes):
+        repeated = sorted({c for c in classes if classes.count(c) > 1})
+        raise ValueError(
+            f"{plural} {classes} repeat {', '.join(map(str, repeated))}; list each {noun} once."
+        )
+    if len(classes) < 2:
+        raise ValueError(
+            f"{plural} {classes} give {len(classes)} class(es), but classification needs at "
+            f"least 2; add {plural}, e.g. (1, 2), or use 'all'."
+        )
+    return classes
+
+
+def parse_digits(values: str | int | Iterable[int | str]) -> tuple[int, ...]:
+    """Validate a choice of MNIST digit classes: :func:`parse_classes` for ``"mnist"``.
+
+    Parameters
+    ----------
+    values : "all", str, int or iterable of int or str
+        Digits 0..9 as ints or strings (``(1, 2)``, ``["1", "2"]``), a comma- or
+        space-separated string (``"1,2"``), or ``"all"`` (alone, or as the only element) for 0..9.
 
     Returns
     -------
@@ -63,43 +125,47 @@ def parse_digits(values: str | int | Iterable[int | str]) -> tuple[int, ...]:
     >>> parse_digits("all")
     (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
     """
-    if isinstance(values, str):
-        values = values.replace(",", " ").split()
-    elif isinstance(values, numbers.Integral):
-        values = [values]
-    values = list(values)
-    if len(values) == 1 and isinstance(values[0], str) and values[0].strip().lower() == _ALL:
-        return tuple(range(10))
-    digits = tuple(_parse_digit(value) for value in values)
-    if len(set(digits)) != len(digits):
-        repeated = sorted({d for d in digits if digits.count(d) > 1})
-        raise ValueError(
-            f"digits {digits} repeat {', '.join(map(str, repeated))}; list each digit once."
-        )
-    if len(digits) < 2:
-        raise ValueError(
-            f"digits {digits} give {len(digits)} class(es), but classification needs at least 2; "
-            "add digits, e.g. (1, 2), or use 'all'."
-        )
-    return digits
+    return parse_classes(values, "mnist")
 
 
-def _parse_digit(value: object) -> int:
+def _normalise(name: str) -> str:
+    """Lower case, letters and digits only: "T-shirt/top" and "t shirt top" compare equal."""
+    return "".join(character for character in name.lower() if character.isalnum())
+
+
+def _parse_class(value: object, names: tuple[str, ...], dataset: str, noun: str,
+                 plural: str) -> int:
+    n_classes = len(names)
     if isinstance(value, str):
         text = value.strip()
         if text.lower() == _ALL:
-            raise ValueError("'all' must stand alone; to list digits, write them out, e.g. 1 2.")
+            raise ValueError(
+                f"'all' must stand alone; to list {plural}, write them out, e.g. 1 2."
+            )
+        by_name = [k for k, name in enumerate(names) if _normalise(name) == _normalise(text)]
+        if by_name:
+            return by_name[0]
         if not (text.isascii() and text.isdigit()):
-            raise ValueError(f"digit {value!r} is not a number; give digits 0..9 or 'all'.")
+            if dataset == "mnist":
+                raise ValueError(f"digit {value!r} is not a number; give digits 0..9 or 'all'.")
+            raise ValueError(
+                f"class {value!r} is neither a number 0..{n_classes - 1} nor a class name of "
+                f"{get_source(dataset).title} ({', '.join(names)}); give numbers, names or "
+                "'all'."
+            )
         number = int(text)
     elif isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
         number = int(value)
     else:
         raise TypeError(
-            f"digit {value!r} has type {type(value).__name__}; give digits as ints or strings."
+            f"{noun} {value!r} has type {type(value).__name__}; give {plural} as ints or "
+            "strings."
         )
-    if not 0 <= number <= 9:
-        raise ValueError(f"digit {value!r} is out of range; MNIST digits are 0..9.")
+    if not 0 <= number < n_classes:
+        title = get_source(dataset).title
+        raise ValueError(
+            f"{noun} {value!r} is out of range; {title} {plural} are 0..{n_classes - 1}."
+        )
     return number
 
 
@@ -243,29 +309,42 @@ def shuffle(
 
 
 @dataclass(frozen=True, eq=False)
-class DigitsDataset:
-    """A train/test split of some MNIST digits, ready for a model.
+class ImageDataset:
+    """A train/test split of some classes of MNIST or Fashion-MNIST, ready for a model.
 
     Attributes
     ----------
     X_train : ndarray of shape (n_train, n_features)
         Pixels scaled to [0, 1].
     y_train : ndarray of shape (n_train,), dtype int64
-        Labels 0..n_classes-1: the position of each digit in `digits`.
+        Labels 0..n_classes-1: the position of each example's class in `classes`.
     X_test : ndarray of shape (n_test, n_features)
     y_test : ndarray of shape (n_test,), dtype int64
-    digits : tuple of int
-        The digit each label stands for: label ``i`` is digit ``digits[i]``.
+    classes : tuple of int
+        The data set's class number each label stands for: label ``i`` is class
+        ``classes[i]`` (for MNIST, the digit).
+    class_names : tuple of str
+        The name of each label: ``"7"`` for MNIST, ``"Sneaker"`` for Fashion-MNIST.
+    dataset : str
+        ``"mnist"`` or ``"fashion-mnist"``.
     files : mapping of str to DataFile
-        The MNIST file behind each array, with its SHA-256 (empty when not loaded from files).
+        The data set's file behind each array, with its SHA-256 (empty when not loaded from
+        files).
     """
 
     X_train: np.ndarray = field(repr=False)
     y_train: np.ndarray = field(repr=False)
     X_test: np.ndarray = field(repr=False)
     y_test: np.ndarray = field(repr=False)
-    digits: tuple[int, ...]
+    classes: tuple[int, ...]
+    class_names: tuple[str, ...]
+    dataset: str = "mnist"
     files: Mapping[str, DataFile] = field(default_factory=dict, repr=False)
+
+    @property
+    def digits(self) -> tuple[int, ...]:
+        """MNIST's name for `classes`: the digit each label stands for."""
+        return self.classes
 
     @property
     def train_size(self) -> int:
@@ -284,15 +363,97 @@ class DigitsDataset:
 
     @property
     def n_classes(self) -> int:
-        """Number of classes, ``len(digits)``."""
-        return len(self.digits)
+        """Number of classes, ``len(classes)``."""
+        return len(self.classes)
 
     def __repr__(self) -> str:
         return (
-            f"DigitsDataset(digits={self.digits}, train_size={self.train_size}, "
-            f"test_size={self.test_size}, n_features={self.n_features}, "
-            f"dtype={self.X_train.dtype})"
+            f"ImageDataset(dataset={self.dataset!r}, classes={self.classes}, "
+            f"train_size={self.train_size}, test_size={self.test_size}, "
+            f"n_features={self.n_features}, dtype={self.X_train.dtype})"
         )
+
+
+def _check_every_digit_present(
+    y: np.ndarray, digits: tuple[int, ...], labels_file: DataFile | None, split: str
+) -> None:
+    """A chosen digit with no examples would vanish from the scores without a word."""
+    missing = [d for i, d in enumerate(digits) if not np.any(y == i)]
+    if missing:
+        where = labels_file.path if labels_file is not None else f"the {split} labels"
+        raise ValueError(
+            f"{where}: the {split} split has no examples of digit(s) "
+            f"{', '.join(map(str, missing))}, which were chosen; its labels are damaged, or "
+            "choose digits it has."
+        )
+
+
+def load_dataset(
+    name: str = "mnist",
+    classes: str | Iterable[int | str] = "all",
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    dtype: npt.DTypeLike = np.float64,
+    shuffle_seed: int | None = None,
+    download: bool = True,
+    verify: bool = True,
+    progress: bool = True,
+) -> ImageDataset:
+    """Load MNIST or Fashion-MNIST, keep some classes, flatten, scale and relabel.
+
+    Parameters
+    ----------
+    name : {"mnist", "fashion-mnist"}, default="mnist"
+        The data set. Each is found in `data_dir`, then its environment variable
+        (``NNSCRATCH_DATA``, ``NNSCRATCH_DATA_FASHION``), then its cache, else downloaded; see
+        :func:`~nnscratch.data.mnist.load_mnist`.
+    classes : "all" or iterable of int or str, default="all"
+        The classes, in label order, by number or name (see :func:`parse_classes`).
+    data_dir : str or os.PathLike, optional
+        The folder with the data set's four files.
+    dtype : floating dtype, default=np.float64
+        dtype of ``X_train`` and ``X_test``: float32 for speed, float64 for exactness.
+    shuffle_seed : int, optional
+        If given, shuffle the training set with :func:`shuffle`; the test set keeps the data
+        set's order (evaluation does not depend on it). ``None`` keeps the order everywhere.
+    download, verify, progress : bool, default=True
+        Passed to :func:`~nnscratch.data.mnist.load_mnist`.
+
+    Returns
+    -------
+    dataset : ImageDataset
+
+    Raises
+    ------
+    ValueError
+        If `name` or `classes` is invalid (checked before any file is read).
+    TypeError
+        If `dtype` is not a floating dtype.
+    MNISTNotFoundError, MNISTChecksumError, IDXFormatError
+        As raised by :func:`~nnscratch.data.mnist.load_mnist`.
+
+    Examples
+    --------
+    >>> data = load_dataset("fashion-mnist", ["Shirt", "T-shirt/top"])  # doctest: +SKIP
+    >>> data.class_names, data.train_size  # doctest: +SKIP
+    (('Shirt', 'T-shirt/top'), 12000)
+    """
+    source = get_source(name)
+    classes = parse_classes(classes, name)
+    if np.dtype(dtype).kind != "f":  # fail before reading 47 MB
+        raise TypeError(f"dtype must be a floating type such as np.float64, got {dtype}.")
+    arrays = load_mnist(data_dir, dataset=name, download=download, verify=verify,
+                        progress=progress)
+    train_images, y_train = select_digits(arrays.train_images, arrays.train_labels, classes)
+    test_images, y_test = select_digits(arrays.test_images, arrays.test_labels, classes)
+    for split, y in (("train", y_train), ("test", y_test)):
+        _check_every_digit_present(y, classes, arrays.files.get(f"{split}_labels"), split)
+    X_train = preprocess_images(train_images, dtype)
+    if shuffle_seed is not None:
+        X_train, y_train = shuffle(X_train, y_train, shuffle_seed)
+    return ImageDataset(X_train, y_train, preprocess_images(test_images, dtype), y_test,
+                        classes, tuple(source.class_names[c] for c in classes), name,
+                        arrays.files)
 
 
 def load_digits(
@@ -304,8 +465,8 @@ def load_digits(
     download: bool = True,
     verify: bool = True,
     progress: bool = True,
-) -> DigitsDataset:
-    """Load the MNIST images of some digits, flattened, scaled and relabelled.
+) -> ImageDataset:
+    """Load the MNIST images of some digits: ``load_dataset("mnist", digits, ...)``.
 
     Parameters
     ----------
@@ -324,7 +485,7 @@ def load_digits(
 
     Returns
     -------
-    dataset : DigitsDataset
+    dataset : ImageDataset
 
     Raises
     ------
@@ -339,16 +500,9 @@ def load_digits(
     --------
     >>> data = load_digits((1, 2), progress=False)  # doctest: +SKIP
     >>> data  # doctest: +SKIP
-    DigitsDataset(digits=(1, 2), train_size=12700, test_size=2167, n_features=784, dtype=float64)
+    ImageDataset(dataset='mnist', classes=(1, 2), train_size=12700, test_size=2167, \
+n_features=784, dtype=float64)
     """
-    digits = parse_digits(digits)
-    if np.dtype(dtype).kind != "f":  # fail before reading 47 MB
-        raise TypeError(f"dtype must be a floating type such as np.float64, got {dtype}.")
-    mnist = load_mnist(data_dir, download=download, verify=verify, progress=progress)
-    train_images, y_train = select_digits(mnist.train_images, mnist.train_labels, digits)
-    test_images, y_test = select_digits(mnist.test_images, mnist.test_labels, digits)
-    X_train = preprocess_images(train_images, dtype)
-    if shuffle_seed is not None:
-        X_train, y_train = shuffle(X_train, y_train, shuffle_seed)
-    return DigitsDataset(X_train, y_train, preprocess_images(test_images, dtype), y_test, digits,
-                         mnist.files)
+    return load_dataset("mnist", digits, data_dir=data_dir, dtype=dtype,
+                        shuffle_seed=shuffle_seed, download=download, verify=verify,
+                        progress=progress)
