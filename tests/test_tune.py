@@ -408,9 +408,13 @@ def _states_or_empty(storage: str, study: str) -> list[str]:
     SQLite file is never created here first: the process would find a folder not its own)."""
     if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).is_file():
         return []
+    import sqlalchemy.exc
+
     try:
         return states(load(storage, study))
     except KeyError:  # the study is not created yet
+        return []
+    except sqlalchemy.exc.SQLAlchemyError:  # its tables are being created as we look
         return []
 
 

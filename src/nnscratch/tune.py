@@ -270,7 +270,9 @@ def open_storage(url: str, heartbeat: int) -> optuna.storages.RDBStorage:
             except sqlalchemy.exc.SQLAlchemyError as error:
                 # Two workers that start together on a new database both create its tables;
                 # the loser sees them appear half-way and only needs to connect again.
-                if "already exists" not in str(error) or attempt == _CREATE_ATTEMPTS - 1:
+                racing = (isinstance(error, sqlalchemy.exc.IntegrityError)  # schema version row
+                          or "already exists" in str(error))  # a table
+                if not racing or attempt == _CREATE_ATTEMPTS - 1:
                     raise
                 time.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")  # pragma: no cover
