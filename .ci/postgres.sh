@@ -34,6 +34,8 @@ bin_dir() {
 
 case "${1:-}" in
 start)
+    # On a failure, show what initdb and the server said (stdout carries only the URL).
+    trap 'echo "postgres.sh: start failed; its logs:" >&2; cat "$DIR"/*.log >&2 || true' ERR
     BIN="$(bin_dir)"
     as_postgres "$BIN/pg_ctl -D '$DIR/data' stop -m immediate" >/dev/null 2>&1 || true
     rm -rf "$DIR"
