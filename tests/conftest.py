@@ -9,10 +9,24 @@ should say which kernels produced it.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let Ctrl-C raise ``KeyboardInterrupt`` here and in the subprocesses the tests start.
+
+    A runner started in the background of a non-interactive shell (``pytest &``) inherits
+    SIGINT ignored, and Python then never raises ``KeyboardInterrupt``: the tests of what
+    Ctrl-C does (``_thread.interrupt_main``, a real SIGINT sent to ``nnscratch train``) would
+    wait forever. A Python handler, unlike an ignored signal, is reset to the default in a
+    child process, so the subprocesses get Python's usual handler too.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_report_header() -> str:

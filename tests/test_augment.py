@@ -15,11 +15,13 @@ from _numerics import assert_close
 from nnscratch.augment import (
     Augmentation,
     BackgroundBatches,
+    _affine_coordinates,
     _resample_each,
     _smooth,
     affine_transform,
     augmented_batches,
     elastic_displacement,
+    move_pixels,
     resample,
 )
 from nnscratch.training import minibatches
@@ -98,6 +100,47 @@ def test_whole_pixel_shifts_move_pixels_without_interpolating(rng):
         assert len(matches) == 1  # exactly a roll (and maybe a mirror) of the original
         moves.add(matches[0])
     assert len(moves) > 10  # and the moves vary
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_moving_whole_pixels_equals_resampling_at_the_same_map(rng, dtype):
+    # The speed trick and the plain expression it equals: the bilinear read of a map that only
+    # mirrors and shifts by whole pixels, on images with ink up to the border (so pixels do
+    # fall outside).
+    images = rng.random((30, 28, 28)).astype(dtype)
+    shift = rng.integers(-3, 4, (30, 2)).astype(np.float64)
+    flip = rng.random(30) < 0.5
+    plain = resample(images, _affine_coordinates(28, 28, np.zeros(30), np.ones(30),
+                                                 np.zeros(30), shift, flip))
+    moved = move_pixels(images, shift, flip)
+    assert moved.dtype == dtype
+    assert_close(moved, plain)
+
+
+def test_moving_whole_pixels_on_a_small_picture():
+    picture = np.arange(1.0, 7.0).reshape(1, 2, 3)  # [[1, 2, 3], [4, 5, 6]]
+    np.testing.assert_array_equal(move_pixels(picture, np.array([[0, 1]]), np.array([True])),
+                                  [[[0, 3, 2], [0, 6, 5]]])  # mirrored, then moved right
+    np.testing.assert_array_equal(move_pixels(picture, np.array([[-1, 0]]), np.array([False])),
+                                  [[[4, 5, 6], [0, 0, 0]]])  # moved up
+    np.testing.assert_array_equal(move_pixels(picture, np.array([[0, 0]]), np.array([False])),
+                                  picture)
+
+
+@pytest.mark.parametrize(("settings", "whole"), [
+    ({"flip": True}, True), ({"shift": 2.0, "whole_pixel_shift": True}, True),
+    ({"shift": 2.0}, False), ({"flip": True, "rotation": 5.0}, False),
+    ({"flip": True, "elastic_alpha": 8.0}, False), ({}, True),
+])
+def test_whole_pixel_augmentations_take_the_copy_and_give_the_resampled_batch(rng, settings,
+                                                                              whole):
+    augment = Augmentation(**settings)
+    assert augment.moves_whole_pixels is whole
+    X = rng.random((40, 784)).astype(np.float32)
+    out = augment(X, np.random.default_rng(5))
+    # The same draws through the general path: the sampling map, resampled.
+    coordinates = augment.source_coordinates(40, np.random.default_rng(5))
+    assert_close(out, resample(X.reshape(40, 28, 28), coordinates).reshape(40, 784))
 
 
 def test_per_image_parameters(rng):
@@ -240,6 +283,19 @@ def test_background_batches_equal_the_inline_ones(rng):
         assert_close(X_b, X_a)
         np.testing.assert_array_equal(y_b, y_a)  # labels travel with their images
     assert not np.array_equal(inline[0][0], X[:16])  # and the images were augmented
+
+
+def test_whole_pixel_moves_are_prepared_inline_and_others_in_the_background(rng):
+    batches = [(rng.random((4, 784)).astype(np.float32), np.zeros(4))]
+    cheap = augmented_batches(batches, Augmentation(flip=True), rng)
+    assert not isinstance(cheap, BackgroundBatches)
+    with contextlib.closing(augmented_batches(batches, Augmentation(shift=1.0), rng)) as costly:
+        assert isinstance(costly, BackgroundBatches)
+    with contextlib.closing(augmented_batches(batches, Augmentation(flip=True), rng,
+                                              background=True)) as asked:
+        assert isinstance(asked, BackgroundBatches)
+    with pytest.raises(ValueError, match="background must be True, False or 'auto'"):
+        augmented_batches(batches, Augmentation(flip=True), rng, background="yes")
 
 
 def test_background_keeps_the_order_of_any_iterable():

@@ -523,7 +523,7 @@ def tutorial_runs(tmp_path_factory, mnist_dir) -> tuple[Path, Path]:
 def test_tutorial_run_folder(tutorial_runs):
     run = tutorial_runs[0]
     assert {p.name for p in run.iterdir()} == {"metrics.json", "history.csv", "config.toml",
-                                               "model.npz"}  # and no plots, as asked
+                                               "provenance.json", "model.npz"}  # no plots
     metrics = json.loads((run / "metrics.json").read_text())
     assert [p["iteration"] for p in metrics["cost_history"]] == [0, 1, 2, 3, 4]
     assert metrics["train_size"] == 12700 and metrics["test_size"] == 2167

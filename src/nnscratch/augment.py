@@ -15,10 +15,15 @@ resampled once (no blur from resampling twice). The whole batch is resampled by 
 ``scipy.ndimage.map_coordinates``; :class:`Augmentation` draws the random parameters from a
 seeded ``np.random.Generator``.
 
+Maps that only mirror and shift by whole pixels read no point between pixels: they are applied
+by :func:`move_pixels`, which copies pixels instead of interpolating (the same result, at about a
+hundredth of the cost).
+
 :func:`augmented_batches` turns the mini-batches of an epoch into augmented ones, prepared by
 :class:`BackgroundBatches` in a background thread while the network trains on the previous
-batch; :func:`nnscratch.training.fit` uses it when given ``augment=``. The batches are the same
-as when prepared inline: one thread draws all the random numbers, in order.
+batch (inline for the cheap whole-pixel moves); :func:`nnscratch.training.fit` uses it when given
+``augment=``. The batches are the same as when prepared inline: one thread draws all the random
+numbers, in order.
 
 What is left out: colour and contrast changes, cutout/random erasing, mixup, and any
 augmentation at test time. Validation and test data are never augmented.
@@ -44,6 +49,7 @@ __all__ = [
     "affine_transform",
     "augmented_batches",
     "elastic_displacement",
+    "move_pixels",
     "resample",
 ]
 
@@ -117,6 +123,48 @@ def _resample_each(images: np.ndarray, coordinates: np.ndarray) -> np.ndarray:
         ndimage.map_coordinates(image, coords, order=1, mode="grid-constant", cval=0.0)
         for image, coords in zip(images, coordinates, strict=True)
     ])
+
+
+def move_pixels(images: np.ndarray, shift: np.ndarray, flip: np.ndarray) -> np.ndarray:
+    r"""Mirror and translate each image by whole pixels, with zero where nothing moves in.
+
+    The speed trick of this module: when the sampling map only mirrors and moves by whole
+    pixels, every source point is a pixel, so the bilinear read of :func:`resample` takes one
+    pixel with weight 1 and copying is the same result, without interpolating. It is
+    ``resample(images, _affine_coordinates(h, w, 0, 1, 0, shift, flip))`` (the plain expression,
+    checked by ``tests/test_augment.py``), at about a hundredth of its cost
+    (``benchmarks/augmentation.py``).
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_images, height, width)
+    shift : ndarray of shape (n_images, 2)
+        Whole-number translations :math:`t = (t_r, t_c)` in pixels, (down, right).
+    flip : ndarray of bool, shape (n_images,)
+        Mirror left-right first.
+
+    Returns
+    -------
+    ndarray of shape (n_images, height, width), of the dtype of `images`
+
+        .. math::
+
+            \mathrm{out}_b(r, c) = \mathrm{in}_b(r - t_r,\; c') \quad\text{with}\quad
+            c' = \begin{cases} W - 1 - (c - t_c) & \text{mirrored} \\
+                                 c - t_c & \text{otherwise,} \end{cases}
+
+        and 0 where :math:`(r - t_r, c')` falls outside the image.
+    """
+    n_images, height, width = images.shape
+    shift = np.asarray(shift).astype(np.intp)
+    border = int(np.abs(shift).max(initial=0))
+    padded = np.zeros((n_images, height + 2 * border, width + 2 * border), dtype=images.dtype)
+    padded[:, border:border + height, border:border + width] = images
+    rows = np.arange(height)[None, :] - shift[:, 0:1] + border  # (n, h): r - t_r, padded
+    cols = np.arange(width)[None, :] - shift[:, 1:2]  # (n, w): c - t_c
+    cols = np.where(flip[:, None], width - 1 - cols, cols) + border
+    index = np.arange(n_images)[:, None, None]
+    return padded[index, rows[:, :, None], cols[:, None, :]]
 
 
 def _pixel_grid(height: int, width: int) -> np.ndarray:
@@ -483,22 +531,34 @@ class Augmentation:
         The draws come in a fixed order (rotation, scale, shear, shift, flip, then the
         elastic noise), so a generator in the same state gives the same maps.
         """
-        height, width = self.image_shape
-        uniform = rng.uniform
-        coordinates = _affine_coordinates(
-            height, width,
-            rotation=uniform(-self.rotation, self.rotation, n_images),
-            scale=uniform(1 - self.scale, 1 + self.scale, n_images),
-            shear=uniform(-self.shear, self.shear, n_images),
-            shift=self._draw_shifts(n_images, rng),
-            flip=rng.random(n_images) < 0.5 if self.flip else np.zeros(n_images, dtype=bool),
-        )
+        coordinates = _affine_coordinates(*self.image_shape, **self._draw_affine(n_images, rng))
         if self.elastic_alpha:
             coordinates += elastic_displacement(
                 n_images, self.image_shape, alpha=self.elastic_alpha, sigma=self.elastic_sigma,
                 rng=rng,
             )
         return coordinates
+
+    @property
+    def moves_whole_pixels(self) -> bool:
+        """Whether every map only mirrors and shifts by whole pixels (no interpolation).
+
+        Such augmentations are applied by :func:`move_pixels`, a copy of pixels that costs
+        about a hundredth of a resampling, and :func:`augmented_batches` prepares them inline.
+        """
+        return not (self.rotation or self.scale or self.shear or self.elastic_alpha) and (
+            self.whole_pixel_shift or not self.shift)
+
+    def _draw_affine(self, n_images: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """The affine parameters of `n_images` maps, drawn in a fixed order."""
+        uniform = rng.uniform
+        return {
+            "rotation": uniform(-self.rotation, self.rotation, n_images),
+            "scale": uniform(1 - self.scale, 1 + self.scale, n_images),
+            "shear": uniform(-self.shear, self.shear, n_images),
+            "shift": self._draw_shifts(n_images, rng),
+            "flip": rng.random(n_images) < 0.5 if self.flip else np.zeros(n_images, dtype=bool),
+        }
 
     def _draw_shifts(self, n_images: int, rng: np.random.Generator) -> np.ndarray:
         if self.whole_pixel_shift:
@@ -544,6 +604,9 @@ class Augmentation:
                 f"(n_images, {self.image_shape[0]}, {self.image_shape[1]}), got {X.shape}."
             )
         images = _check_images(images)
+        if self.moves_whole_pixels:
+            affine = self._draw_affine(len(images), rng)
+            return move_pixels(images, affine["shift"], affine["flip"]).reshape(X.shape)
         return resample(images, self.source_coordinates(len(images), rng)).reshape(X.shape)
 
 
@@ -694,11 +757,11 @@ def augmented_batches(
     rng: np.random.Generator,
     *,
     n_features: int | None = None,
-    background: bool = True,
+    background: bool | str = "auto",
     prefetch: int = 2,
     blas_threads: int | str | None = "auto",
 ) -> Iterator[tuple[Any, ...]]:
-    """Augment the first array of every batch, in a background thread by default.
+    """Augment the first array of every batch, in a background thread when that pays.
 
     Parameters
     ----------
@@ -710,9 +773,11 @@ def augmented_batches(
         Used only by the thread that prepares the batches, in batch order.
     n_features : int, optional
         Checked against ``augment.image_shape`` at once (before any thread starts).
-    background : bool, default=True
+    background : bool or "auto", default="auto"
         Prepare the batches in a :class:`BackgroundBatches` thread; ``False`` prepares each
-        when asked for. Both give the same batches.
+        when asked for. Both give the same batches. ``"auto"`` prepares them inline when the
+        augmentation only moves whole pixels (:attr:`Augmentation.moves_whole_pixels`: far
+        cheaper than the core a thread would take from BLAS), in the background otherwise.
     prefetch : int, default=2
         Batches prepared ahead in the background.
     blas_threads : int, None or "auto", default="auto"
@@ -741,7 +806,11 @@ def augmented_batches(
         raise TypeError(f"rng must be a numpy.random.Generator, got {rng!r}.")
     if n_features is not None:
         augment.check_features(n_features)
+    if background not in (True, False, "auto"):
+        raise ValueError(f"background must be True, False or 'auto', got {background!r}.")
     generator = _augment_each(batches, augment, rng)
+    if background == "auto":
+        background = not augment.moves_whole_pixels
     if not background:
         return generator
     threads = _spare_cores() if blas_threads == "auto" else blas_threads

@@ -132,7 +132,8 @@ RECIPES: dict[str, Recipe] = {
         description=(
             "The ten Fashion-MNIST classes: 784-1024-1024-10 ReLU with dropout 0.3, trained on "
             "pictures mirrored left-right at random every epoch (no shifts); Adam, batch 128, "
-            "cosine schedule over 36 epochs, float32 (within 10 minutes of training)."
+            "cosine schedule over 36 epochs, float32 (>= 90% test; about 11 minutes of "
+            "training on 2 cores)."
         ),
         settings={
             "dataset": "fashion-mnist", "digits": list(range(10)), "layers": [1024, 1024],

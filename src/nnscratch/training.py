@@ -626,8 +626,9 @@ def fit(
         epoch is one batch) with the live loss and accuracy.
     augment : Augmentation or None, default=None
         Random transforms of each training batch (:class:`nnscratch.augment.Augmentation`),
-        prepared in a background thread while the previous batch trains; validation data is
-        never augmented. Its random draws are seeded by ``seed``.
+        prepared in a background thread while the previous batch trains (inline when they
+        only move whole pixels, see :func:`nnscratch.augment.augmented_batches`); validation
+        data is never augmented. Its random draws are seeded by ``seed``.
 
     Returns
     -------
@@ -722,7 +723,8 @@ def _training_batches(
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """One epoch of training batches, as :func:`minibatches` yields them; with an augmentation,
     augmented copies of each batch's images, prepared in a background thread while the
-    previous batch trains (:func:`nnscratch.augment.augmented_batches`). Close it when done."""
+    previous batch trains, or inline when the augmentation only moves whole pixels
+    (:func:`nnscratch.augment.augmented_batches`). Close it when done."""
     batches = minibatches(data.X, data.y, data.sample_weight, batch_size=batch_size,
                           rng=shuffle_rng)
     if data.augment is None:
