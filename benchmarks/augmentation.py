@@ -12,9 +12,10 @@ Prints, for the 60,000 training images of MNIST (timed on ``--images`` of them a
    thread while another thread runs one long call;
 1. the cost of one epoch of augmentation on one thread, for each recipe's setting, split into
    drawing the maps (affine and elastic) and resampling;
-2. the two speed tricks of :mod:`nnscratch.augment` against the plain expressions they equal:
+2. the speed tricks of :mod:`nnscratch.augment` against the plain expressions they equal:
    one stacked 2-D ``map_coordinates`` call against a loop over images and against one 3-D
    call; Gaussian smoothing by matrix products against ``scipy.ndimage.gaussian_filter``;
+   mirror images and whole-pixel shifts copied (``move_pixels``) against resampled;
 3. seconds per training epoch of an MLP without augmentation, with augmentation inline, and
    with augmentation in a background thread, with BLAS on all cores and on one (if
    threadpoolctl is installed). Runs alternate, and the median of ``--epochs`` is reported.
@@ -35,10 +36,12 @@ import numpy as np
 
 from nnscratch.augment import (
     Augmentation,
+    _affine_coordinates,
     _resample_each,
     _smooth,
     augmented_batches,
     elastic_displacement,
+    move_pixels,
     resample,
 )
 from nnscratch.data import load_dataset
@@ -161,6 +164,19 @@ def tricks(images: np.ndarray, batch_size: int) -> None:
     seconds = _time(lambda: [elastic_displacement(len(b), (28, 28), alpha=34, sigma=4, rng=rng)
                              for b in batches])
     print(f"   elastic field, noise included (used)             {_per_epoch(seconds, n):6.2f} s")
+    # Mirror images and whole-pixel shifts (fashion10's kind): copied, or read bilinearly.
+    moves = []
+    for b in batches:
+        shift = rng.integers(-2, 3, (len(b), 2)).astype(np.float64)
+        flip = rng.random(len(b)) < 0.5
+        zeros = np.zeros(len(b))
+        moves.append((shift, flip, _affine_coordinates(28, 28, zeros, zeros + 1, zeros, shift,
+                                                       flip)))
+    for label, function in (
+            ("copying pixels, move_pixels (used)", lambda b, m: move_pixels(b, m[0], m[1])),
+            ("resample at the same maps", lambda b, m: resample(b, m[2]))):
+        seconds = _time(lambda f=function: [f(b, m) for b, m in zip(batches, moves, strict=True)])
+        print(f"   mirror and whole-pixel shift: {label:<22} {_per_epoch(seconds, n):6.2f} s")
 
 
 def _blas_threads(limit: int | None) -> contextlib.AbstractContextManager[object]:

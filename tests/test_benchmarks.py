@@ -19,6 +19,8 @@ TASKS = ["tutorial-float64", "tutorial-float32", "epoch-b128", "epoch-b512", "tt
          "tta-ten", "inference-b1", "inference-b10000"]
 FIGURES = ["seconds", "samples_per_second", "gflops", "peak_mib", "compute_dtype", "recipe"]
 
+pytestmark = pytest.mark.system  # run once in CI (pyproject.toml)
+
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path):

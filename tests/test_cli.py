@@ -364,6 +364,7 @@ def fashion_dir(tmp_path, monkeypatch) -> Path:
     return tmp_path / "fashion"
 
 
+@pytest.mark.system
 def test_train_evaluate_predict_and_plot_a_fashion_model(tmp_path, fashion_dir, capsys):
     out = tmp_path / "run"
     with one_blas_thread():
@@ -928,6 +929,7 @@ _ANY_JSON = st.recursive(
 )
 
 
+@pytest.mark.system
 @settings(max_examples=100, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(field=st.sampled_from(["metrics", "preprocessing", "seeds", "config", "versions",

@@ -50,6 +50,7 @@ def _run(tmp_path: Path, rng: np.random.Generator, name: str) -> tuple[runs.Run,
     return run, tmp_path / "run"
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("name", ["tutorial", "mnist10"])
 def test_write_run_writes_every_file_and_read_run_reads_them_back(tmp_path, rng, name):
     run, out = _run(tmp_path, rng, name)
@@ -151,6 +152,7 @@ def test_read_config_errors(tmp_path):
     assert runs.read_config(good) == {"recipe": "mnist10", "epochs": 3}
 
 
+@pytest.mark.system
 def test_a_fashion_mnist_run_names_its_data_set_classes_and_augmentation(tmp_path, rng):
     run, out = _run(tmp_path, rng, "fashion10")
     assert run.settings["augment"] == RECIPES["fashion10"].settings["augment"]
@@ -172,6 +174,7 @@ def test_a_fashion_mnist_run_names_its_data_set_classes_and_augmentation(tmp_pat
     assert back.saved.classes.tolist() == ["T-shirt/top", "Trouser", "Pullover"]
 
 
+@pytest.mark.system
 def test_an_mnist_run_without_augmentation_draws_no_augmentation_picture(tmp_path, rng):
     run, out = _run(tmp_path, rng, "mnist10")
     assert run.metrics["dataset"] == "mnist" and run.metrics["class_names"] == ["0", "1", "2"]

@@ -782,6 +782,7 @@ _PLACES = (
 )
 
 
+@pytest.mark.system
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(where=st.sampled_from(_PLACES), value=_JSON)

@@ -28,6 +28,8 @@ from nnscratch.serialization import save_model
 
 FIRST_LINE = re.compile(r"Serving on http://(?P<host>[^\s]+):(?P<port>\d+)\n")
 
+pytestmark = pytest.mark.system  # run once in CI (pyproject.toml)
+
 
 @contextlib.contextmanager
 def serving(*args: str | Path, cwd: Path | None = None,

@@ -28,6 +28,8 @@ ONE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                      "MKL_NUM_THREADS")}
 needs_signals = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
+pytestmark = pytest.mark.system  # run once in CI (pyproject.toml)
+
 
 @pytest.fixture
 def data_args(tmp_path) -> list[str]:

@@ -416,17 +416,10 @@ def _load(given: str, **limits: Any) -> tuple[Path, Any]:
 
 def _check_mnist_model(saved: Any, path: Path) -> None:
     """The model must read 784 pixels scaled to [0, 1], as ``train`` makes them."""
-    if saved.model.in_features != 784:
-        raise CLIError(
-            f"{path} takes {saved.model.in_features} inputs, but MNIST images have 784 "
-            "(28x28 pixels); this command needs a model trained on MNIST."
-        )
-    scale = saved.metadata.get("preprocessing", {}).get("scale", "pixel / 255")
-    if scale != "pixel / 255":
-        raise CLIError(
-            f"{path} expects inputs scaled as {scale!r}, which this command cannot make; "
-            "it scales pixels to [0, 1] (pixel / 255)."
-        )
+    try:
+        saved.check_reads_28x28_pixels(path, "this command needs a model trained on MNIST")
+    except ValueError as error:
+        raise CLIError(str(error)) from None
 
 
 def _class_indices(saved: Any, X: np.ndarray) -> np.ndarray:

@@ -153,6 +153,25 @@ class SavedModel:
         """The number of trainable numbers (weights and biases)."""
         return sum(param.value.size for param in self.model.parameters())
 
+    def check_reads_28x28_pixels(self, path: Any, fix: str) -> None:
+        """Raise ``ValueError`` unless the model reads 784 pixels scaled as ``pixel / 255``.
+
+        What ``nnscratch train`` makes, and what the commands that read pictures (``predict``,
+        ``evaluate``, ``serve``) can feed it. `path` names the file in the message; `fix` ends
+        the first message (what to use instead).
+        """
+        if self.model.in_features != 28 * 28:
+            raise ValueError(
+                f"{path} takes {self.model.in_features} inputs, but MNIST images have 784 "
+                f"(28x28 pixels); {fix}."
+            )
+        scale = self.metadata.get("preprocessing", {}).get("scale", "pixel / 255")
+        if scale != "pixel / 255":
+            raise ValueError(
+                f"{path} expects inputs scaled as {scale!r}, which cannot be made here; "
+                "pictures are scaled to [0, 1] (pixel / 255)."
+            )
+
     def _logits(self, X: Any) -> np.ndarray:
         """The model's outputs for preprocessed rows ``X``, refused unless all finite."""
         X = check_features(X, self.model.dtype)

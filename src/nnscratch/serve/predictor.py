@@ -153,18 +153,8 @@ class Predictor:
 
     def __init__(self, saved: SavedModel, path: Path,
                  run_metrics: dict[str, Any] | None = None) -> None:
-        if saved.model.in_features != _SIZE * _SIZE:
-            raise ValueError(
-                f"{path} takes {saved.model.in_features} inputs, but MNIST images have 784 "
-                "(28x28 pixels); serve a model trained on MNIST (nnscratch train --recipe "
-                "mnist10)."
-            )
-        scale = saved.metadata.get("preprocessing", {}).get("scale", "pixel / 255")
-        if scale != "pixel / 255":
-            raise ValueError(
-                f"{path} expects inputs scaled as {scale!r}; the server scales pixels to "
-                "[0, 1] (pixel / 255)."
-            )
+        saved.check_reads_28x28_pixels(
+            path, "serve a model trained on MNIST (nnscratch train --recipe mnist10)")
         self.saved = saved
         self.path = Path(path)
         self.classes: list[Any] = saved.classes.tolist()
