@@ -236,6 +236,7 @@ def test_the_search_never_reads_the_test_set(tmp_path, data_args, monkeypatch):
 # A search on one machine
 
 
+@pytest.mark.system
 def test_a_search_records_trials_prunes_bad_ones_and_writes_a_usable_best_run(
         tmp_path, data_args, capsys):
     out = tmp_path / "tune"
@@ -275,6 +276,7 @@ def test_a_search_records_trials_prunes_bad_ones_and_writes_a_usable_best_run(
         assert_close(a.value, b.value)
 
 
+@pytest.mark.system
 def test_the_same_command_again_adds_trials_to_the_same_study(tmp_path, data_args, capsys):
     out = tmp_path / "tune"
     command = ["tune", *data_args, "--space", str(space_file(tmp_path, FAST_SPACE)),
@@ -289,6 +291,7 @@ def test_the_same_command_again_adds_trials_to_the_same_study(tmp_path, data_arg
     assert "top " in text and "tune folder:" in text
 
 
+@pytest.mark.system
 def test_local_worker_processes_share_the_trials(tmp_path, data_args, capsys):
     out = tmp_path / "tune"
     assert main(["tune", *data_args, "--space", str(space_file(tmp_path, FAST_SPACE)),
@@ -299,6 +302,7 @@ def test_local_worker_processes_share_the_trials(tmp_path, data_args, capsys):
     assert len(load(sqlite_url(out / "study.db"), "mnist10").trials) == 4
 
 
+@pytest.mark.system
 def test_ctrl_c_fails_the_running_trial_keeps_the_finished_and_exits_130(tmp_path, data_dir):
     out = tmp_path / "tune"
     process = start_tune("--data-dir", data_dir, "--no-verify", "--no-download", "--space",
@@ -315,6 +319,7 @@ def test_ctrl_c_fails_the_running_trial_keeps_the_finished_and_exits_130(tmp_pat
     assert states(load(storage, "mnist10")) == ["COMPLETE", "FAIL"]
 
 
+@pytest.mark.system
 def test_ctrl_c_in_a_terminal_stops_every_local_worker_cleanly(tmp_path, data_dir):
     out = tmp_path / "tune"
     process = subprocess.Popen(  # its own process group, as a terminal's foreground job
@@ -362,6 +367,7 @@ def storage(request, tmp_path) -> str:
     return _postgres_url()
 
 
+@pytest.mark.system
 def test_two_processes_add_trials_to_one_study(tmp_path, data_dir, storage):
     study = f"shared-{uuid.uuid4().hex[:8]}"
     space = space_file(tmp_path, FAST_SPACE)
@@ -379,6 +385,7 @@ def test_two_processes_add_trials_to_one_study(tmp_path, data_dir, storage):
     assert max(sum(json.loads(out)["counts"].values()) for _, out, _ in results) == 6
 
 
+@pytest.mark.system
 def test_a_killed_worker_does_not_stop_the_study_and_its_trial_is_retried(
         tmp_path, data_dir, storage):
     study = f"killed-{uuid.uuid4().hex[:8]}"
@@ -490,6 +497,7 @@ def test_a_password_never_reaches_the_messages(tmp_path, data_args, capsys):
     assert status == 1 and "s3cret" not in err and "***" in err
 
 
+@pytest.mark.system
 def test_resuming_with_another_space_is_refused(tmp_path, data_args, capsys):
     out = tmp_path / "tune"
     assert main(["tune", *data_args, "--space", str(space_file(tmp_path, FAST_SPACE)),
@@ -522,6 +530,7 @@ def test_the_tutorial_recipe_and_zero_trials_are_usage_errors(capsys):
 # The pruning and parallel measurement (benchmarks/tune_pruning.py), in its quick mode
 
 
+@pytest.mark.system
 def test_the_pruning_benchmark_runs_every_setup_in_quick_mode(tmp_path, data_dir):
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "tune_pruning.py"
     completed = subprocess.run(
