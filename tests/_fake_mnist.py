@@ -1,4 +1,5 @@
-"""Tiny MNIST-shaped data sets for loader tests, shared by test_mnist.py and test_datasets.py.
+"""Tiny MNIST-shaped data sets for loader tests, shared by test_mnist.py, test_datasets.py,
+test_cli.py and test_tune.py.
 
 The arrays have MNIST's kinds and image size but few examples (60 train, 10 test by default), so
 their SHA-256 digests differ from the real ones: tests either load them with ``verify=False`` or
@@ -29,6 +30,21 @@ def fake_arrays(seed: int = 0, n_train: int = 60, n_test: int = 10) -> dict[str,
         "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
         "test_labels": rng.permutation(np.arange(n_test) % 10).astype(np.uint8),
     }
+
+
+def learnable_arrays(seed: int = 0, n_train: int = 600, n_test: int = 100) -> dict[str, np.ndarray]:
+    """MNIST-shaped images a small network learns in a few epochs: digit ``k`` lights rows
+    ``2k + 2`` and ``2k + 3`` over a faint noise (for searches that must tell good settings
+    from bad ones, as ``nnscratch tune``'s tests do)."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        labels = rng.permutation(np.arange(n) % 10)
+        images = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
+        for digit in range(10):
+            images[labels == digit, 2 + 2 * digit:4 + 2 * digit, 4:24] = 255
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels.astype(np.uint8)
+    return arrays
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

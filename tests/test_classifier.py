@@ -530,3 +530,27 @@ def test_score_with_wrong_length_y_raises(rng):
     clf = _small(epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="X has 80 samples but y has 79 labels"):
         clf.score(X, y[:-1])
+
+
+def test_validation_data_is_scored_after_every_epoch_for_the_callbacks(rng):
+    X, y = _blobs(rng, 3)
+    labels = np.array(["a", "b", "c"])[y]
+    seen = []
+    clf = _small(epochs=4).fit(X[:90], labels[:90], validation_data=(X[90:], labels[90:]),
+                               callbacks=[lambda epoch, logs: seen.append((epoch, dict(logs)))])
+    assert [epoch for epoch, _ in seen] == [0, 1, 2, 3]
+    assert seen[-1][1]["val_accuracy"] == clf.history_.val_accuracy[-1]
+    assert_close(np.float64(seen[-1][1]["val_accuracy"]),
+                 np.float64(clf.score(X[90:], labels[90:])))
+
+
+def test_a_callback_that_returns_true_stops_fit(rng):
+    X, y = _blobs(rng, 2)
+    clf = _small(epochs=10).fit(X, y, callbacks=[lambda epoch, logs: epoch == 2])
+    assert clf.history_.epochs == 3 and clf.history_.stopped_early
+
+
+def test_validation_labels_must_be_known_classes(rng):
+    X, y = _blobs(rng, 2)
+    with pytest.raises(ValueError, match="not in classes_"):
+        _small(epochs=1).fit(X, y, validation_data=(X[:5], np.full(5, 7)))

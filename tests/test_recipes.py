@@ -159,3 +159,21 @@ def test_the_recipes_script_prints_every_seed_and_writes_the_report(tmp_path, mn
     assert results.count("| `binary-fast` |") == 3 and "**median**" in results
     assert (tmp_path / "binary-fast-row.md").read_text().startswith("| `binary-fast` | 1 vs 2, ")
     assert len(json.loads((tmp_path / "binary-fast-runs.json").read_text())["runs"]) == 3
+
+
+def test_train_recipe_passes_validation_data_and_callbacks_to_fit(rng):
+    recipe = RECIPES["mnist10"]
+    settings = {**recipe.settings, "layers": [4], "epochs": 2}
+    X = rng.random((60, 5)).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(np.int64)
+    epochs = []
+    model = train_recipe(recipe, settings, X, y, validation_data=(X[:10], y[:10]),
+                         callbacks=[lambda epoch, logs: epochs.append(logs["val_accuracy"])])
+    assert len(epochs) == 2 and epochs == model.history_.val_accuracy
+
+
+def test_the_tutorial_recipe_has_no_epochs_to_report():
+    recipe = RECIPES["tutorial"]
+    with pytest.raises(ValueError, match="without epochs to validate after"):
+        train_recipe(recipe, dict(recipe.settings), np.zeros((4, 3)), np.array([0, 1, 0, 1]),
+                     callbacks=[lambda epoch, logs: None])

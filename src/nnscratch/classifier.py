@@ -46,7 +46,7 @@ from nnscratch.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from nnscratch.metrics import accuracy_score
 from nnscratch.model import Sequential, build_mlp
 from nnscratch.optimizers import OPTIMIZERS, SCHEDULES, SGD, LinearWarmup, Optimizer
-from nnscratch.training import EarlyStopping, History, fit
+from nnscratch.training import Callback, EarlyStopping, History, fit
 
 
 class DataConversionWarning(UserWarning):
@@ -430,7 +430,10 @@ class NeuralNetClassifier:
     def _targets(self, index: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return index.astype(dtype) if self.classes_.shape[0] == 2 else index
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> NeuralNetClassifier:
+    def fit(
+        self, X: Any, y: Any, sample_weight: Any = None, *,
+        validation_data: tuple[Any, Any] | None = None, callbacks: Sequence[Callback] = (),
+    ) -> NeuralNetClassifier:
         """Train from freshly initialised weights on ``(X, y)`` for ``epochs`` epochs.
 
         Parameters
@@ -441,6 +444,13 @@ class NeuralNetClassifier:
             Any integer or string labels, at least two distinct ones.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each sample; ``None`` weighs all equally.
+        validation_data : tuple (X_val, y_val), default=None
+            Held-out data scored after every epoch (``val_loss`` and ``val_accuracy`` in
+            ``history_`` and the callbacks' logs); labels as in ``y``. With
+            ``early_stopping`` it replaces the ``validation_fraction`` hold-out.
+        callbacks : sequence of callable (epoch, logs) -> bool or None, default=()
+            Called after each epoch (:func:`nnscratch.training.fit`); returning True stops
+            training. ``nnscratch tune`` reports to Optuna's pruner this way.
 
         Returns
         -------
@@ -475,13 +485,19 @@ class NeuralNetClassifier:
         if self.warmup_epochs:
             schedule = LinearWarmup(self.warmup_epochs, schedule)
         stopper = EarlyStopping("val_loss", patience=self.patience) if self.early_stopping else None
+        if validation_data is not None:
+            X_val = self._check_X(validation_data[0], dtype, reset=False)
+            y_val = self._encode(self._check_y(validation_data[1], X_val.shape[0]))
+            validation_data = (X_val, self._targets(y_val, dtype))
         try:
             self.history_: History = fit(
                 self.model_, X, self._targets(index, dtype), loss=self.loss_,
                 optimizer=self.optimizer_, epochs=self.epochs, batch_size=self.batch_size,
+                validation_data=validation_data,
                 validation_split=self.validation_fraction if self.early_stopping else 0.0,
                 early_stopping=stopper, schedule=schedule, seed=self._shuffle_seed,
-                sample_weight=weights, verbose=self.verbose, augment=self.augment,
+                sample_weight=weights, callbacks=callbacks, verbose=self.verbose,
+                augment=self.augment,
             )
         except BaseException:  # diverged or interrupted: no half-trained model to predict with
             self._forget_fit()

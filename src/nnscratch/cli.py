@@ -1,10 +1,11 @@
-"""The ``nnscratch`` command line: train, evaluate, predict, plot, info, gradcheck and serve.
+"""The ``nnscratch`` command line: train, evaluate, predict, plot, info, gradcheck, serve, tune.
 
 Each sub-command is a thin layer over the library: ``train`` runs a recipe and writes a run
 folder; ``evaluate`` scores a model on MNIST's train or test split; ``predict`` labels pictures
 and arrays of digits; ``plot`` redraws a run's figures; ``info`` describes a model file;
 ``gradcheck`` proves the gradients of a small model numerically; ``serve`` runs a web page to
-draw digits on (:mod:`nnscratch.serve`). ``docs/cli.md`` is the reference.
+draw digits on (:mod:`nnscratch.serve`); ``tune`` searches a recipe's settings
+(:mod:`nnscratch.tune`). ``docs/cli.md`` is the reference.
 
 Parsing is argparse's, with one parent parser giving every command ``--quiet``, ``--json``
 (machine-readable output on stdout) and ``--debug``. Errors are printed as one line that says
@@ -108,6 +109,15 @@ examples:
   nnscratch serve                                    # newest 10-digit run, else the default model
   nnscratch serve runs/RUN --port 8080
   nnscratch serve model.npz --port 0                 # any free port; the first line names it
+"""
+
+EXAMPLES_TUNE = """\
+examples:
+  nnscratch tune --trials 24                         # mnist10's default space, SQLite file
+  nnscratch tune --trials 24                         # again: 24 more trials in the same study
+  nnscratch tune --recipe binary-fast --digits 3 8 --trials 20 --jobs 2
+  nnscratch tune --space space.toml --timeout 3600 --out runs/tune/wide
+  nnscratch tune --trials 50 --storage postgresql+psycopg://me@db-host/optuna   # each machine
 """
 
 #: Images scored per forward pass by evaluate and predict, to bound memory.
@@ -747,6 +757,34 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# tune
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from nnscratch import tune
+
+    options = tune.TuneOptions(
+        recipe=args.recipe, dataset=args.dataset, digits=args.digits, space=args.space,
+        out=args.out,
+        trials=args.trials, timeout=args.timeout, jobs=args.jobs, study=args.study,
+        storage=args.storage, sampler=args.sampler, pruner=args.pruner, seed=args.seed,
+        heartbeat=args.heartbeat, final=args.final, plots=not args.no_plots,
+        data_dir=args.data_dir,
+        download=not args.no_download, verify=not args.no_verify,
+        quiet=args.quiet or args.json,
+    )
+    try:
+        result = tune.tune(options)
+    except tune.TuneError as error:
+        raise CLIError(str(error)) from None
+    if args.json:
+        _print_json(tune.result_json(result))
+    elif not args.quiet:
+        print(tune.format_summary(result))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # The parser
 
 
@@ -994,7 +1032,63 @@ def build_parser() -> argparse.ArgumentParser:
                        help="port to listen on (default: 8000; 0 picks a free one)")
     _add_max_parameters(serve)
     serve.set_defaults(handler=_serve)
+    _add_tune_command(commands, common, data)
     return parser
+
+
+def _add_tune_command(commands: Any, common: argparse.ArgumentParser,
+                      data: argparse.ArgumentParser) -> None:
+    from nnscratch.tune import PRUNERS, SAMPLERS
+
+    tune = _add_command(
+        commands, "tune", [common, data], "search hyper-parameters with Optuna",
+        "Search a recipe's settings with Optuna. Each trial trains on the training set minus "
+        "a fixed, stratified 10% validation split and reports the validation accuracy after "
+        "every epoch, so the pruner stops bad trials early; the test set is not touched. Then "
+        "the best settings are trained on the whole training set, tested once and written as "
+        "a run folder (OUT/best) with OUT/best.toml for nnscratch train --config. The study "
+        "is kept in a database (a SQLite file in OUT unless --storage names another): the "
+        "same command again adds trials, and every machine that runs it with one PostgreSQL "
+        "--storage shares the study. docs/tune.md has the --space format.",
+        EXAMPLES_TUNE,
+    )
+    what = tune.add_argument_group("what to search")
+    what.add_argument("--recipe", choices=sorted(r for r in RECIPES if r != "tutorial"),
+                      default="mnist10", help="the recipe whose settings vary (default: mnist10)")
+    what.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
+                      help="the data set (default: the recipe's)")
+    what.add_argument("--digits", "--classes", nargs="+", metavar="C", dest="digits",
+                      help="classes to tell apart, by number or name, or 'all' (default: the "
+                           "recipe's)")
+    what.add_argument("--space", metavar="FILE",
+                      help="TOML file with a [space] table (default: a space around the "
+                           "recipe's settings)")
+    how = tune.add_argument_group("how to search")
+    how.add_argument("--trials", type=_positive_int, metavar="N",
+                     help="trials this command runs (Optuna's n_trials)")
+    how.add_argument("--timeout", type=float, metavar="SECONDS",
+                     help="start no trial after this long")
+    how.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                     help="worker processes on this machine, sharing its cores (default: 1)")
+    how.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default: tpe")
+    how.add_argument("--pruner", choices=PRUNERS, default="median", help="default: median")
+    how.add_argument("--seed", type=int, help="seeds the sampler (worker i gets SEED + i)")
+    study = tune.add_argument_group("study")
+    study.add_argument("--study", metavar="NAME",
+                       help="study name (default: the recipe, and the digits if not its own)")
+    study.add_argument("--storage", metavar="URL",
+                       help="SQLAlchemy URL of the study database (default: sqlite:/// "
+                            "OUT/study.db), e.g. postgresql+psycopg://user@host/db")
+    study.add_argument("--heartbeat", type=_positive_int, default=30, metavar="SECONDS",
+                       help="a running trial without a heartbeat for twice this long is "
+                            "failed and retried (default: 30)")
+    study.add_argument("--out", metavar="DIR",
+                       help="tune folder (default: runs/tune/STUDY)")
+    study.add_argument("--final", action=argparse.BooleanOptionalAction, default=True,
+                       help="train and test the best settings at the end (default: yes)")
+    study.add_argument("--no-plots", action="store_true",
+                       help="skip the figures of the study and of the best run")
+    tune.set_defaults(handler=_tune)
 
 
 def _add_max_parameters(command: argparse.ArgumentParser) -> None:

@@ -8,8 +8,7 @@ the figures). Every setting can be
 overridden from the command line or a TOML config, and a run folder records the resolved
 settings so that ``nnscratch train --config RUN/config.toml`` repeats the run exactly.
 
-What is left out: hyper-parameter search (use scikit-learn's ``GridSearchCV`` with
-``NeuralNetClassifier``).
+Hyper-parameter search over these settings is :mod:`nnscratch.tune` (``nnscratch tune``).
 """
 
 from __future__ import annotations
@@ -20,8 +19,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from nnscratch.classic import NeuralNet
     from nnscratch.classifier import NeuralNetClassifier
+    from nnscratch.training import Callback
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,9 @@ def allowed_keys(recipe: Recipe) -> tuple[str, ...]:
 
 
 def train_recipe(
-    recipe: Recipe, settings: dict[str, Any], X: np.ndarray, y: np.ndarray, *, verbose: int = 0
+    recipe: Recipe, settings: dict[str, Any], X: np.ndarray, y: np.ndarray, *, verbose: int = 0,
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> NeuralNet | NeuralNetClassifier:
     """Build the model that ``recipe`` and its resolved ``settings`` describe, and fit it.
 
@@ -174,6 +178,11 @@ def train_recipe(
         Labels 0 .. n_classes - 1.
     verbose : int, default=0
         1 shows the training progress bar.
+    validation_data : tuple (X_val, y_val), default=None
+        ``mlp`` kind only: scored after every epoch, for the callbacks.
+    callbacks : sequence of callable (epoch, logs) -> bool or None, default=()
+        ``mlp`` kind only: called after every epoch (:func:`nnscratch.training.fit`);
+        ``nnscratch tune`` reports the validation accuracy to Optuna's pruner this way.
 
     Returns
     -------
@@ -181,6 +190,13 @@ def train_recipe(
     """
     if recipe.kind == "tutorial":
         from nnscratch.classic import NeuralNet
+
+        if validation_data is not None or callbacks:
+            raise ValueError(
+                "the tutorial recipe trains full-batch for a fixed number of iterations, "
+                "without epochs to validate after; use a mini-batch recipe (mnist10, "
+                "binary-fast)."
+            )
 
         net = NeuralNet(settings["layers"], seed=settings["seed"], dtype=settings["dtype"])
         return net.fit(X, y, learning_rate=settings["learning_rate"],
@@ -201,4 +217,4 @@ def train_recipe(
         dtype=settings["dtype"], random_state=settings["seed"], verbose=verbose,
         augment=Augmentation.from_settings(augment) if augment else None,
     )
-    return classifier.fit(X, y)
+    return classifier.fit(X, y, validation_data=validation_data, callbacks=callbacks)
