@@ -44,10 +44,20 @@ def test_tutorial_python_blocks_run(monkeypatch, tmp_path):
         exec(compile(code, f"docs/tutorial.md:block{index}", "exec"), namespace)
 
 
+#: The quickstart's tutorial call, and the shorter one run here: its 1000 iterations (over three
+#: minutes) are run once, by ``test_classic.py``'s ``tutorial_run``, with the same recipe, and
+#: checked there against the tutorial's own figures.
+TUTORIAL_CALL = "learning_rate=0.1, n_iterations=1000)"
+SHORTER_CALL = "learning_rate=0.1, n_iterations=100)"
+
+
 @pytest.mark.slow
 def test_quickstart_python_blocks_run(monkeypatch, tmp_path, mnist_dir):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NNSCRATCH_DATA", str(mnist_dir))
+    blocks = _blocks(DOCS / "quickstart.md", "python")
+    assert sum(block.count(TUTORIAL_CALL) for block in blocks) == 1
     namespace: dict[str, object] = {"__name__": "__docs__"}
-    for index, code in enumerate(_blocks(DOCS / "quickstart.md", "python")):
+    for index, code in enumerate(blocks):
+        code = code.replace(TUTORIAL_CALL, SHORTER_CALL)
         exec(compile(code, f"docs/quickstart.md:block{index}", "exec"), namespace)
