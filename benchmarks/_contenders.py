@@ -37,8 +37,8 @@ import numpy as np
 from _tasks import Gemm, Plan, Task, epoch_plan, plan_flops, recipe_layers, task_plan
 
 from nnscratch import Adam, BinaryCrossEntropy, NeuralNet, SoftmaxCrossEntropy, build_mlp, fit
-from nnscratch.activations import softmax
-from nnscratch.optimizers import CosineDecay
+from nnscratch.nn.activations import softmax
+from nnscratch.nn.optimizers import CosineDecay
 
 SEED = 0
 clock = time.perf_counter
@@ -280,7 +280,7 @@ class NNScratch(Contender):
                              p["warmup_calls"])
         return {"seconds": seconds, "compute_dtype": model.dtype.name,
                 "recipe": "softmax(model.forward(x, training=False)) "
-                          "(Sequential from build_mlp; nnscratch.activations.softmax)"}
+                          "(Sequential from build_mlp; nnscratch.nn.activations.softmax)"}
 
 
 # -- PyTorch -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from nnscratch.recipes import RECIPES
+from nnscratch.runs.recipes import RECIPES
 
 #: One matrix product: (layout, m, k, n) for an (m, k) @ (k, n) product. The layout says how the
 #: operands are stored, as nnscratch's Dense layer has them: "nn" is ``x @ W``, "tn" is
@@ -118,7 +118,7 @@ def _from_nnscratch_recipe(name: str) -> dict[str, Any]:
     """A time-to-accuracy recipe from one of nnscratch's named training recipes."""
     s = RECIPES[name].settings
     return {
-        "source": f"nnscratch.recipes.RECIPES[{name!r}]",
+        "source": f"nnscratch.runs.recipes.RECIPES[{name!r}]",
         "hidden": list(s["layers"]), "activation": s["activation"], "dropout": s["dropout"],
         "optimizer": s["optimizer"], "learning_rate": s["learning_rate"],
         "weight_decay": s["weight_decay"], "batch_size": s["batch_size"],

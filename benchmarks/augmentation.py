@@ -12,7 +12,7 @@ Prints, for the 60,000 training images of MNIST (timed on ``--images`` of them a
    thread while another thread runs one long call;
 1. the cost of one epoch of augmentation on one thread, for each recipe's setting, split into
    drawing the maps (affine and elastic) and resampling;
-2. the speed tricks of :mod:`nnscratch.augment` against the plain expressions they equal:
+2. the speed tricks of :mod:`nnscratch.data.augment` against the plain expressions they equal:
    one stacked 2-D ``map_coordinates`` call against a loop over images and against one 3-D
    call; Gaussian smoothing by matrix products against ``scipy.ndimage.gaussian_filter``;
    mirror images and whole-pixel shifts copied (``move_pixels``) against resampled;
@@ -34,7 +34,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from nnscratch.augment import (
+from nnscratch.data import load_dataset
+from nnscratch.data.augment import (
     Augmentation,
     _affine_coordinates,
     _resample_each,
@@ -44,8 +45,7 @@ from nnscratch.augment import (
     move_pixels,
     resample,
 )
-from nnscratch.data import load_dataset
-from nnscratch.recipes import RECIPES
+from nnscratch.runs.recipes import RECIPES
 
 N_TRAIN = 60_000
 
@@ -189,10 +189,10 @@ def _blas_threads(limit: int | None) -> contextlib.AbstractContextManager[object
 
 def training(X: np.ndarray, y: np.ndarray, layers: list[int], batch_size: int,
              epochs: int) -> None:
-    from nnscratch.losses import SoftmaxCrossEntropy
-    from nnscratch.model import build_mlp
-    from nnscratch.optimizers import Adam
-    from nnscratch.training import minibatches
+    from nnscratch.nn.losses import SoftmaxCrossEntropy
+    from nnscratch.nn.model import build_mlp
+    from nnscratch.nn.optimizers import Adam
+    from nnscratch.nn.training import minibatches
 
     try:
         import threadpoolctl  # noqa: F401

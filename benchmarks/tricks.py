@@ -1,4 +1,4 @@
-"""Does each speed trick in ``nnscratch._kernels`` still pay? Each against its plain expression.
+"""Does each speed trick in ``nnscratch.nn._kernels`` still pay? Each against its plain expression.
 
     python benchmarks/tricks.py [--rounds N] [--quick] [--data-dir DIR]
 

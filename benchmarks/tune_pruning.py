@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _default_space_with_epochs(epochs: int) -> str:
     """mnist10's default search space as TOML, with every trial trained `epochs` epochs."""
-    from nnscratch.recipes import get_recipe
-    from nnscratch.tune_space import default_space
+    from nnscratch.runs.recipes import get_recipe
+    from nnscratch.tune.space import default_space
 
     lines = ["[space]"]
     for name, spec in {**default_space(get_recipe("mnist10")), "epochs": epochs}.items():

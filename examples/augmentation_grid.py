@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nnscratch.augment import Augmentation
 from nnscratch.data import load_dataset
+from nnscratch.data.augment import Augmentation
 from nnscratch.plotting import plot_augmentation
-from nnscratch.recipes import RECIPES
+from nnscratch.runs.recipes import RECIPES
 
 
 def draw(recipe: str, path: Path) -> None:

@@ -51,7 +51,7 @@ import numpy as np
 
 from nnscratch._atomic import atomic_write
 from nnscratch.data import load_dataset
-from nnscratch.recipes import RECIPES, train_recipe
+from nnscratch.runs.recipes import RECIPES, train_recipe
 
 #: The first cells of README's recipe table, whose rows ``--fill`` replaces.
 README_TABLE_HEADER = "| recipe | task | test accuracy |"

@@ -1,4 +1,4 @@
-"""Tests for nnscratch.activations: gradients, hand values, stability and properties."""
+"""Tests for nnscratch.nn.activations: gradients, hand values, stability and properties."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nnscratch.activations import (
+from nnscratch.nn.activations import (
     ACTIVATIONS,
     ELU,
     GELU,
@@ -25,7 +25,7 @@ from nnscratch.activations import (
     sigmoid,
     softmax,
 )
-from nnscratch.gradcheck import check_layer
+from nnscratch.nn.gradcheck import check_layer
 
 ALL = sorted(ACTIVATIONS.values(), key=lambda cls: cls.__name__)
 # Activations with a kink at 0: their inputs are pushed away from it for gradient checks.

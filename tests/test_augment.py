@@ -1,4 +1,4 @@
-"""Tests for nnscratch.augment: the maps, the random augmentation and the background batches."""
+"""Tests for nnscratch.data.augment: the maps, the random augmentation, the background batches."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from scipy import ndimage
 
 from _numerics import assert_close
-from nnscratch.augment import (
+from nnscratch.data.augment import (
     Augmentation,
     BackgroundBatches,
     _affine_coordinates,
@@ -24,7 +24,7 @@ from nnscratch.augment import (
     move_pixels,
     resample,
 )
-from nnscratch.training import minibatches
+from nnscratch.nn.training import minibatches
 
 FULL = {"shift": 2.0, "rotation": 15.0, "scale": 0.15, "shear": 10.0, "flip": True,
         "elastic_alpha": 34.0, "elastic_sigma": 4.0}
@@ -380,10 +380,10 @@ def test_ctrl_c_in_the_consumer_stops_the_producer():
 
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
 def test_an_error_in_training_stops_the_producer_inside_fit(rng, error):
-    from nnscratch.losses import SoftmaxCrossEntropy
-    from nnscratch.model import build_mlp
-    from nnscratch.optimizers import SGD
-    from nnscratch.training import fit
+    from nnscratch.nn.losses import SoftmaxCrossEntropy
+    from nnscratch.nn.model import build_mlp
+    from nnscratch.nn.optimizers import SGD
+    from nnscratch.nn.training import fit
 
     class FailingLoss(SoftmaxCrossEntropy):
         calls = 0
@@ -410,7 +410,8 @@ def test_prefetch_must_be_positive():
 
 def test_augmented_batches_checks_its_arguments_before_starting(rng):
     batches = [(np.zeros((2, 784), dtype=np.float32), np.zeros(2))]
-    with pytest.raises(TypeError, match=r"augment must be an nnscratch\.augment\.Augmentation"):
+    with pytest.raises(TypeError,
+                       match=r"augment must be an nnscratch\.data\.augment\.Augmentation"):
         augmented_batches(batches, {"shift": 2}, rng)
     with pytest.raises(ValueError, match="but X has 5 features"):
         augmented_batches(batches, Augmentation(shift=1.0), rng, n_features=5)

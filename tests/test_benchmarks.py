@@ -123,7 +123,7 @@ def test_plan_measures_each_pair_as_often_as_its_task_asks(compare_module, per_c
 
 def test_serve_latency_quick_run_prints_its_figures(tmp_path: Path) -> None:
     """benchmarks/serve_latency.py drives a real server; quick mode proves it, times nothing."""
-    from nnscratch.model import build_mlp
+    from nnscratch.nn.model import build_mlp
     from nnscratch.serialization import save_model
 
     model = tmp_path / "model.npz"

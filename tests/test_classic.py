@@ -13,7 +13,7 @@ import pytest
 from _numerics import assert_close
 from nnscratch import classic
 from nnscratch.classic import NeuralNet
-from nnscratch.training import TrainingDivergedError
+from nnscratch.nn.training import TrainingDivergedError
 
 #: The figures measured from the tutorial's own code (a copy of
 #: ``../shared/reference/tutorial_recipe.json``, so that a clone checks the headline claim).

@@ -20,7 +20,7 @@ from _numerics import assert_close
 from nnscratch import NeuralNetClassifier, classifier
 from nnscratch._validation import NotFittedError
 from nnscratch.classifier import DataConversionWarning
-from nnscratch.losses import BinaryCrossEntropy, SoftmaxCrossEntropy
+from nnscratch.nn.losses import BinaryCrossEntropy, SoftmaxCrossEntropy
 
 
 def _blobs(

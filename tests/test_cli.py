@@ -27,7 +27,7 @@ from PIL import Image
 from _numerics import assert_close
 from _tamper import rewrite, snapshot
 from nnscratch.cli import build_parser, main, resolve_settings
-from nnscratch.model import build_mlp
+from nnscratch.nn.model import build_mlp
 from nnscratch.serialization import load_model, save_model
 
 COMMANDS = ["train", "evaluate", "predict", "plot", "info", "gradcheck", "serve", "tune"]
@@ -182,14 +182,14 @@ def test_settings_come_from_recipe_then_config_then_flags(tmp_path):
 )
 def test_settings_errors(argv, message):
     from nnscratch.cli import CLIError
-    from nnscratch.settings_check import SettingError
+    from nnscratch.runs.settings_check import SettingError
 
     with pytest.raises((CLIError, SettingError), match=message):
         _settings(*argv)
 
 
 def test_config_errors(tmp_path):
-    from nnscratch.settings_check import SettingError
+    from nnscratch.runs.settings_check import SettingError
 
     bad = tmp_path / "bad.toml"
     bad.write_text("[train\n")
@@ -337,7 +337,7 @@ def test_settings_dataset_classes_and_augment(tmp_path):
     ],
 )
 def test_dataset_and_augment_errors(argv, message):
-    from nnscratch.settings_check import SettingError  # usage errors: exit status 2
+    from nnscratch.runs.settings_check import SettingError  # usage errors: exit status 2
 
     with pytest.raises(SettingError, match=re.escape(message)):
         _settings(*argv)

@@ -19,11 +19,11 @@ from nnscratch import NeuralNetClassifier
 from nnscratch._validation import NotFittedError
 from nnscratch.classic import NeuralNet
 from nnscratch.cli import main
-from nnscratch.layers import Dense
-from nnscratch.losses import MeanSquaredError
-from nnscratch.model import Sequential
-from nnscratch.optimizers import SGD
-from nnscratch.training import (
+from nnscratch.nn.layers import Dense
+from nnscratch.nn.losses import MeanSquaredError
+from nnscratch.nn.model import Sequential
+from nnscratch.nn.optimizers import SGD
+from nnscratch.nn.training import (
     LossRoseWarning,
     TrainingDivergedError,
     UntrainedWarning,

@@ -1,12 +1,12 @@
-"""Tests for nnscratch.gradcheck: it must pass right gradients and catch wrong ones."""
+"""Tests for nnscratch.nn.gradcheck: it must pass right gradients and catch wrong ones."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from nnscratch.activations import Sigmoid, Tanh
-from nnscratch.gradcheck import (
+from nnscratch.nn.activations import Sigmoid, Tanh
+from nnscratch.nn.gradcheck import (
     GradcheckReport,
     check_layer,
     check_loss,
@@ -14,9 +14,9 @@ from nnscratch.gradcheck import (
     numerical_gradient,
     relative_error,
 )
-from nnscratch.layers import Dense
-from nnscratch.losses import SoftmaxCrossEntropy
-from nnscratch.model import Sequential
+from nnscratch.nn.layers import Dense
+from nnscratch.nn.losses import SoftmaxCrossEntropy
+from nnscratch.nn.model import Sequential
 
 
 class _WeightGradTwiceTooLarge(Dense):

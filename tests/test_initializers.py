@@ -1,11 +1,11 @@
-"""Tests for nnscratch.initializers: shapes, variances, reproducibility, the tutorial's draws."""
+"""Tests for nnscratch.nn.initializers: shapes, variances, reproducibility, the tutorial's draws."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from nnscratch.initializers import (
+from nnscratch.nn.initializers import (
     INITIALIZERS,
     get_initializer,
     glorot_normal,

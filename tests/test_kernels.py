@@ -1,4 +1,4 @@
-"""Tests for nnscratch._kernels: each speed trick equals the plain expression in its docstring."""
+"""Tests for nnscratch.nn._kernels: each speed trick equals the plain expression it names."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from _numerics import assert_close
-from nnscratch._kernels import adam_update, sigmoid, sigmoid_backward, times_transpose
+from nnscratch.nn._kernels import adam_update, sigmoid, sigmoid_backward, times_transpose
 
 DTYPES = [np.float32, np.float64]
 

@@ -1,4 +1,4 @@
-"""Tests for nnscratch.layers: Dense and Dropout shapes, equations, dtypes and errors."""
+"""Tests for nnscratch.nn.layers: Dense and Dropout shapes, equations, dtypes and errors."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from _numerics import assert_close
-from nnscratch.gradcheck import check_layer
-from nnscratch.layers import Dense, Dropout, Layer
-from nnscratch.parameter import Parameter
+from nnscratch.nn.gradcheck import check_layer
+from nnscratch.nn.layers import Dense, Dropout, Layer
+from nnscratch.nn.parameter import Parameter
 
 DTYPES = [np.float32, np.float64]
 

@@ -1,4 +1,4 @@
-"""Tests for nnscratch.losses: gradients, hand formulas, weighting, stability and errors."""
+"""Tests for nnscratch.nn.losses: gradients, hand formulas, weighting, stability and errors."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nnscratch.gradcheck import check_loss
-from nnscratch.losses import (
+from nnscratch.nn.gradcheck import check_loss
+from nnscratch.nn.losses import (
     LOSSES,
     BinaryCrossEntropy,
     Loss,

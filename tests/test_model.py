@@ -1,4 +1,4 @@
-"""Tests for nnscratch.model: whole-model gradient checks, build_mlp and Sequential."""
+"""Tests for nnscratch.nn.model: whole-model gradient checks, build_mlp and Sequential."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pytest
 
 from _concurrency import call_concurrently
 from _numerics import assert_close
-from nnscratch.activations import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Tanh, get_activation
-from nnscratch.gradcheck import check_layer, check_model
-from nnscratch.layers import Dense, Dropout
-from nnscratch.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
-from nnscratch.model import Sequential, build_mlp
+from nnscratch.nn.activations import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Tanh, get_activation
+from nnscratch.nn.gradcheck import check_layer, check_model
+from nnscratch.nn.layers import Dense, Dropout
+from nnscratch.nn.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from nnscratch.nn.model import Sequential, build_mlp
 
 ACTIVATION_NAMES = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu"]
 N_SAMPLES, IN_FEATURES, N_CLASSES = 6, 4, 3

@@ -1,4 +1,4 @@
-"""Tests for nnscratch.optimizers: update rules by hand, clipping, schedules and validation."""
+"""Tests for nnscratch.nn.optimizers: update rules by hand, clipping, schedules and validation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nnscratch.optimizers import (
+from nnscratch.nn.optimizers import (
     OPTIMIZERS,
     SGD,
     Adam,
@@ -23,7 +23,7 @@ from nnscratch.optimizers import (
     StepDecay,
     clip_grad_norm,
 )
-from nnscratch.parameter import Parameter
+from nnscratch.nn.parameter import Parameter
 
 # Every optimiser configuration, each a factory (params, learning_rate) -> Optimizer.
 CONFIGS = {

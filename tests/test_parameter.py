@@ -1,14 +1,14 @@
-"""Tests for nnscratch.parameter: a Parameter is an array, its gradient and a name, nothing more."""
+"""Tests for nnscratch.nn.parameter: a Parameter is an array, its gradient and a name."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from nnscratch.layers import Dense
-from nnscratch.model import Sequential, build_mlp
-from nnscratch.optimizers import SGD
-from nnscratch.parameter import Parameter
+from nnscratch.nn.layers import Dense
+from nnscratch.nn.model import Sequential, build_mlp
+from nnscratch.nn.optimizers import SGD
+from nnscratch.nn.parameter import Parameter
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from nnscratch import plotting
+from nnscratch.nn.training import History
 from nnscratch.plotting import (
     plot_confusion_matrix,
     plot_cost,
@@ -21,7 +22,6 @@ from nnscratch.plotting import (
     plot_roc,
     plot_time_to_accuracy,
 )
-from nnscratch.training import History
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -1,4 +1,4 @@
-"""Tests for nnscratch.recipes: complete, valid settings that the CLI and the library accept."""
+"""Tests for nnscratch.runs.recipes: complete, valid settings the CLI and the library accept."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from nnscratch import NeuralNet, NeuralNetClassifier
 from nnscratch.cli import build_parser
-from nnscratch.recipes import (
+from nnscratch.runs.recipes import (
     COMMON_KEYS,
     MLP_KEYS,
     RECIPES,
@@ -102,7 +102,7 @@ def test_train_recipe_fits_the_model_the_recipe_describes(name, rng):
 
 @pytest.mark.parametrize("name", [n for n, r in RECIPES.items() if r.settings.get("augment")])
 def test_train_recipe_builds_the_recipes_augmentation(name, rng):
-    from nnscratch.augment import Augmentation
+    from nnscratch.data.augment import Augmentation
 
     recipe = RECIPES[name]
     settings = {**recipe.settings, "layers": [4], "epochs": 1, "digits": [0, 1]}

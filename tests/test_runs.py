@@ -17,7 +17,7 @@ import pytest
 
 from nnscratch import __version__, runs
 from nnscratch.data import DataFile, ImageDataset, get_source
-from nnscratch.recipes import RECIPES, train_recipe
+from nnscratch.runs.recipes import RECIPES, train_recipe
 
 
 def _dataset(tmp_path: Path, rng: np.random.Generator, digits: tuple[int, ...],
@@ -109,7 +109,7 @@ def test_history_csv_has_one_row_per_logged_iteration_or_epoch(tmp_path, rng):
 
 
 def test_new_run_dir_never_reuses_a_name(tmp_path):
-    from nnscratch._transaction import reserve_new_folder
+    from nnscratch.runs._transaction import reserve_new_folder
 
     assert runs.new_run_dir("tutorial", tmp_path).name.endswith("-tutorial")
     base = tmp_path / "20261129-120000-tutorial"

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from _tamper import rewrite
 from nnscratch import serialization
-from nnscratch.activations import ACTIVATIONS, ELU, LeakyReLU
-from nnscratch.layers import Dense, Dropout, Layer
-from nnscratch.model import Sequential, build_mlp
+from nnscratch.nn.activations import ACTIVATIONS, ELU, LeakyReLU
+from nnscratch.nn.layers import Dense, Dropout, Layer
+from nnscratch.nn.model import Sequential, build_mlp
 from nnscratch.serialization import (
     FORMAT_VERSION,
     ModelFileError,
@@ -213,8 +213,8 @@ def test_an_interrupted_save_leaves_the_previous_file_intact(tmp_path, X, monkey
 
 _SAVER = """
 import sys, numpy as np
-from nnscratch.layers import Dense
-from nnscratch.model import Sequential
+from nnscratch.nn.layers import Dense
+from nnscratch.nn.model import Sequential
 from nnscratch.serialization import save_model
 path = sys.argv[1]
 model = Sequential([Dense(1000, 1000, rng=0, dtype=np.float64)])

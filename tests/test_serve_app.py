@@ -29,7 +29,7 @@ from PIL import Image
 
 from _numerics import assert_close
 from nnscratch.cli import main
-from nnscratch.model import build_mlp
+from nnscratch.nn.model import build_mlp
 from nnscratch.serialization import save_model
 from nnscratch.serve import MAX_BODY_BYTES, Predictor, create_app
 from nnscratch.serve.server import bind

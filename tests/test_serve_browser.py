@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from nnscratch.cli import main
-from nnscratch.model import build_mlp
+from nnscratch.nn.model import build_mlp
 from nnscratch.serialization import save_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

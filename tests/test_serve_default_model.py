@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from _fake_mnist import fake_arrays, write_fake_mnist
-from nnscratch.model import build_mlp
+from nnscratch.nn.model import build_mlp
 from nnscratch.serialization import load_model, save_model
 from nnscratch.serve.default_model import (
     default_model_dir,
@@ -108,7 +109,7 @@ def fake_mnist(tmp_path) -> Path:
 
 def test_training_writes_a_complete_run_folder_atomically(tmp_path, fake_mnist, capsys):
     folder = tmp_path / "cache" / "models" / "mnist10"
-    train_default_model(folder, ["--data-dir", str(fake_mnist), "--no-verify"])
+    train_default_model(folder, data_dir=fake_mnist, verify=False)
     saved = load_model(folder / "model.npz")
     assert saved.classes.tolist() == list(range(10))
     assert [layer.out_features for layer in saved.model.layers if hasattr(layer, "W")] == [
@@ -116,27 +117,44 @@ def test_training_writes_a_complete_run_folder_atomically(tmp_path, fake_mnist, 
     assert (folder / "metrics.json").is_file() and (folder / "config.toml").is_file()
     assert sorted(p.name for p in folder.parent.iterdir()) == ["mnist10"]  # no scratch left
     out, err = capsys.readouterr()
-    assert out == ""  # train's report goes to stderr: stdout is the server's
-    assert "test accuracy" in err
+    assert out == ""  # the report and the progress bars go to stderr: stdout is the server's
+    assert "default model: test accuracy" in err
 
 
-def _interrupted_main(argv):
+def test_the_default_model_is_the_one_nnscratch_train_makes(tmp_path, fake_mnist):
+    """Trained through the library, the same recipe, settings and weights as the command."""
+    from nnscratch.cli import main
+
+    train_default_model(tmp_path / "served", data_dir=fake_mnist, verify=False, quiet=True)
+    assert main(["train", "--recipe", "mnist10", "--data-dir", str(fake_mnist), "--no-verify",
+                 "--no-plots", "--quiet", "--out", str(tmp_path / "trained")]) == 0
+    served, trained = (load_model(tmp_path / name / "model.npz") for name in ("served", "trained"))
+    assert (tmp_path / "served" / "config.toml").read_text().replace("served", "trained") == (
+        tmp_path / "trained" / "config.toml").read_text()
+    for a, b in zip(served.model.parameters(), trained.model.parameters(), strict=True):
+        np.testing.assert_array_equal(a.value, b.value)  # one process, one code path
+
+
+def _interrupted_training(*args, **kwargs):
     raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("train", [lambda argv: 130, _interrupted_main],
-                         ids=["main reports Ctrl-C", "Ctrl-C escapes"])
-def test_an_interrupted_training_leaves_nothing(tmp_path, monkeypatch, train):
-    monkeypatch.setattr("nnscratch.cli.main", train)
+@pytest.mark.parametrize("where", ["training", "writing"])
+def test_an_interrupted_training_leaves_nothing(tmp_path, fake_mnist, monkeypatch, where):
+    from nnscratch.runs import folder as runs_folder
+
+    if where == "training":
+        monkeypatch.setattr("nnscratch.runs.recipes.train_recipe", _interrupted_training)
+    else:
+        monkeypatch.setattr(runs_folder, "_write_history", _interrupted_training)
     folder = tmp_path / "models" / "mnist10"
     with pytest.raises(KeyboardInterrupt):
-        train_default_model(folder)
+        train_default_model(folder, data_dir=fake_mnist, verify=False, quiet=True)
     assert list(folder.parent.iterdir()) == []
 
 
 def test_a_failed_training_says_what_to_do(tmp_path, capsys):
     folder = tmp_path / "models" / "mnist10"
     with pytest.raises(RuntimeError, match="give a MODEL, or train one with: nnscratch train"):
-        train_default_model(folder, ["--data-dir", str(tmp_path / "no-mnist-here")])
+        train_default_model(folder, data_dir=tmp_path / "no-mnist-here")
     assert list(folder.parent.iterdir()) == []
-    assert "nnscratch: error:" in capsys.readouterr().err

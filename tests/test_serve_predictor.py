@@ -14,7 +14,7 @@ from PIL import Image
 from _numerics import assert_close
 from nnscratch.cli import main
 from nnscratch.images import BlankImageError, InputFormatError, UndecodableImageError
-from nnscratch.model import build_mlp
+from nnscratch.nn.model import build_mlp
 from nnscratch.serialization import save_model
 from nnscratch.serve.predictor import PixelsError, Predictor, forward_with_hidden
 
@@ -179,9 +179,9 @@ def test_facts_of_a_model_without_metrics_or_hidden_layer(tmp_path):
 
 
 def test_the_tutorial_model_is_described_with_its_sigmoids(tmp_path):
-    from nnscratch.activations import Sigmoid
-    from nnscratch.layers import Dense
-    from nnscratch.model import Sequential
+    from nnscratch.nn.activations import Sigmoid
+    from nnscratch.nn.layers import Dense
+    from nnscratch.nn.model import Sequential
 
     model = Sequential([Dense(784, 196, rng=0, dtype=np.float64), Sigmoid(),
                         Dense(196, 1, rng=1, dtype=np.float64)])  # as NeuralNet([196, 1])

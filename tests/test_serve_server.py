@@ -23,7 +23,7 @@ import pytest
 
 from _fake_mnist import fake_arrays, write_fake_mnist
 from nnscratch.cli import build_parser, main
-from nnscratch.model import build_mlp
+from nnscratch.nn.model import build_mlp
 from nnscratch.serialization import save_model
 
 FIRST_LINE = re.compile(r"Serving on http://(?P<host>[^\s]+):(?P<port>\d+)\n")

@@ -21,8 +21,8 @@ from _tamper import snapshot
 from nnscratch import _memory
 from nnscratch._validation import check_real
 from nnscratch.cli import CLIError, build_parser, main, resolve_settings
-from nnscratch.recipes import RECIPES, SETTING_KEYS, allowed_keys
-from nnscratch.settings_check import SettingError, expected_kind
+from nnscratch.runs.recipes import RECIPES, SETTING_KEYS, allowed_keys
+from nnscratch.runs.settings_check import SettingError, expected_kind
 
 
 def _refused(tmp_path: Path, capsys, argv: list[str], status: int = 2) -> str:

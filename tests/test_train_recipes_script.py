@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from nnscratch.recipes import RECIPES
+from nnscratch.runs.recipes import RECIPES
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "train_recipes.py"
 

@@ -1,4 +1,4 @@
-"""Tests for nnscratch.training: the fit loop, mini-batches, splits, early stopping, errors."""
+"""Tests for nnscratch.nn.training: the fit loop, mini-batches, splits, early stopping, errors."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _numerics import assert_close
-from nnscratch.activations import Sigmoid
-from nnscratch.augment import Augmentation
-from nnscratch.layers import Dense
-from nnscratch.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
-from nnscratch.model import Sequential, build_mlp
-from nnscratch.optimizers import SGD, Adam, AdamW, StepDecay
-from nnscratch.training import (
+from nnscratch.data.augment import Augmentation
+from nnscratch.nn.activations import Sigmoid
+from nnscratch.nn.layers import Dense
+from nnscratch.nn.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from nnscratch.nn.model import Sequential, build_mlp
+from nnscratch.nn.optimizers import SGD, Adam, AdamW, StepDecay
+from nnscratch.nn.training import (
     EarlyStopping,
     History,
     TrainingDivergedError,
@@ -571,7 +571,7 @@ def test_evaluate_in_batches_equals_one_pass(rng):
 
 
 # ---------------------------------------------------------------------------
-# Augmentation (nnscratch.augment): training batches only, seeded
+# Augmentation (nnscratch.data.augment): training batches only, seeded
 # ---------------------------------------------------------------------------
 
 

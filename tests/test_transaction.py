@@ -1,6 +1,6 @@
 """Run folders as transactions: whole or absent, never mixed, never replaced unasked.
 
-The library side calls :func:`nnscratch.runs.write_run` and :mod:`nnscratch._transaction`
+The library side calls :func:`nnscratch.runs.write_run` and :mod:`nnscratch.runs._transaction`
 directly; the command-line side runs real ``python -m nnscratch train`` processes on a tiny fake
 MNIST (``tests/_fake_mnist.py``), sends them real SIGINT and SIGTERM signals while they train
 and while they save, and runs two of them into the same ``--out`` at once.
@@ -20,9 +20,9 @@ import pytest
 
 from _fake_mnist import fake_arrays, write_fake_mnist
 from _tamper import snapshot
-from nnscratch import runs
-from nnscratch._transaction import FolderBusyError, FolderExistsError, reserve_folder
 from nnscratch.cli import main
+from nnscratch.runs import folder as runs
+from nnscratch.runs._transaction import FolderBusyError, FolderExistsError, reserve_folder
 
 ONE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                      "MKL_NUM_THREADS")}
@@ -133,7 +133,7 @@ def test_a_second_writer_in_another_process_is_refused_and_a_dead_ones_lock_is_n
     out = tmp_path / "run"
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time\nfrom nnscratch._transaction import reserve_folder\n"
+         "import sys, time\nfrom nnscratch.runs._transaction import reserve_folder\n"
          f"with reserve_folder({str(out)!r}):\n    print('held', flush=True)\n"
          "    time.sleep(60)\n"],
         stdout=subprocess.PIPE, text=True,

@@ -27,9 +27,9 @@ from _fake_mnist import learnable_arrays, write_fake_mnist
 from _numerics import assert_close
 from nnscratch import runs
 from nnscratch.cli import main
-from nnscratch.recipes import get_recipe
+from nnscratch.runs.recipes import get_recipe
 from nnscratch.tune import Objective, retried_trial_number
-from nnscratch.tune_space import SpaceError, default_space, layers_from_label, parse_space
+from nnscratch.tune.space import SpaceError, default_space, layers_from_label, parse_space
 
 optuna = pytest.importorskip("optuna")
 
@@ -215,7 +215,7 @@ class _TestSet:
 
 
 def test_the_search_never_reads_the_test_set(tmp_path, data_args, monkeypatch):
-    from nnscratch import tune
+    from nnscratch.tune import search as tune
 
     real = tune._load_data
 

@@ -10,29 +10,36 @@ reproduced exactly on top of the same pieces.
 ['Adam', 'AdamW', 'BinaryCrossEntropy']
 """
 
-__version__ = "0.1.0"
+import os as _os
 
-from nnscratch import (
+# The module paths of before the move into nnscratch.nn (``nnscratch.layers``, ...) are found in
+# _compat/, whose files hand over the modules that hold the code now (see its docstring).
+__path__.append(_os.path.join(_os.path.dirname(__file__), "_compat"))
+
+from nnscratch import data, metrics, nn, plotting  # noqa: E402
+from nnscratch._version import __version__  # noqa: E402
+from nnscratch.classic import NeuralNet  # noqa: E402
+from nnscratch.classifier import NeuralNetClassifier  # noqa: E402
+from nnscratch.data import augment  # noqa: E402
+from nnscratch.nn import (  # noqa: E402
     activations,
-    augment,
-    data,
     gradcheck,
     initializers,
     layers,
     losses,
-    metrics,
     optimizers,
-    plotting,
 )
-from nnscratch.classic import NeuralNet
-from nnscratch.classifier import NeuralNetClassifier
-from nnscratch.layers import Dense, Dropout, Layer
-from nnscratch.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
-from nnscratch.model import Sequential, build_mlp
-from nnscratch.optimizers import SGD, Adam, AdamW
-from nnscratch.parameter import Parameter
-from nnscratch.serialization import load_model, save_model
-from nnscratch.training import EarlyStopping, History, fit
+from nnscratch.nn.layers import Dense, Dropout, Layer  # noqa: E402
+from nnscratch.nn.losses import (  # noqa: E402
+    BinaryCrossEntropy,
+    MeanSquaredError,
+    SoftmaxCrossEntropy,
+)
+from nnscratch.nn.model import Sequential, build_mlp  # noqa: E402
+from nnscratch.nn.optimizers import SGD, Adam, AdamW  # noqa: E402
+from nnscratch.nn.parameter import Parameter  # noqa: E402
+from nnscratch.nn.training import EarlyStopping, History, fit  # noqa: E402
+from nnscratch.serialization import load_model, save_model  # noqa: E402
 
 __all__ = [
     "SGD",
@@ -62,6 +69,7 @@ __all__ = [
     "load_model",
     "losses",
     "metrics",
+    "nn",
     "optimizers",
     "plotting",
     "save_model",

@@ -5,9 +5,9 @@ layer sizes ``[196, 1]`` after the 784 inputs, a sigmoid on every layer, weights
 ``randn(out, in) / sqrt(in)`` drawn in order after ``np.random.seed(42)``, zero biases, and
 full-batch gradient descent on the mean binary cross-entropy (learning rate 0.1, 1000
 iterations). This class keeps that interface and reproduces its costs to rounding and its
-accuracy counts exactly, but it is now a thin face on :class:`~nnscratch.model.Sequential`,
-:class:`~nnscratch.losses.BinaryCrossEntropy`, :class:`~nnscratch.optimizers.SGD` and
-:func:`~nnscratch.training.fit`.
+accuracy counts exactly, but it is now a thin face on :class:`~nnscratch.nn.model.Sequential`,
+:class:`~nnscratch.nn.losses.BinaryCrossEntropy`, :class:`~nnscratch.nn.optimizers.SGD` and
+:func:`~nnscratch.nn.training.fit`.
 
 What changed from the tutorial (none of it changes a number): it no longer mutates the
 caller's list of sizes, the cost is computed from logits with ``logaddexp`` (finite for any
@@ -34,12 +34,12 @@ from nnscratch._validation import (
     check_n_features,
     check_real,
 )
-from nnscratch.activations import Sigmoid
-from nnscratch.layers import Dense, Layer
-from nnscratch.losses import BinaryCrossEntropy
-from nnscratch.model import Sequential
-from nnscratch.optimizers import SGD
-from nnscratch.training import fit
+from nnscratch.nn.activations import Sigmoid
+from nnscratch.nn.layers import Dense, Layer
+from nnscratch.nn.losses import BinaryCrossEntropy
+from nnscratch.nn.model import Sequential
+from nnscratch.nn.optimizers import SGD
+from nnscratch.nn.training import fit
 
 
 class NeuralNet:

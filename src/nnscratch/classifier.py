@@ -1,10 +1,10 @@
 """``NeuralNetClassifier``: a multi-layer perceptron with a scikit-learn-style interface.
 
-It assembles the library's pieces — :func:`~nnscratch.model.build_mlp`, a fused loss, an
-optimiser, a schedule and :func:`~nnscratch.training.fit` — behind the familiar ``fit`` /
+It assembles the library's pieces — :func:`~nnscratch.nn.model.build_mlp`, a fused loss, an
+optimiser, a schedule and :func:`~nnscratch.nn.training.fit` — behind the familiar ``fit`` /
 ``partial_fit`` / ``predict`` / ``predict_proba`` / ``score``. Two classes train one sigmoid
-output with :class:`~nnscratch.losses.BinaryCrossEntropy`; more train a softmax output with
-:class:`~nnscratch.losses.SoftmaxCrossEntropy`. Labels may be any integers or strings; they are
+output with :class:`~nnscratch.nn.losses.BinaryCrossEntropy`; more train a softmax output with
+:class:`~nnscratch.nn.losses.SoftmaxCrossEntropy`. Labels may be any integers or strings; they are
 mapped to indices in sorted order and back (``classes_``).
 
 scikit-learn is optional. The class does not inherit from ``sklearn.base.BaseEstimator``; it
@@ -39,14 +39,14 @@ from nnscratch._validation import (
     check_real,
     check_sample_weight,
 )
-from nnscratch.activations import ACTIVATIONS
-from nnscratch.augment import Augmentation
-from nnscratch.initializers import INITIALIZERS
-from nnscratch.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
+from nnscratch.data.augment import Augmentation
 from nnscratch.metrics import accuracy_score
-from nnscratch.model import Sequential, build_mlp
-from nnscratch.optimizers import OPTIMIZERS, SCHEDULES, SGD, LinearWarmup, Optimizer
-from nnscratch.training import Callback, EarlyStopping, History, fit
+from nnscratch.nn.activations import ACTIVATIONS
+from nnscratch.nn.initializers import INITIALIZERS
+from nnscratch.nn.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
+from nnscratch.nn.model import Sequential, build_mlp
+from nnscratch.nn.optimizers import OPTIMIZERS, SCHEDULES, SGD, LinearWarmup, Optimizer
+from nnscratch.nn.training import Callback, EarlyStopping, History, fit
 
 
 class DataConversionWarning(UserWarning):
@@ -95,7 +95,7 @@ class NeuralNetClassifier:
     patience : int, default=5
         Epochs without improvement before early stopping ends training.
     init : str or None, default=None
-        Weight initialiser, a name from :data:`nnscratch.initializers.INITIALIZERS`; ``None``
+        Weight initialiser, a name from :data:`nnscratch.nn.initializers.INITIALIZERS`; ``None``
         picks He for the ReLU family, Glorot otherwise.
     dtype : {"float32", "float64"} or None, default=None
         The dtype of the weights, the computation and the probabilities; inputs are cast to
@@ -108,7 +108,7 @@ class NeuralNetClassifier:
         1 shows a progress bar per epoch.
     augment : Augmentation or None, default=None
         Random shifts, rotations, ... of each training batch
-        (:class:`nnscratch.augment.Augmentation`; rows of ``X`` must be its images); never
+        (:class:`nnscratch.data.augment.Augmentation`; rows of ``X`` must be its images); never
         applied to validation data or in ``predict``.
 
     Attributes
@@ -120,8 +120,8 @@ class NeuralNetClassifier:
     model_ : Sequential
         The trained network; it outputs logits.
     loss_ : Loss
-        :class:`~nnscratch.losses.BinaryCrossEntropy` for two classes, else
-        :class:`~nnscratch.losses.SoftmaxCrossEntropy`.
+        :class:`~nnscratch.nn.losses.BinaryCrossEntropy` for two classes, else
+        :class:`~nnscratch.nn.losses.SoftmaxCrossEntropy`.
     optimizer_ : Optimizer
         The optimiser, with its state (``partial_fit`` continues from it).
     history_ : History
@@ -298,7 +298,7 @@ class NeuralNetClassifier:
         _check_random_state(self.random_state)
         if self.augment is not None and not isinstance(self.augment, Augmentation):
             raise TypeError(
-                f"augment must be an nnscratch.augment.Augmentation or None, got "
+                f"augment must be an nnscratch.data.augment.Augmentation or None, got "
                 f"{self.augment!r}."
             )
         return check_dtype(self.dtype) if self.dtype is not None else _default_dtype(X)
@@ -449,7 +449,7 @@ class NeuralNetClassifier:
             ``history_`` and the callbacks' logs); labels as in ``y``. With
             ``early_stopping`` it replaces the ``validation_fraction`` hold-out.
         callbacks : sequence of callable (epoch, logs) -> bool or None, default=()
-            Called after each epoch (:func:`nnscratch.training.fit`); returning True stops
+            Called after each epoch (:func:`nnscratch.nn.training.fit`); returning True stops
             training. ``nnscratch tune`` reports to Optuna's pruner this way.
 
         Returns

@@ -11,8 +11,8 @@ Parsing is argparse's, with one parent parser giving every command ``--quiet``, 
 (machine-readable output on stdout) and ``--debug``. Errors are printed as one line that says
 what went wrong and how to fix it, with exit status 1 (2 for usage errors, 130 for Ctrl-C, 143
 for SIGTERM); a failed gradient check also exits with 1. ``train`` checks every flag and config
-value (:mod:`nnscratch.settings_check`) and the memory the model needs before it loads data,
-and writes its run folder as a transaction (:mod:`nnscratch._transaction`). ``--debug`` shows
+value (:mod:`nnscratch.runs.settings_check`) and the memory the model needs before it loads data,
+and writes its run folder as a transaction (:mod:`nnscratch.runs._transaction`). ``--debug`` shows
 the full traceback instead.
 
 What is left out: interactive prompts, colour, and shell completion.
@@ -39,7 +39,7 @@ from nnscratch._files import explain_os_error
 from nnscratch._json import to_json
 from nnscratch._memory import available_memory, format_bytes, training_bytes
 from nnscratch.images import MAX_PIXELS
-from nnscratch.recipes import (
+from nnscratch.runs.recipes import (
     RECIPES,
     SETTING_KEYS,
     Recipe,
@@ -47,14 +47,14 @@ from nnscratch.recipes import (
     get_recipe,
     train_recipe,
 )
-from nnscratch.serialization import MAX_PARAMETERS
-from nnscratch.settings_check import (
+from nnscratch.runs.settings_check import (
     HIDDEN_ACTIVATIONS,
     SettingError,
     check_config_document,
     check_settings,
     setting_name,
 )
+from nnscratch.serialization import MAX_PARAMETERS
 
 EXAMPLES_TRAIN = """\
 examples:
@@ -139,7 +139,7 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Recipe, dict[str, Any]]:
     ------
     SettingError
         A usage error (exit status 2) naming the flag or the config key and file
-        (:mod:`nnscratch.settings_check`).
+        (:mod:`nnscratch.runs.settings_check`).
     CLIError
         If the config file cannot be read.
     """
@@ -187,7 +187,7 @@ def _chosen_recipe(args: argparse.Namespace, config: dict[str, Any]) -> Recipe:
 
 
 def _given_flags(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings given as flags: every setting of :data:`~nnscratch.recipes.SETTING_KEYS`
+    """The settings given as flags: every setting of :data:`~nnscratch.runs.recipes.SETTING_KEYS`
     has a flag of the same name (``--batch-size`` for ``batch_size``)."""
     return {key: getattr(args, key) for key in SETTING_KEYS if getattr(args, key) is not None}
 
@@ -232,9 +232,9 @@ def _warn_untrained(recipe: Recipe, settings: dict[str, Any]) -> None:
 def _check_data_settings(recipe: Recipe, settings: dict[str, Any],
                          sources: dict[str, str]) -> None:
     """Resolve the classes of the data set to numbers, and check the augment table: usage
-    errors naming the flag or config key (:mod:`nnscratch.settings_check`)."""
-    from nnscratch.augment import Augmentation
+    errors naming the flag or config key (:mod:`nnscratch.runs.settings_check`)."""
     from nnscratch.data import get_source, parse_classes
+    from nnscratch.data.augment import Augmentation
 
     def name(key: str) -> str:
         return setting_name(key, sources.get(key, "recipe"))
@@ -314,7 +314,7 @@ def _augmentation(settings: dict[str, Any]) -> Any:
     """The Augmentation a run's settings describe, or None."""
     if not settings.get("augment"):
         return None
-    from nnscratch.augment import Augmentation
+    from nnscratch.data.augment import Augmentation
 
     try:
         return Augmentation.from_settings(settings["augment"])
@@ -344,7 +344,7 @@ def _train(args: argparse.Namespace) -> int:
 def _train_and_record(args: argparse.Namespace, recipe: Recipe, settings: dict[str, Any],
                       out: Path) -> runs.Run:
     from nnscratch.data import load_dataset
-    from nnscratch.training import TrainingDivergedError, UntrainedWarning
+    from nnscratch.nn.training import TrainingDivergedError, UntrainedWarning
 
     quiet = args.quiet or args.json
     data = load_dataset(
@@ -599,7 +599,7 @@ def _file_sha256(path: Path) -> str:
 
 
 def _describe_layer(layer: Any) -> str:
-    from nnscratch.layers import Dense
+    from nnscratch.nn.layers import Dense
 
     if isinstance(layer, Dense):
         return f"{layer.in_features} -> {layer.out_features}, init {layer.init}"
@@ -688,9 +688,9 @@ _GRADCHECK_LOSSES = {
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
-    from nnscratch.gradcheck import check_model
-    from nnscratch.losses import LOSSES
-    from nnscratch.model import build_mlp
+    from nnscratch.nn.gradcheck import check_model
+    from nnscratch.nn.losses import LOSSES
+    from nnscratch.nn.model import build_mlp
 
     classes = args.classes if args.classes is not None else (2 if args.loss == "binary" else 3)
     if args.loss == "binary" and classes != 2:
@@ -749,11 +749,9 @@ def _gradcheck(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from nnscratch.serve import serve
 
-    train_options = [*(["--data-dir", args.data_dir] if args.data_dir else []),
-                     *(["--no-download"] if args.no_download else []),
-                     *(["--no-verify"] if args.no_verify else [])]
     return serve(args.model, host=args.host, port=args.port, quiet=args.quiet,
-                 train_options=train_options, max_parameters=args.max_parameters)
+                 data_dir=args.data_dir, download=not args.no_download,
+                 verify=not args.no_verify, max_parameters=args.max_parameters)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -839,9 +837,9 @@ def _wrap(text: str, width: int = 79) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nnscratch`` command."""
-    from nnscratch import __version__
-    from nnscratch.activations import ACTIVATIONS
-    from nnscratch.optimizers import OPTIMIZERS, SCHEDULES
+    from nnscratch._version import __version__
+    from nnscratch.nn.activations import ACTIVATIONS
+    from nnscratch.nn.optimizers import OPTIMIZERS, SCHEDULES
 
     parser = argparse.ArgumentParser(
         prog="nnscratch",
@@ -904,7 +902,7 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--augment", nargs="+", type=_augment_table, action=_AugmentAction,
                      metavar="KEY=VALUE",
                      help="augment the training images: shift, rotation, scale, shear, flip, "
-                          "elastic_alpha, elastic_sigma (see nnscratch.augment), e.g. shift=2 "
+                          "elastic_alpha, elastic_sigma (see nnscratch.data.augment), e.g. shift=2 "
                           "rotation=10; 'none' for no augmentation (replaces the recipe's)")
     how.add_argument("--seed", type=int, help="seeds weights, dropout, shuffling, augmentation")
     how.add_argument("--dtype", choices=["float32", "float64"])
@@ -1117,7 +1115,7 @@ def _one_line(message: str) -> str:
 
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int,
                   file: Any = None, line: str | None = None) -> None:
-    from nnscratch.training import LossRoseWarning
+    from nnscratch.nn.training import LossRoseWarning
 
     text = message.describe("--learning-rate") if isinstance(message, LossRoseWarning) \
         else str(message)

@@ -23,7 +23,7 @@ What it leaves out: multilabel and multi-output targets (one label per sample
 only), sample weights other than in :func:`accuracy_score`, multiclass ROC AUC
 (one-vs-rest can be built from :func:`roc_auc_score`), precision-recall curves,
 regression metrics and probability calibration. Training losses, which take
-logits and have gradients, live in :mod:`nnscratch.losses`, not here.
+logits and have gradients, live in :mod:`nnscratch.nn.losses`, not here.
 """
 
 from __future__ import annotations
@@ -739,7 +739,7 @@ def log_loss(
             \log \operatorname{clip}(p_{i, y_i}, \epsilon, 1 - \epsilon).
 
     This is the cross-entropy of predicted probabilities, for scoring. Training
-    losses in :mod:`nnscratch.losses` take logits instead and never clip.
+    losses in :mod:`nnscratch.nn.losses` take logits instead and never clip.
 
     Examples
     --------

@@ -23,7 +23,7 @@ backend displays a returned figure).
 What it leaves out: interactive windows (``plt.show``), styles and themes, and
 formats other than PNG; call ``fig.savefig("name.svg")`` on the returned figure for
 those. The numbers behind the plots come from :mod:`nnscratch.metrics` and
-:mod:`nnscratch.training`; nothing here computes a metric of its own.
+:mod:`nnscratch.nn.training`; nothing here computes a metric of its own.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from nnscratch.augment import Augmentation
-    from nnscratch.training import History
+    from nnscratch.data.augment import Augmentation
+    from nnscratch.nn.training import History
 
 __all__ = [
     "plot_augmentation",
@@ -204,10 +204,10 @@ def plot_history(
 
     Parameters
     ----------
-    history : mapping of str to sequence of float, or nnscratch.training.History
+    history : mapping of str to sequence of float, or nnscratch.nn.training.History
         Per-epoch values: ``"loss"`` is required; ``"accuracy"``,
         ``"val_loss"`` and ``"val_accuracy"`` are drawn when present and not
-        empty (a :class:`~nnscratch.training.History` leaves them empty without
+        empty (a :class:`~nnscratch.nn.training.History` leaves them empty without
         validation data or for a regression loss). A validation series must be
         as long as its training series. An integer ``"best_epoch"`` (0-based,
         as early stopping records it) is marked with a dotted line. Other keys
@@ -706,7 +706,7 @@ def plot_augmentation(
         Floating-point images, e.g. pixels scaled to [0, 1]; flat rows are reshaped to the
         augmentation's ``image_shape``.
     augment : Augmentation
-        The random transforms (:class:`nnscratch.augment.Augmentation`).
+        The random transforms (:class:`nnscratch.data.augment.Augmentation`).
     n_versions : int, default=7
         Augmented versions per image, each drawn afresh.
     seed : int, default=0
@@ -727,7 +727,7 @@ def plot_augmentation(
     ------
     ValueError
         If ``n_versions`` is below 1, ``labels`` does not name every image, or the images
-        do not match ``augment.image_shape`` (as :class:`~nnscratch.augment.Augmentation`
+        do not match ``augment.image_shape`` (as :class:`~nnscratch.data.augment.Augmentation`
         raises).
     TypeError
         If the images are not floating point.
@@ -735,7 +735,7 @@ def plot_augmentation(
     Examples
     --------
     >>> import numpy as np
-    >>> from nnscratch.augment import Augmentation
+    >>> from nnscratch.data.augment import Augmentation
     >>> fig = plot_augmentation(np.zeros((2, 784)), Augmentation(shift=2), n_versions=3)
     >>> len(fig.axes)
     8
@@ -791,7 +791,7 @@ def plot_first_layer_weights(
     Parameters
     ----------
     W : array-like of shape (in_features, out_features)
-        The weights of the first :class:`~nnscratch.layers.Dense` layer.
+        The weights of the first :class:`~nnscratch.nn.layers.Dense` layer.
         ``in_features`` must be a square number (784 = 28 × 28 for MNIST).
     max_units : int, default=64
         Show at most this many units, the first ones.

@@ -1,6 +1,6 @@
 """Safe model files: one ``.npz`` of plain arrays plus JSON metadata, never a pickle.
 
-A model file holds the weights of a :class:`~nnscratch.model.Sequential` as numbered arrays
+A model file holds the weights of a :class:`~nnscratch.nn.model.Sequential` as numbered arrays
 (``param_000``, ``param_001``, ...) and one ``metadata`` array of UTF-8 JSON bytes that says
 everything else: the format version, the architecture (layer types and constructor
 arguments), the classes and how outputs map to them, the preprocessing the inputs need, the
@@ -49,10 +49,10 @@ from nnscratch._atomic import atomic_write
 from nnscratch._files import NotRegularFileError, open_regular_file
 from nnscratch._json import NonFiniteJSONError, to_json
 from nnscratch._validation import FLOAT_DTYPES, check_features, check_int, check_n_features
-from nnscratch.activations import ACTIVATIONS
-from nnscratch.layers import Dense, Dropout, Layer
-from nnscratch.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
-from nnscratch.model import Sequential
+from nnscratch.nn.activations import ACTIVATIONS
+from nnscratch.nn.layers import Dense, Dropout, Layer
+from nnscratch.nn.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
+from nnscratch.nn.model import Sequential
 
 FORMAT_NAME = "nnscratch-model"
 FORMAT_VERSION = 1
@@ -210,7 +210,7 @@ def sha256_of_arrays(*arrays: np.ndarray) -> str:
 
 
 def _versions() -> dict[str, str]:
-    from nnscratch import __version__
+    from nnscratch._version import __version__
 
     return {"nnscratch": __version__, "numpy": np.__version__}
 

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from _numerics import assert_close
-from nnscratch.activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from nnscratch.layers import Dense
-from nnscratch.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
-from nnscratch.model import Sequential
-from nnscratch.optimizers import SGD, Adam, AdamW, clip_grad_norm
-from nnscratch.parameter import Parameter
-from nnscratch.training import fit
+from nnscratch.nn.activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from nnscratch.nn.layers import Dense
+from nnscratch.nn.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from nnscratch.nn.model import Sequential
+from nnscratch.nn.optimizers import SGD, Adam, AdamW, clip_grad_norm
+from nnscratch.nn.parameter import Parameter
+from nnscratch.nn.training import fit
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch not installed: pip install torch==2.13.0 for the parity tests"

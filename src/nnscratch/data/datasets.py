@@ -9,9 +9,9 @@ position in the list given, so a binary task gets labels 0 and 1 and a ten-class
 model asks for.
 
 What it leaves out: one-hot encoding (the losses take integer labels), validation splits and
-minibatching (see :mod:`nnscratch.training`), augmentation (see :mod:`nnscratch.augment`), and
-standardisation beyond dividing by 255. Nothing is shuffled unless asked, because the tutorial
-keeps MNIST's order.
+minibatching (see :mod:`nnscratch.nn.training`), augmentation (see
+:mod:`nnscratch.data.augment`), and standardisation beyond dividing by 255. Nothing is shuffled
+unless asked, because the tutorial keeps MNIST's order.
 """
 
 from __future__ import annotations

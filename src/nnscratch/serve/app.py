@@ -238,7 +238,7 @@ def create_app(predictor: Predictor) -> FastAPI:
     -------
     FastAPI
     """
-    from nnscratch import __version__
+    from nnscratch._version import __version__
 
     # FastAPIOffline is FastAPI whose /docs page loads Swagger UI from files in the installed
     # package (fastapi-offline), not from a CDN: the docs work offline like the page.

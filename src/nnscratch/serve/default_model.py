@@ -7,7 +7,8 @@ model in the cache, ``$XDG_CACHE_HOME/nnscratch/models/mnist10`` (by default
 reused afterwards. The cached model is a complete run folder (``model.npz``, ``metrics.json``,
 ``config.toml``...): ``nnscratch train`` writes it into a temporary folder beside the cache,
 which is renamed into place only when training has finished, so an interrupted training leaves
-nothing half-written.
+nothing half-written. It is trained through the library (:func:`nnscratch.runs.train_run`), not
+the command line: the server is built on the library, never on ``nnscratch.cli``.
 
 What is left out: choosing among several cached models, and updating the cache when the recipe
 changes (delete the folder to train again).
@@ -15,13 +16,10 @@ changes (delete the folder to train again).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,51 +74,64 @@ def _classes(path: Path) -> Any:
         return None
 
 
-def train_default_model(folder: Path, train_options: Sequence[str] = ()) -> None:
+def train_default_model(
+    folder: Path,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    verify: bool = True,
+    quiet: bool = False,
+    say: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> None:
     """Train the ``mnist10`` recipe into the run folder `folder`, atomically.
+
+    Trained through the library (:func:`nnscratch.runs.train_run`), exactly as
+    ``nnscratch train --recipe mnist10 --no-plots --out FOLDER`` would train it; the folder is
+    written as a transaction, so an interrupted training leaves nothing behind.
 
     Parameters
     ----------
     folder : Path
         Where the finished run folder goes; its parent is created.
-    train_options : sequence of str, default=()
-        Extra ``nnscratch train`` options: where MNIST is (``--data-dir``, ``--no-download``,
-        ``--no-verify``), ``--quiet``.
+    data_dir, download, verify : optional
+        Where MNIST is, and whether it may be downloaded and must be verified
+        (``serve --data-dir``, ``--no-download``, ``--no-verify``).
+    quiet : bool, default=False
+        No progress bars.
+    say : callable, default=print to stderr
+        Gets the line that reports the trained model's test accuracy.
 
     Raises
     ------
     RuntimeError
-        If training failed (its error has been printed).
+        If training failed: the message says why, and what to do.
     KeyboardInterrupt
         If interrupted; no folder is left behind.
 
     Notes
     -----
-    ``nnscratch train``'s report goes to stderr, with its progress bar, so that stdout holds
-    only the server's own lines.
+    The progress bars go to stderr, so that stdout holds only the server's own lines.
     """
-    from nnscratch.cli import main
+    from nnscratch.nn.training import TrainingDivergedError
+    from nnscratch.runs import FolderExistsError, train_run
 
     folder.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            status = main(["train", "--recipe", DEFAULT_RECIPE, "--no-plots", "--out",
-                           str(scratch), *train_options])
-        if status == 130:
-            raise KeyboardInterrupt
-        if status != 0:
-            raise RuntimeError(
-                "the default model could not be trained (the error is above); give a MODEL, "
-                f"or train one with: nnscratch train --recipe {DEFAULT_RECIPE}"
-            )
-        try:
-            os.replace(scratch, folder)  # atomic; fails if a complete folder is already there
-        except OSError:
-            if not (folder / "model.npz").is_file():
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        run = train_run(DEFAULT_RECIPE, folder, data_dir=data_dir, download=download,
+                        verify=verify, progress=not quiet, plots=False)
+    except FolderExistsError:
+        if (folder / "model.npz").is_file():  # another server finished the same training first
+            return
+        raise
+    except (OSError, ValueError, TrainingDivergedError) as error:
+        raise RuntimeError(
+            f"the default model could not be trained: {error} Give a MODEL, or train one "
+            f"with: nnscratch train --recipe {DEFAULT_RECIPE}"
+        ) from error
+    metrics = run.metrics
+    say(f"default model: test accuracy {metrics['test_accuracy']:.2%} "
+        f"({metrics['test_correct']}/{metrics['test_size']}), trained in "
+        f"{metrics['seconds']:.1f} s -> {folder}")
 
 
 def resolve_model(

@@ -32,8 +32,8 @@ import numpy as np
 
 from nnscratch.data import preprocess_images
 from nnscratch.images import BlankImageError, decode_picture, preprocess_digit
-from nnscratch.layers import Dense
-from nnscratch.model import Sequential
+from nnscratch.nn.layers import Dense
+from nnscratch.nn.model import Sequential
 from nnscratch.runs import read_metrics
 from nnscratch.serialization import SavedModel, load_model
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import copy
 import functools
 import ipaddress
+import os
 import socket
 import sys
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,9 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     quiet: bool = False,
-    train_options: Sequence[str] = (),
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    verify: bool = True,
     runs: Path = Path("runs"),
     max_parameters: int | None = None,
 ) -> int:
@@ -105,8 +107,9 @@ def serve(
         0 picks a free port.
     quiet : bool, default=False
         No request log, no progress bar while training the default model.
-    train_options : sequence of str, default=()
-        ``nnscratch train`` options used if the default model must be trained.
+    data_dir, download, verify : optional
+        Where MNIST is, and whether it may be downloaded and must be verified, if the default
+        model must be trained.
     runs : Path, default=Path("runs")
         Where to look for a 10-digit run when no model is given.
     max_parameters : int or None, default=None
@@ -128,9 +131,9 @@ def serve(
         if not quiet:
             print(line, file=sys.stderr, flush=True)
 
-    options = [*train_options, *(["--quiet"] if quiet else [])]
-    path = resolve_model(model, runs=runs, say=say,
-                         train=functools.partial(train_default_model, train_options=options))
+    train = functools.partial(train_default_model, data_dir=data_dir, download=download,
+                              verify=verify, quiet=quiet, say=say)
+    path = resolve_model(model, runs=runs, say=say, train=train)
     predictor = Predictor.load(path, max_parameters=max_parameters)
     app = create_app(predictor)
     sock = bind(host, port)

@@ -21,7 +21,7 @@ hundredth of the cost).
 
 :func:`augmented_batches` turns the mini-batches of an epoch into augmented ones, prepared by
 :class:`BackgroundBatches` in a background thread while the network trains on the previous
-batch (inline for the cheap whole-pixel moves); :func:`nnscratch.training.fit` uses it when given
+batch (inline for the cheap whole-pixel moves); :func:`nnscratch.nn.training.fit` uses it when given
 ``augment=``. The batches are the same as when prepared inline: one thread draws all the random
 numbers, in order.
 
@@ -525,6 +525,13 @@ class Augmentation:
                 "Augmentation."
             )
 
+    def augment_batches(
+        self, batches: Iterable[tuple[Any, ...]], rng: np.random.Generator
+    ) -> Iterator[tuple[Any, ...]]:
+        """:func:`augmented_batches` of ``batches`` with this augmentation, as
+        :func:`nnscratch.nn.training.fit` asks for them (its ``Augmentation`` protocol)."""
+        return augmented_batches(batches, self, rng)
+
     def source_coordinates(self, n_images: int, rng: np.random.Generator) -> np.ndarray:
         """Draw the sampling map :math:`s(p)` of `n_images` images: (n_images, 2, h, w).
 
@@ -766,7 +773,7 @@ def augmented_batches(
     Parameters
     ----------
     batches : iterable of tuple
-        E.g. :func:`nnscratch.training.minibatches` ``(X_batch, y_batch, weights)``; only
+        E.g. :func:`nnscratch.nn.training.minibatches` ``(X_batch, y_batch, weights)``; only
         ``X_batch`` is changed.
     augment : Augmentation
     rng : numpy.random.Generator
@@ -800,7 +807,7 @@ def augmented_batches(
         If `n_features` does not match ``augment.image_shape``.
     """
     if not isinstance(augment, Augmentation):
-        raise TypeError(f"augment must be an nnscratch.augment.Augmentation or None, got "
+        raise TypeError(f"augment must be an nnscratch.data.augment.Augmentation or None, got "
                         f"{augment!r}.")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {rng!r}.")

@@ -27,7 +27,7 @@ import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nnscratch.recipes import Recipe, allowed_keys
+from nnscratch.runs.recipes import Recipe, allowed_keys
 
 if TYPE_CHECKING:
     import optuna
@@ -54,8 +54,8 @@ TABLE_SETTINGS = ("augment",)
 
 
 def _choice_settings() -> dict[str, tuple[Any, ...]]:
-    from nnscratch.activations import ACTIVATIONS
-    from nnscratch.optimizers import OPTIMIZERS, SCHEDULES
+    from nnscratch.nn.activations import ACTIVATIONS
+    from nnscratch.nn.optimizers import OPTIMIZERS, SCHEDULES
 
     return {
         "activation": tuple(sorted(ACTIVATIONS)),
@@ -305,7 +305,7 @@ def _problem(name: str, value: Any) -> str | None:
 
 
 def _augment_problem(value: Any) -> str | None:
-    from nnscratch.augment import Augmentation
+    from nnscratch.data.augment import Augmentation
 
     if not isinstance(value, dict):
         return "expected a table such as { shift = 2.0, rotation = 10.0 } (fixed, not searched)"

@@ -13,8 +13,8 @@ Every layer follows one interface (see ``STYLE.md``):
 - ``parameters() -> list[Parameter]``.
 
 There is no autograd: the gradient of each layer is written next to its forward equation, so it
-can be read, and checked numerically (:mod:`nnscratch.gradcheck`). Parameter-free activation
-layers live in :mod:`nnscratch.activations`.
+can be read, and checked numerically (:mod:`nnscratch.nn.gradcheck`). Parameter-free activation
+layers live in :mod:`nnscratch.nn.activations`.
 
 What is left out: convolution, normalisation and recurrent layers.
 """
@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch._kernels import times_transpose
 from nnscratch._validation import check_dtype, check_int, check_real, check_rng
-from nnscratch.initializers import Initializer, RandomSource, get_initializer
-from nnscratch.parameter import Parameter
+from nnscratch.nn._kernels import times_transpose
+from nnscratch.nn.initializers import Initializer, RandomSource, get_initializer
+from nnscratch.nn.parameter import Parameter
 
 
 class Layer:
@@ -88,7 +88,7 @@ class Dense(Layer):
     out_features : int
         Size of each output row.
     init : str or callable, default="glorot_uniform"
-        Weight initialiser: a name from :data:`nnscratch.initializers.INITIALIZERS`
+        Weight initialiser: a name from :data:`nnscratch.nn.initializers.INITIALIZERS`
         ({"tutorial", "lecun_normal", "lecun_uniform", "glorot_normal", "glorot_uniform",
         "he_normal", "he_uniform"}) or a callable ``(shape, rng) -> ndarray``.
     rng : numpy.random.Generator, numpy.random.RandomState, int or None, default=None
@@ -116,7 +116,7 @@ class Dense(Layer):
         \frac{\partial L}{\partial b} = \sum_{i} G_{i,:}, \qquad
         \frac{\partial L}{\partial x} = G W^\top
 
-    The loss is already averaged over the batch (see :mod:`nnscratch.losses`), so the sums here
+    The loss is already averaged over the batch (see :mod:`nnscratch.nn.losses`), so the sums here
     are plain sums. :meth:`fill_parameter_grads` computes the first two only: training needs no
     gradient with respect to the data.
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from nnscratch.classic import NeuralNet
     from nnscratch.classifier import NeuralNetClassifier
-    from nnscratch.training import Callback
+    from nnscratch.nn.training import Callback
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def train_recipe(
     recipe : Recipe
     settings : dict
         The recipe's settings, possibly overridden (every key of :func:`allowed_keys`); an
-        ``augment`` table builds an :class:`~nnscratch.augment.Augmentation` (empty: none).
+        ``augment`` table builds an :class:`~nnscratch.data.augment.Augmentation` (empty: none).
     X : ndarray of shape (n_samples, n_features)
     y : ndarray of shape (n_samples,)
         Labels 0 .. n_classes - 1.
@@ -181,7 +181,7 @@ def train_recipe(
     validation_data : tuple (X_val, y_val), default=None
         ``mlp`` kind only: scored after every epoch, for the callbacks.
     callbacks : sequence of callable (epoch, logs) -> bool or None, default=()
-        ``mlp`` kind only: called after every epoch (:func:`nnscratch.training.fit`);
+        ``mlp`` kind only: called after every epoch (:func:`nnscratch.nn.training.fit`);
         ``nnscratch tune`` reports the validation accuracy to Optuna's pruner this way.
 
     Returns
@@ -202,7 +202,7 @@ def train_recipe(
         return net.fit(X, y, learning_rate=settings["learning_rate"],
                        n_iterations=settings["iterations"], log_every=settings["log_every"],
                        verbose=verbose)
-    from nnscratch.augment import Augmentation
+    from nnscratch.data.augment import Augmentation
     from nnscratch.classifier import NeuralNetClassifier
 
     augment = settings.get("augment") or {}

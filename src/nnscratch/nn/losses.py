@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 
 from nnscratch._validation import check_sample_weight
-from nnscratch.activations import sigmoid, softmax
+from nnscratch.nn.activations import sigmoid, softmax
 
 
 class Loss:

@@ -2,7 +2,7 @@
 
 The forward pass runs the layers first to last; the backward pass runs them last to first,
 each turning the gradient of its output into the gradient of its input (the chain rule). The
-loss is separate (see :mod:`nnscratch.losses`): the model outputs logits.
+loss is separate (see :mod:`nnscratch.nn.losses`): the model outputs logits.
 
 What is left out: branching graphs, shared weights, and building the layer list from a spec —
 :func:`build_mlp` covers the common multi-layer perceptron.
@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from nnscratch._validation import check_dtype, check_int, check_real, check_rng
-from nnscratch.activations import ACTIVATIONS, get_activation
-from nnscratch.initializers import RandomSource
-from nnscratch.layers import Dense, Dropout, Layer
-from nnscratch.parameter import Parameter
+from nnscratch.nn.activations import ACTIVATIONS, get_activation
+from nnscratch.nn.initializers import RandomSource
+from nnscratch.nn.layers import Dense, Dropout, Layer
+from nnscratch.nn.parameter import Parameter
 
 
 class Sequential(Layer):
@@ -34,8 +34,8 @@ class Sequential(Layer):
     Examples
     --------
     >>> import numpy as np
-    >>> from nnscratch.layers import Dense
-    >>> from nnscratch.activations import ReLU
+    >>> from nnscratch.nn.layers import Dense
+    >>> from nnscratch.nn.activations import ReLU
     >>> model = Sequential([Dense(4, 8, rng=0), ReLU(), Dense(8, 3, rng=1)])
     >>> model.forward(np.zeros((5, 4), dtype=np.float32)).shape
     (5, 3)
@@ -76,7 +76,7 @@ class Sequential(Layer):
         r"""Backpropagate to every parameter, but not to the model input.
 
         Training needs no gradient with respect to the data, so the first layer only fills its
-        parameter gradients; for a first :class:`~nnscratch.layers.Dense` layer that skips the
+        parameter gradients; for a first :class:`~nnscratch.nn.layers.Dense` layer that skips the
         largest matrix product of the step (:math:`G W^\top` with ``in_features`` columns).
         """
         if not self.layers:
@@ -159,7 +159,7 @@ def build_mlp(
     out_features : int
         Number of logits: 1 for a binary task, ``n_classes`` otherwise.
     activation : str, default="relu"
-        A name from :data:`nnscratch.activations.ACTIVATIONS`.
+        A name from :data:`nnscratch.nn.activations.ACTIVATIONS`.
     init : str or None, default=None
         Initialiser name; ``None`` picks ``he_normal`` for the ReLU family and
         ``glorot_uniform`` otherwise.

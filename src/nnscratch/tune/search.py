@@ -1,7 +1,7 @@
 """Hyper-parameter search on Optuna: ``nnscratch tune``.
 
 A study is a set of trials; each trial trains one recipe's network with settings drawn from the
-search space (:mod:`nnscratch.tune_space`) on the training set minus a fixed, stratified
+search space (:mod:`nnscratch.tune.space`) on the training set minus a fixed, stratified
 validation split, and reports the validation accuracy after every epoch so that the pruner can
 stop it early. The test set is never seen during the search: when the trials are done, the best
 settings are trained once on the whole training set, evaluated once on the test set and written
@@ -46,8 +46,8 @@ import numpy as np
 
 from nnscratch import runs
 from nnscratch._atomic import atomic_write
-from nnscratch.recipes import RECIPES, Recipe, get_recipe, train_recipe
-from nnscratch.tune_space import Space, SpaceError, default_space, parse_space
+from nnscratch.runs.recipes import RECIPES, Recipe, get_recipe, train_recipe
+from nnscratch.tune.space import Space, SpaceError, default_space, parse_space
 
 if TYPE_CHECKING:
     import optuna
@@ -475,7 +475,7 @@ class Objective:
 
     def __init__(self, recipe: Recipe, settings: dict[str, Any], space: Space, X: np.ndarray,
                  y: np.ndarray) -> None:
-        from nnscratch.training import stratified_split
+        from nnscratch.nn.training import stratified_split
 
         self.recipe, self.settings, self.space = recipe, settings, space
         train, validation = stratified_split(y, VALIDATION_FRACTION,
@@ -522,7 +522,7 @@ def _load_data(the_plan: _Plan, *, progress: bool) -> ImageDataset:
 
 def _optimize(study: optuna.Study, objective: Objective, n_trials: int | None,
               timeout: float | None, callbacks: list[Any]) -> None:
-    from nnscratch.training import TrainingDivergedError
+    from nnscratch.nn.training import TrainingDivergedError
 
     with _experimental_allowed(), _INTERRUPTS.installed(study):
         study.optimize(objective, n_trials=n_trials, timeout=timeout,

@@ -1,6 +1,6 @@
 r"""Activation functions as parameter-free layers, each with its derivative beside it.
 
-Every class here is a :class:`~nnscratch.layers.Layer` with no parameters: ``forward`` applies
+Every class here is a :class:`~nnscratch.nn.layers.Layer` with no parameters: ``forward`` applies
 the function element-wise (``Softmax`` row-wise) and caches what the derivative needs,
 ``backward`` multiplies the incoming gradient by the derivative (the chain rule). They are
 ordered from the simplest to the most involved.
@@ -8,7 +8,7 @@ ordered from the simplest to the most involved.
 Numerical stability: ``Sigmoid`` evaluates :math:`1/(1+e^{-x})` with overflow of :math:`e^{-x}`
 silenced — an overflow to ``inf`` gives the correct limit 0 — and ``Softmax`` subtracts the row
 maximum before exponentiating. When the last activation feeds a loss, prefer the fused losses
-in :mod:`nnscratch.losses` (they take logits) to a separate ``Sigmoid`` or ``Softmax`` layer.
+in :mod:`nnscratch.nn.losses` (they take logits) to a separate ``Sigmoid`` or ``Softmax`` layer.
 
 What is left out: parametric activations (PReLU), SELU, Swish/SiLU.
 """
@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch._kernels import sigmoid, sigmoid_backward
 from nnscratch._validation import check_real
-from nnscratch.layers import Layer
+from nnscratch.nn._kernels import sigmoid, sigmoid_backward
+from nnscratch.nn.layers import Layer
 
 __all__ = [
     "ACTIVATIONS",
@@ -263,7 +263,7 @@ class GELU(Layer):
 class Softmax(Layer):
     r"""Row-wise softmax, turning each row of scores into probabilities.
 
-    Use :class:`~nnscratch.losses.SoftmaxCrossEntropy` on logits for training; this layer is for
+    Use :class:`~nnscratch.nn.losses.SoftmaxCrossEntropy` on logits for training; this layer is for
     models that must output probabilities, and for teaching the Jacobian below.
 
     Notes

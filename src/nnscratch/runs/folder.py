@@ -21,7 +21,7 @@ The folder holds:
 :func:`record_run` gathers a :class:`Run` from a trained model and its data; :func:`write_run`,
 the one entry point that writes, turns a :class:`Run` into a folder, as a transaction: the folder
 appears complete at its path or not at all, an existing run is never replaced unless asked, and
-two writers of one folder cannot mix (:mod:`nnscratch._transaction`); :func:`read_run` reads a
+two writers of one folder cannot mix (:mod:`nnscratch.runs._transaction`); :func:`read_run` reads a
 folder back.
 
 What is left out: comparing runs, and any server or database of runs.
@@ -47,21 +47,21 @@ import numpy as np
 from nnscratch._atomic import atomic_write
 from nnscratch._files import open_regular_file, user_file_errors
 from nnscratch._json import to_json
-from nnscratch._transaction import (
+from nnscratch.runs._transaction import (
     FolderBusyError,
     FolderExistsError,
     Reservation,
     reserve_folder,
     reserve_new_folder,
 )
-from nnscratch.recipes import Recipe, get_recipe
+from nnscratch.runs.recipes import Recipe, get_recipe
 
 if TYPE_CHECKING:
-    from nnscratch.augment import Augmentation
+    from nnscratch.data.augment import Augmentation
     from nnscratch.classic import NeuralNet
     from nnscratch.classifier import NeuralNetClassifier
     from nnscratch.data import ImageDataset
-    from nnscratch.model import Sequential
+    from nnscratch.nn.model import Sequential
     from nnscratch.serialization import SavedModel
 
 __all__ = [
@@ -83,6 +83,7 @@ __all__ = [
     "record_run",
     "reserve_new_run_dir",
     "reserve_run_dir",
+    "train_run",
     "write_config",
     "write_run",
 ]
@@ -363,7 +364,7 @@ def provenance(
         library loaded: library, version, kernel, threads, threading layer, file) and
         ``environment`` (the variables of :data:`BLAS_ENVIRONMENT` that are set).
     """
-    from nnscratch import __version__
+    from nnscratch._version import __version__
 
     return {
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -419,7 +420,7 @@ def reserve_run_dir(
 
     ``nnscratch train`` reserves ``--out`` before loading data, so a refusal costs nothing;
     :func:`write_run` inside the ``with`` block reuses the reservation (see
-    :mod:`nnscratch._transaction`).
+    :mod:`nnscratch.runs._transaction`).
 
     Raises
     ------
@@ -444,7 +445,7 @@ def write_run(out: str | os.PathLike[str], run: Run, *, plots: bool = True,
 
     The folder is built in a hidden temporary sibling (``.NAME.tmp-<pid>-<random>``) and
     renamed to ``out`` only once complete; on any error or interruption the temporary folder
-    is removed and ``out`` is left as it was (:mod:`nnscratch._transaction`).
+    is removed and ``out`` is left as it was (:mod:`nnscratch.runs._transaction`).
 
     Parameters
     ----------
@@ -472,6 +473,71 @@ def write_run(out: str | os.PathLike[str], run: Run, *, plots: bool = True,
     with reserve_folder(out, overwrite=overwrite) as reservation:
         names = reservation.build(lambda folder: _write_files(folder, out, run, plots))
     return [out / name for name in names]
+
+
+def train_run(
+    recipe: str,
+    out: str | os.PathLike[str],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    verify: bool = True,
+    progress: bool = True,
+    plots: bool = True,
+    overwrite: bool = False,
+) -> Run:
+    """Train a recipe with its own settings on its data set and write its run folder.
+
+    What ``nnscratch train --recipe NAME --out OUT`` does, for programs: load the data, train
+    (:func:`~nnscratch.runs.recipes.train_recipe`), score (:func:`record_run`) and write the
+    folder as a transaction (:func:`write_run`) — an interrupted call leaves ``out`` as it was.
+
+    Parameters
+    ----------
+    recipe : str
+        A name of :data:`~nnscratch.runs.recipes.RECIPES`; its settings are used as they are.
+    out : str or PathLike
+        The run folder.
+    data_dir, download, verify : optional
+        Where the data set is, and whether it may be downloaded and must be verified
+        (:func:`nnscratch.data.load_dataset`).
+    progress : bool, default=True
+        Show the download and training progress bars (on stderr).
+    plots : bool, default=True
+        Draw the run's figures.
+    overwrite : bool, default=False
+        Replace an existing run folder whole.
+
+    Returns
+    -------
+    Run
+        What was written; ``run.metrics["test_accuracy"]`` is the model's test accuracy.
+
+    Raises
+    ------
+    FileNotFoundError, OSError, ValueError
+        If the data set cannot be found, read or verified (nothing is written).
+    FolderExistsError
+        If ``out`` holds files and ``overwrite`` is false.
+    nnscratch.nn.training.TrainingDivergedError
+        If training diverged (nothing is written).
+    """
+    import time
+
+    from nnscratch.data import load_dataset
+    from nnscratch.runs.recipes import train_recipe
+
+    chosen = get_recipe(recipe)
+    settings: dict[str, Any] = {"recipe": chosen.name, **chosen.settings}
+    data = load_dataset(settings["dataset"], settings["digits"], data_dir=data_dir,
+                        dtype=np.dtype(settings["dtype"]), download=download, verify=verify,
+                        progress=progress)
+    start = time.perf_counter()
+    predictor = train_recipe(chosen, settings, data.X_train, data.y_train,
+                             verbose=1 if progress else 0)
+    run = record_run(chosen, settings, predictor, data, time.perf_counter() - start)
+    write_run(out, run, plots=plots, overwrite=overwrite)
+    return run
 
 
 def _write_files(folder: Path, final: Path, run: Run, plots: bool) -> list[str]:

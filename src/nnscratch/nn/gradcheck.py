@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnscratch.layers import Layer
-from nnscratch.losses import Loss
+from nnscratch.nn.layers import Layer
+from nnscratch.nn.losses import Loss
 
 
 @dataclass

@@ -7,7 +7,7 @@ checks everything here before it loads data or creates a folder. A mistake is a
 
 - **Config files** (:func:`check_config_document`): the only table is ``[train]``; an unknown
   table or key is refused with the closest valid name (``difflib``).
-- **Types** are strict and derived from the recipes' own defaults (:mod:`nnscratch.recipes`),
+- **Types** are strict and derived from the recipes' own defaults (:mod:`nnscratch.runs.recipes`),
   so a new setting is checked as soon as a recipe has it: a boolean must be a TOML boolean
   (``"false"`` is a string, refused), an integer must not be a float or a string, a number may
   be an integer or a float, a list a list, a table a table.
@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nnscratch.recipes import RECIPES, SETTING_KEYS
+from nnscratch.runs.recipes import RECIPES, SETTING_KEYS
 
 __all__ = ["BOUNDS", "CHOICES", "HIDDEN_ACTIVATIONS", "SettingError", "check_config_document",
            "check_settings", "expected_kind", "setting_name"]
@@ -95,7 +95,7 @@ MLP_BOUNDS: dict[str, Bound] = {
 
 def _choices() -> dict[str, tuple[str, ...]]:
     from nnscratch._validation import FLOAT_DTYPES
-    from nnscratch.optimizers import OPTIMIZERS, SCHEDULES
+    from nnscratch.nn.optimizers import OPTIMIZERS, SCHEDULES
 
     return {"optimizer": tuple(OPTIMIZERS), "schedule": tuple(SCHEDULES),
             "dtype": tuple(FLOAT_DTYPES), "activation": HIDDEN_ACTIVATIONS}

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch._kernels import adam_update
 from nnscratch._validation import check_int, check_real
-from nnscratch.parameter import Parameter
+from nnscratch.nn._kernels import adam_update
+from nnscratch.nn.parameter import Parameter
 
 
 class Optimizer:

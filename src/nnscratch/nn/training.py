@@ -30,7 +30,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -42,15 +42,31 @@ from nnscratch._validation import (
     check_real,
     check_sample_weight,
 )
-from nnscratch.losses import Loss
-from nnscratch.model import Sequential
-from nnscratch.optimizers import Optimizer, Schedule
-
-if TYPE_CHECKING:
-    from nnscratch.augment import Augmentation
+from nnscratch.nn.losses import Loss
+from nnscratch.nn.model import Sequential
+from nnscratch.nn.optimizers import Optimizer, Schedule
 
 #: A callback gets the epoch number and its logs; returning True stops training.
 Callback = Callable[[int, dict[str, float]], "bool | None"]
+
+
+@runtime_checkable
+class BatchAugmentation(Protocol):
+    """What :func:`fit` needs of an augmentation of the training batches.
+
+    :class:`nnscratch.data.augment.Augmentation` (shifts, rotations, elastic distortion) is the
+    one the package provides. The network's code only sees this interface, so the training loop
+    needs nothing of the data tools: it hands each epoch's batches over and trains on what
+    comes back.
+    """
+
+    def check_features(self, n_features: int) -> None:
+        """Raise ``ValueError`` unless rows of ``n_features`` values can be augmented."""
+
+    def augment_batches(
+        self, batches: Iterable[tuple[Any, ...]], rng: np.random.Generator
+    ) -> Iterator[tuple[Any, ...]]:
+        """The same batches with their first array (the images) augmented; has ``close()``."""
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -487,7 +503,7 @@ class _Data:
     y: np.ndarray
     sample_weight: np.ndarray | None
     validation: tuple[np.ndarray, np.ndarray] | None
-    augment: Augmentation | None = None
+    augment: BatchAugmentation | None = None
 
 
 def _prepare_data(
@@ -501,7 +517,7 @@ def _prepare_data(
     validation_data: tuple[Any, Any] | None,
     validation_split: float,
     rng: np.random.Generator,
-    augment: Augmentation | None = None,
+    augment: BatchAugmentation | None = None,
 ) -> _Data:
     """Check ``fit``'s data, cast it to the model's dtype once and hold out the validation set."""
     model_dtype = model.dtype
@@ -536,13 +552,11 @@ def _prepare_data(
     return _Data(X, y, sample_weight, validation_data, augment)
 
 
-def _check_augment(augment: Augmentation, n_features: int) -> None:
-    """Refuse an ``augment`` that is no :class:`~nnscratch.augment.Augmentation`, or whose
+def _check_augment(augment: BatchAugmentation, n_features: int) -> None:
+    """Refuse an ``augment`` that is no :class:`~nnscratch.data.augment.Augmentation`, or whose
     image shape does not hold ``n_features`` pixels, before training starts."""
-    from nnscratch.augment import Augmentation
-
-    if not isinstance(augment, Augmentation):
-        raise TypeError(f"augment must be an nnscratch.augment.Augmentation or None, got "
+    if not isinstance(augment, BatchAugmentation):
+        raise TypeError(f"augment must be an nnscratch.data.augment.Augmentation or None, got "
                         f"{augment!r}.")
     augment.check_features(n_features)
 
@@ -587,7 +601,7 @@ def fit(
     sample_weight: np.ndarray | None = None,
     callbacks: Sequence[Callback] = (),
     verbose: int = 1,
-    augment: Augmentation | None = None,
+    augment: BatchAugmentation | None = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent.
 
@@ -624,10 +638,10 @@ def fit(
     verbose : int, default=1
         0 is silent; 1 shows a progress bar (per epoch over batches, or over epochs when each
         epoch is one batch) with the live loss and accuracy.
-    augment : Augmentation or None, default=None
-        Random transforms of each training batch (:class:`nnscratch.augment.Augmentation`),
+    augment : BatchAugmentation or None, default=None
+        Random transforms of each training batch (:class:`nnscratch.data.augment.Augmentation`),
         prepared in a background thread while the previous batch trains (inline when they
-        only move whole pixels, see :func:`nnscratch.augment.augmented_batches`); validation
+        only move whole pixels, see :func:`nnscratch.data.augment.augmented_batches`); validation
         data is never augmented. Its random draws are seeded by ``seed``.
 
     Returns
@@ -724,14 +738,12 @@ def _training_batches(
     """One epoch of training batches, as :func:`minibatches` yields them; with an augmentation,
     augmented copies of each batch's images, prepared in a background thread while the
     previous batch trains, or inline when the augmentation only moves whole pixels
-    (:func:`nnscratch.augment.augmented_batches`). Close it when done."""
+    (:func:`nnscratch.data.augment.augmented_batches`). Close it when done."""
     batches = minibatches(data.X, data.y, data.sample_weight, batch_size=batch_size,
                           rng=shuffle_rng)
     if data.augment is None:
         return batches
-    from nnscratch.augment import augmented_batches  # SciPy, imported only when augmenting
-
-    return augmented_batches(batches, data.augment, augment_rng)
+    return data.augment.augment_batches(batches, augment_rng)
 
 
 def _check_early_stopping(early_stopping: EarlyStopping | None, data: _Data) -> None:
