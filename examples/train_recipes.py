@@ -6,7 +6,7 @@ Usage::
         [--data-dir DIR] [--report DIR] [--fill FILE ...] [--blas-threads N]
         [--epochs N] [--train-size N]
 
-The recipes are those of ``nnscratch train --recipe NAME`` (see ``nnscratch/recipes.py``);
+The recipes are those of ``nnscratch train --recipe NAME`` (see ``nnscratch/runs/recipes.py``);
 this script runs them through the Python API, the way a notebook would. Each recipe's data set
 (MNIST or Fashion-MNIST) is found as everywhere in nnscratch: ``--data-dir`` (for a single data
 set), ``NNSCRATCH_DATA`` / ``NNSCRATCH_DATA_FASHION``, the cache, a download.

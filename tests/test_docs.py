@@ -1,8 +1,9 @@
 """The documentation stays true: its Python examples run, and its code excerpts are our code.
 
-``docs/tutorial.md`` quotes lines of ``src/nnscratch`` in ```text blocks; each quoted line must
-still be in the source, so the tutorial cannot drift from the code it explains. Its ```python
-blocks run top to bottom in one namespace, as a reader would run them.
+``docs/tutorial.md`` quotes lines of ``src/nnscratch`` in ```text blocks, each after the name of
+the file it comes from (``src/nnscratch/nn/layers.py``); each quoted line must still be in that
+file, so the tutorial cannot drift from the code it explains, nor point at the wrong file.
+Its ```python blocks run top to bottom in one namespace, as a reader would run them.
 """
 
 from __future__ import annotations
@@ -14,27 +15,30 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-SOURCE_LINES = {
-    line.strip()
-    for path in (ROOT / "src" / "nnscratch").rglob("*.py")
-    for line in path.read_text().splitlines()
-}
+SOURCE_FILE = re.compile(r"src/nnscratch/[\w/]+\.py")
 
 
 def _blocks(path: Path, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", path.read_text(), re.S)
 
 
-def test_tutorial_excerpts_are_verbatim_source_lines():
-    excerpts = _blocks(DOCS / "tutorial.md", "text")
+def test_tutorial_excerpts_are_verbatim_lines_of_the_file_they_name():
+    text = (DOCS / "tutorial.md").read_text()
+    excerpts = list(re.finditer(r"```text\n(.*?)```", text, re.S))
     assert excerpts, "the tutorial quotes no code"
-    missing = [
-        line.strip()
-        for block in excerpts
-        for line in block.splitlines()
-        if line.strip() and line.strip() != "..." and line.strip() not in SOURCE_LINES
-    ]
-    assert not missing, f"docs/tutorial.md quotes lines that are not in src/nnscratch: {missing}"
+    missing = []
+    for excerpt in excerpts:
+        named = SOURCE_FILE.findall(text, 0, excerpt.start())
+        assert named, "an excerpt comes before any source file is named"
+        source = ROOT / named[-1]
+        assert source.is_file(), f"docs/tutorial.md names {named[-1]}, which does not exist"
+        lines = {line.strip() for line in source.read_text().splitlines()}
+        missing += [
+            f"{named[-1]}: {line.strip()}"
+            for line in excerpt.group(1).splitlines()
+            if line.strip() and line.strip() != "..." and line.strip() not in lines
+        ]
+    assert not missing, f"docs/tutorial.md quotes lines not in the file it names: {missing}"
 
 
 def test_tutorial_python_blocks_run(monkeypatch, tmp_path):

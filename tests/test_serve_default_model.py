@@ -155,6 +155,7 @@ def test_an_interrupted_training_leaves_nothing(tmp_path, fake_mnist, monkeypatc
 
 def test_a_failed_training_says_what_to_do(tmp_path, capsys):
     folder = tmp_path / "models" / "mnist10"
-    with pytest.raises(RuntimeError, match="could not be trained: .*Give a MODEL, or train one with: nnscratch train"):
+    with pytest.raises(RuntimeError, match=r"could not be trained: .*Give a MODEL, or train one "
+                                           r"with: nnscratch train"):
         train_default_model(folder, data_dir=tmp_path / "no-mnist-here")
     assert list(folder.parent.iterdir()) == []
