@@ -30,7 +30,8 @@ from nnscratch.cli import build_parser, main, resolve_settings
 from nnscratch.nn.model import build_mlp
 from nnscratch.serialization import load_model, save_model
 
-COMMANDS = ["train", "evaluate", "predict", "plot", "info", "gradcheck", "serve", "tune"]
+COMMANDS = ["train", "evaluate", "predict", "plot", "info", "gradcheck", "serve", "tune",
+            "export"]
 PREPROCESSING = {"flatten": [28, 28], "scale": "pixel / 255", "dtype": "float32"}
 
 

@@ -1,19 +1,22 @@
-"""The ``nnscratch`` command line: train, evaluate, predict, plot, info, gradcheck, serve, tune.
+"""The ``nnscratch`` command line: train, evaluate, predict, plot, info, gradcheck, serve, tune,
+export.
 
 Each sub-command is a thin layer over the library: ``train`` runs a recipe and writes a run
 folder; ``evaluate`` scores a model on MNIST's train or test split; ``predict`` labels pictures
 and arrays of digits; ``plot`` redraws a run's figures; ``info`` describes a model file;
 ``gradcheck`` proves the gradients of a small model numerically; ``serve`` runs a web page to
 draw digits on (:mod:`nnscratch.serve`); ``tune`` searches a recipe's settings
-(:mod:`nnscratch.tune`). ``docs/cli.md`` is the reference.
+(:mod:`nnscratch.tune`); ``export`` writes a model as an ONNX file (:mod:`nnscratch.export`).
+``docs/cli.md`` is the reference.
 
 Parsing is argparse's, with one parent parser giving every command ``--quiet``, ``--json``
 (machine-readable output on stdout) and ``--debug``. Errors are printed as one line that says
 what went wrong and how to fix it, with exit status 1 (2 for usage errors, 130 for Ctrl-C, 143
-for SIGTERM); a failed gradient check also exits with 1. ``train`` checks every flag and config
-value (:mod:`nnscratch.runs.settings_check`) and the memory the model needs before it loads data,
-and writes its run folder as a transaction (:mod:`nnscratch.runs._transaction`). ``--debug`` shows
-the full traceback instead.
+for SIGTERM); a failed gradient check also exits with 1, and so does a command whose optional
+dependencies are missing (one line naming ``pip install "nnscratch[EXTRA]"``). ``train``
+checks every flag and config value (:mod:`nnscratch.runs.settings_check`) and the memory the
+model needs before it loads data, and writes its run folder as a transaction
+(:mod:`nnscratch.runs._transaction`). ``--debug`` shows the full traceback instead.
 
 What is left out: interactive prompts, colour, and shell completion.
 """
@@ -24,6 +27,7 @@ import argparse
 import contextlib
 import functools
 import hashlib
+import json
 import os
 import sys
 import time
@@ -118,6 +122,12 @@ examples:
   nnscratch tune --recipe binary-fast --digits 3 8 --trials 20 --jobs 2
   nnscratch tune --space space.toml --timeout 3600 --out runs/tune/wide
   nnscratch tune --trials 50 --storage postgresql+psycopg://me@db-host/optuna   # each machine
+"""
+
+EXAMPLES_EXPORT = """\
+examples:
+  nnscratch export runs/RUN --out digits.onnx        # the run folder's model.npz
+  nnscratch export model.npz --out model.onnx --json
 """
 
 #: Images scored per forward pass by evaluate and predict, to bound memory.
@@ -747,6 +757,7 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    _require_extra("serve")
     from nnscratch.serve import serve
 
     return serve(args.model, host=args.host, port=args.port, quiet=args.quiet,
@@ -759,6 +770,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
+    _require_extra("tune")
     from nnscratch import tune
 
     options = tune.TuneOptions(
@@ -780,6 +792,71 @@ def _tune(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(tune.format_summary(result))
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+
+
+def _export(args: argparse.Namespace) -> int:
+    _require_extra("export")
+    from nnscratch.export import IR_VERSION, OPSET, to_onnx
+
+    path, saved = _load(args.model, max_parameters=args.max_parameters)
+    result = to_onnx(saved, args.out, data_files_sha256=_data_files_sha256(path, saved))
+    if result.converted_from:
+        warnings.warn(f"{path} is a {result.converted_from} model; ONNX gets its weights in "
+                      "float32 (probabilities agree to about 1e-6).", stacklevel=1)
+    n_features, n_classes = saved.model.in_features, len(saved.classes)
+    if args.json:
+        _print_json({"model": str(path), "out": result.path, "opset": OPSET,
+                     "ir_version": IR_VERSION, "converted_from": result.converted_from,
+                     "inputs": {"pixels": ["N", n_features]},
+                     "outputs": {"probabilities": ["N", n_classes],
+                                 "logits": ["N", saved.model.out_features]},
+                     "metadata": {p.key: p.value for p in result.model.metadata_props}})
+    elif not args.quiet:
+        print(f"Wrote {result.path} (ONNX opset {OPSET}, IR version {IR_VERSION}): input pixels "
+              f"float32 (N, {n_features}), outputs probabilities (N, {n_classes}) and logits.")
+    return 0
+
+
+def _data_files_sha256(path: Path, saved: Any) -> dict[str, str] | None:
+    """The data files' SHA-256 from the ``provenance.json`` beside a run's model, if it is
+    this model's (the training data's SHA-256 agree)."""
+    try:
+        document = json.loads((path.parent / "provenance.json").read_text(encoding="utf-8"))
+        if document["training_data_sha256"] != saved.metadata.get("training_data_sha256"):
+            return None
+        return {role: entry["sha256"] for role, entry in document["data_files"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # no run folder around the model, or not its provenance
+
+
+# ---------------------------------------------------------------------------------------------
+# Optional dependencies: each command's extra, checked before the command starts
+
+#: The extra of each command that needs one, and the modules the extra provides.
+EXTRAS = {
+    "serve": ("serve", ("fastapi", "fastapi_offline", "uvicorn")),
+    "tune": ("tune", ("optuna",)),
+    "export": ("onnx", ("onnx",)),
+}
+
+
+def _require_extra(command: str) -> None:
+    """Raise :class:`CLIError` naming ``pip install "nnscratch[EXTRA]"`` if a module is missing."""
+    import importlib
+
+    extra, modules = EXTRAS[command]
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise CLIError(
+                f"nnscratch {command} needs {module}, which is not installed: "
+                f'pip install "nnscratch[{extra}]"'
+            ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1031,7 +1108,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_max_parameters(serve)
     serve.set_defaults(handler=_serve)
     _add_tune_command(commands, common, data)
+    _add_export_command(commands, common)
     return parser
+
+
+def _add_export_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    export = _add_command(
+        commands, "export", [common], "write a model as an ONNX file",
+        "Write a model as an ONNX file that onnxruntime (and any ONNX runtime) runs: input "
+        "'pixels', float32 (N, n_features) scaled as in training; outputs 'probabilities' "
+        "(what predict prints) and 'logits'; the classes, recipe, data hashes and nnscratch "
+        "version in its metadata. A float64 model is exported in float32 (the command says "
+        "so). A layer without an ONNX form is refused by name before anything is written. "
+        'Needs the onnx package: pip install "nnscratch[onnx]". docs/export.md has an '
+        "example that runs the file.",
+        EXAMPLES_EXPORT,
+    )
+    export.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
+    export.add_argument("--out", required=True, metavar="FILE",
+                        help="the ONNX file to write (FILE.onnx); replaced atomically")
+    _add_max_parameters(export)
+    export.set_defaults(handler=_export)
 
 
 def _add_tune_command(commands: Any, common: argparse.ArgumentParser,
