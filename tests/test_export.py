@@ -365,3 +365,39 @@ def test_an_exported_mnist_model_classifies_all_10000_test_pictures_as_nnscratch
     np.testing.assert_allclose(probabilities, saved.predict_proba(data.X_test), rtol=0,
                                atol=TOLERANCE)
     assert np.mean(ours == data.y_test) > 0.9  # a model that learnt, not a constant answer
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/export.md
+
+
+def test_the_docs_example_classifies_a_png_as_predict_does(tmp_path, monkeypatch, capsys):
+    """The onnxruntime example of ``docs/export.md`` prints what ``nnscratch predict`` prints."""
+    import re
+
+    from PIL import Image
+
+    from nnscratch.serialization import save_model
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "export.md").read_text()
+    (example,) = [block for block in re.findall(r"```python\n(.*?)```", text, re.S)
+                  if "InferenceSession" in block]
+    assert len([line for line in example.splitlines() if line.strip()]) <= 10
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(5)
+    model = with_random_biases(build_mlp(784, [32], 10, rng=3), rng)
+    save_model(tmp_path / "model.npz", model, list(range(10)),
+               metadata={"preprocessing": {"flatten": [28, 28], "scale": "pixel / 255",
+                                           "dtype": "float32"}})
+    assert main(["export", "model.npz", "--out", "digits.onnx", "--quiet"]) == 0
+    picture = np.full((120, 90), 235, dtype=np.uint8)  # a dark 7 on light paper, off-centre
+    picture[20:28, 15:70] = 30
+    for row in range(28, 100):
+        picture[row, 62 - (row - 28) // 3: 70 - (row - 28) // 3] = 30
+    Image.fromarray(picture).save(tmp_path / "seven.png")
+    capsys.readouterr()
+    exec(compile(example, "docs/export.md", "exec"), {"__name__": "__docs__"})
+    printed = capsys.readouterr().out.split()
+    assert main(["predict", "model.npz", "seven.png", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert printed == [str(row["label"]), f"{max(row['probabilities'].values()):.3f}"]

@@ -26,8 +26,8 @@ The checksums protect against accidents and careless edits, not against an attac
 rewrite the metadata along with the weights: to trust a file from elsewhere, compare the
 SHA-256 of the whole file (``nnscratch info`` prints it) with one published by its author.
 
-What is left out: optimiser state (a loaded model predicts or starts training afresh) and
-ONNX export.
+What is left out: optimiser state (a loaded model predicts or starts training afresh). ONNX
+files are :mod:`nnscratch.export`'s.
 """
 
 from __future__ import annotations
