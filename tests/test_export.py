@@ -328,6 +328,25 @@ def test_export_json_and_a_model_file_alone(tmp_path, rng, capsys):
     assert json.loads(report["metadata"]["classes"]) == list(range(10))
 
 
+@pytest.mark.parametrize("same_data", [True, False])
+def test_the_data_files_come_from_the_models_own_provenance(tmp_path, capsys, same_data):
+    from nnscratch.serialization import save_model
+
+    save_model(tmp_path / "model.npz", build_mlp(4, [3], 3, rng=0), [0, 1, 2],
+               metadata={"training_data_sha256": "a" * 64})
+    (tmp_path / "provenance.json").write_text(json.dumps({
+        "training_data_sha256": "a" * 64 if same_data else "b" * 64,
+        "data_files": {"train_images": {"path": "x", "sha256": "c" * 64}}}))
+    assert main(["export", str(tmp_path / "model.npz"), "--out", str(tmp_path / "m.onnx"),
+                 "--quiet"]) == 0
+    properties = metadata(tmp_path / "m.onnx")
+    assert properties["training_data_sha256"] == "a" * 64
+    if same_data:
+        assert json.loads(properties["data_files_sha256"]) == {"train_images": "c" * 64}
+    else:  # another model's provenance: not this one's data files
+        assert "data_files_sha256" not in properties
+
+
 def test_export_errors_are_one_line(tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "x.onnx")]) \
         == 1

@@ -824,9 +824,10 @@ def _export(args: argparse.Namespace) -> int:
 def _data_files_sha256(path: Path, saved: Any) -> dict[str, str] | None:
     """The data files' SHA-256 from the ``provenance.json`` beside a run's model, if it is
     this model's (the training data's SHA-256 agree)."""
+    sha256 = saved.metadata.get("training_data_sha256")
     try:
         document = json.loads((path.parent / "provenance.json").read_text(encoding="utf-8"))
-        if document["training_data_sha256"] != saved.metadata.get("training_data_sha256"):
+        if sha256 is None or document["training_data_sha256"] != sha256:
             return None
         return {role: entry["sha256"] for role, entry in document["data_files"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     import onnx
 
 __all__ = ["EXPORTERS", "INPUT", "IR_VERSION", "METADATA_KEYS", "OPSET", "Export", "ExportError",
-           "exportable_layers", "to_onnx"]
+           "build_onnx", "exportable_layers", "to_onnx"]
 
 #: The opset of the default ONNX domain the graph uses.
 OPSET = 17
@@ -254,6 +254,8 @@ def build_onnx(saved: SavedModel, *,
     _check_exportable(saved)
     import onnx
 
+    from nnscratch._version import __version__
+
     graph = _Graph(onnx)
     value = INPUT
     for layer in saved.model.layers:
@@ -272,7 +274,7 @@ def build_onnx(saved: SavedModel, *,
         opset_imports=[onnx.helper.make_opsetid("", OPSET)],
         ir_version=IR_VERSION,
         producer_name="nnscratch",
-        producer_version=_metadata(saved, None)["nnscratch_version"],
+        producer_version=__version__,
         doc_string="A network trained with nnscratch: pixels -> probabilities, logits.",
     )
     onnx.helper.set_model_props(model, _metadata(saved, data_files_sha256))
