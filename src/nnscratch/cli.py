@@ -195,7 +195,7 @@ def _given_flags(args: argparse.Namespace) -> dict[str, Any]:
 def _check_memory(recipe: Recipe, settings: dict[str, Any]) -> None:
     """Refuse a model whose training cannot fit in the memory available (before any work)."""
     available = available_memory()
-    if available is None:
+    if available is None or recipe.kind == "cnn":  # the estimate counts dense layers only
         return
     tutorial = recipe.kind == "tutorial"
     n_classes = len(settings["digits"])
@@ -872,6 +872,12 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--layers", nargs="+", type=int, metavar="N",
                       help="tutorial: sizes after the input, ending with the output (196 1); "
                            "other recipes: hidden layer sizes")
+    what.add_argument("--conv-layers", nargs="+", type=int, metavar="C",
+                      help="cnn recipes: the channels of each 3x3 convolution (32 32 64 64)")
+    what.add_argument("--pool-every", type=int, metavar="N",
+                      help="cnn recipes: a 2x2 max-pool after every N convolutions (2)")
+    what.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
+                      help="cnn recipes: batch norm after each convolution")
     how = train.add_argument_group("how to train")
     how.add_argument("--learning-rate", type=float, metavar="LR", help="step size")
     how.add_argument("--iterations", type=int, metavar="N",
