@@ -1,4 +1,5 @@
-r"""Layers with an explicit forward and backward pass: the base class, ``Dense`` and ``Dropout``.
+r"""Layers with an explicit forward and backward pass: the base class, ``Dense``, ``Dropout``,
+``Flatten`` and ``Reshape``.
 
 Every layer follows one interface (see ``STYLE.md``):
 
@@ -14,9 +15,10 @@ Every layer follows one interface (see ``STYLE.md``):
 
 There is no autograd: the gradient of each layer is written next to its forward equation, so it
 can be read, and checked numerically (:mod:`nnscratch.nn.gradcheck`). Parameter-free activation
-layers live in :mod:`nnscratch.nn.activations`.
+layers live in :mod:`nnscratch.nn.activations`, convolution and pooling in
+:mod:`nnscratch.nn.conv`, batch and layer normalisation in :mod:`nnscratch.nn.normalization`.
 
-What is left out: convolution, normalisation and recurrent layers.
+What is left out: recurrent layers, attention, and any layer that changes the batch size.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from nnscratch._validation import check_dtype, check_int, check_real, check_rng
 from nnscratch.nn._kernels import times_transpose
 from nnscratch.nn.initializers import Initializer, RandomSource, get_initializer
 from nnscratch.nn.parameter import Parameter
+
+__all__ = ["Dense", "Dropout", "Flatten", "Layer", "Reshape"]
 
 
 class Layer:
@@ -228,3 +232,118 @@ class Dropout(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {"p": self.p}
+
+
+class Flatten(Layer):
+    r"""Flatten each sample into one row: ``(n_samples, d_1, ..., d_k)`` → ``(n_samples,
+    d_1 \cdots d_k)``, in C order (an image's channels, then rows, then columns).
+
+    Notes
+    -----
+    A reshape moves no numbers, so the gradient is the incoming one reshaped back:
+
+    .. math:: y_{n,\, (i_1, \dots, i_k)} = x_{n, i_1, \dots, i_k}, \qquad
+              \frac{\partial L}{\partial x_{n, i_1, \dots, i_k}}
+              = G_{n,\, (i_1, \dots, i_k)}
+
+    where :math:`(i_1, \dots, i_k)` is the row-major flat index. A 2-D input passes through
+    unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Flatten().forward(np.zeros((2, 3, 4, 5))).shape
+    (2, 60)
+    """
+
+    def __init__(self) -> None:
+        self._input_shape: tuple[int, ...] | None = None
+
+    def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
+        """Return ``x.reshape(len(x), -1)``, shape ``(n_samples, n_features)``."""
+        if x.ndim < 2:
+            raise ValueError(
+                f"Flatten takes a batch (n_samples, ...) of at least 2 dimensions, got shape "
+                f"{x.shape}; add the batch axis, e.g. x[None]."
+            )
+        if training:
+            self._input_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """Return ``grad_output`` reshaped to the input's shape."""
+        if self._input_shape is None:
+            raise self._missing_cache()
+        return grad_output.reshape(self._input_shape)
+
+
+class Reshape(Layer):
+    r"""Give each sample a new shape: ``(n_samples, ...)`` → ``(n_samples, *shape)``.
+
+    ``Reshape((1, 28, 28))`` first lets an image model take the loaders' 784 columns.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The shape of one sample after the layer, without the batch axis; each entry >= 1.
+
+    Attributes
+    ----------
+    shape : tuple of int
+    n_features : int
+        The values per sample, ``prod(shape)``: the input must have as many.
+
+    Raises
+    ------
+    ValueError
+        In the constructor, for an empty shape or a size below 1; in :meth:`forward`, when a
+        sample does not hold ``prod(shape)`` values.
+
+    Notes
+    -----
+    In row-major (C) order, with :math:`\text{flat}` the flat index within a sample:
+
+    .. math:: y_{n, j_1, \dots, j_m} = x_{n,\, \text{flat}(j)}, \qquad
+              \frac{\partial L}{\partial x_{n,\, \text{flat}(j)}} = G_{n, j_1, \dots, j_m}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Reshape((1, 28, 28)).forward(np.zeros((5, 784))).shape
+    (5, 1, 28, 28)
+    """
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        try:
+            entries = tuple(shape)
+        except TypeError:
+            raise TypeError(
+                f"shape must be a tuple of integers such as (1, 28, 28), got {shape!r}."
+            ) from None
+        if not entries:
+            raise ValueError("shape must have at least one entry, e.g. (1, 28, 28); got ().")
+        self.shape = tuple(check_int(size, "shape", low=1) for size in entries)
+        self.n_features = int(np.prod(self.shape))
+        self._input_shape: tuple[int, ...] | None = None
+
+    def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
+        """Return ``x.reshape(len(x), *shape)``."""
+        if x.ndim < 1 or int(np.prod(x.shape[1:])) != self.n_features:
+            per_sample = int(np.prod(x.shape[1:])) if x.ndim >= 1 else 0
+            raise ValueError(
+                f"Reshape({self.shape}) needs {self.n_features} values per sample, but x has "
+                f"shape {x.shape} ({per_sample} per sample); pass inputs of that size or "
+                "change the shape."
+            )
+        if training:
+            self._input_shape = x.shape
+        return x.reshape(x.shape[0], *self.shape)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """Return ``grad_output`` reshaped to the input's shape."""
+        if self._input_shape is None:
+            raise self._missing_cache()
+        return grad_output.reshape(self._input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"shape": list(self.shape)}
