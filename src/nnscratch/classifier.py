@@ -46,7 +46,7 @@ from nnscratch.metrics import accuracy_score
 from nnscratch.nn.activations import ACTIVATIONS
 from nnscratch.nn.initializers import INITIALIZERS
 from nnscratch.nn.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
-from nnscratch.nn.model import Sequential, build_cnn, build_mlp
+from nnscratch.nn.model import Sequential, build_cnn, build_mlp, forward_in_chunks
 from nnscratch.nn.optimizers import OPTIMIZERS, SCHEDULES, SGD, LinearWarmup, Optimizer
 from nnscratch.nn.training import Callback, EarlyStopping, History, fit
 
@@ -726,22 +726,6 @@ class NeuralNetClassifier:
         predicted = self.predict(X)
         y = self._check_y(y, predicted.shape[0])
         return accuracy_score(y, predicted, sample_weight=sample_weight)
-
-
-#: Rows per forward pass when a convolutional model predicts: a convolution's intermediate
-#: arrays take tens of kilobytes per image (an MLP's a few), so 60,000 rows at once would need
-#: gigabytes.
-IMAGE_MODEL_ROWS = 256
-
-
-def forward_in_chunks(model: Sequential, X: np.ndarray) -> np.ndarray:
-    """``model.forward(X, training=False)``, a few hundred rows at a time for a model with
-    convolutions (the result is the same: every row is computed on its own)."""
-    if not any(type(layer).__name__ == "Reshape" for layer in model.layers) or (
-            len(X) <= IMAGE_MODEL_ROWS):
-        return model.forward(X, training=False)
-    return np.concatenate([model.forward(X[start:start + IMAGE_MODEL_ROWS], training=False)
-                           for start in range(0, len(X), IMAGE_MODEL_ROWS)])
 
 
 def _default_dtype(X: Any) -> np.dtype:

@@ -300,3 +300,21 @@ def build_cnn(
     layers.append(Dense(sizes[-1], check_int(out_features, "out_features", low=1), init=init,
                         rng=rng, dtype=dtype))
     return Sequential(layers)
+
+
+#: Rows per forward pass when a model with convolutions predicts (:func:`forward_in_chunks`):
+#: a convolution's intermediate arrays take tens of kilobytes per image where an MLP's take a
+#: few, so 60,000 rows at once would need gigabytes.
+IMAGE_MODEL_ROWS = 256
+_CONVOLUTIONS = frozenset({"Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D"})
+
+
+def forward_in_chunks(model: Sequential, X: np.ndarray) -> np.ndarray:
+    """``model.forward(X, training=False)``, :data:`IMAGE_MODEL_ROWS` rows at a time for a model
+    with image layers (any other runs in one pass). At inference no row's output depends on
+    the other rows, so the result is the same up to the rounding of the matrix products."""
+    if len(X) <= IMAGE_MODEL_ROWS or not any(type(layer).__name__ in _CONVOLUTIONS
+                                             for layer in model.layers):
+        return model.forward(X, training=False)
+    return np.concatenate([model.forward(X[start:start + IMAGE_MODEL_ROWS], training=False)
+                           for start in range(0, len(X), IMAGE_MODEL_ROWS)])
