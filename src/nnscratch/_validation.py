@@ -75,8 +75,15 @@ def check_int(value: Any, name: str, *, low: int | None = None) -> int:
     return value
 
 
-def check_features(X: Any, dtype: np.dtype, *, name: str = "X") -> np.ndarray:
+def check_features(
+    X: Any, dtype: np.dtype, *, name: str = "X", allow_images: bool = False
+) -> np.ndarray:
     """Return ``X`` as a C-contiguous, finite 2-D array of ``dtype``, or raise a clear error.
+
+    With ``allow_images=True`` (:func:`nnscratch.nn.training.fit`, whose models may start with
+    a convolution) a 4-D batch of images ``(n_samples, channels, height, width)`` is accepted
+    too; whether its shape fits the model is the model's check
+    (:meth:`nnscratch.nn.model.Sequential.check_input`).
 
     Casting to the model's dtype is the model's choice, made once here, never inside a layer.
     The messages contain the phrases scikit-learn's ``check_array`` uses ("Complex data not
@@ -88,7 +95,8 @@ def check_features(X: Any, dtype: np.dtype, *, name: str = "X") -> np.ndarray:
     TypeError
         For sparse matrices, text, or objects that are not numbers.
     ValueError
-        For complex numbers, a shape other than 2-D, no rows or columns, NaN or infinity.
+        For complex numbers, a shape other than 2-D (or 4-D, with ``allow_images``), no rows
+        or columns, NaN or infinity.
     """
     if _is_sparse(X):
         raise TypeError(
@@ -109,18 +117,9 @@ def check_features(X: Any, dtype: np.dtype, *, name: str = "X") -> np.ndarray:
             f"{name} must hold numbers, got an array of dtype {array.dtype}; encode categorical "
             "features as numbers first (e.g. one-hot)."
         )
-    if array.ndim != 2:
-        if array.ndim == 1:
-            hint = ("Reshape your data either using X.reshape(-1, 1) if it has a single "
-                    "feature or X.reshape(1, -1) if it is a single sample.")
-        elif array.ndim == 0:
-            hint = "Reshape your data: pass a 2-D array (n_samples, n_features)."
-        else:
-            hint = "Flatten images first, e.g. X.reshape(len(X), -1)."
-        raise ValueError(
-            f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}. {hint}"
-        )
-    n_samples, n_features = array.shape
+    if array.ndim != 2 and not (allow_images and array.ndim == 4):
+        _raise_wrong_shape(array, name, allow_images=allow_images)
+    n_samples, n_features = array.shape[0], int(np.prod(array.shape[1:]))
     if n_samples == 0:
         raise ValueError(
             f"{name} has 0 sample(s) (shape={array.shape}) while a minimum of 1 is required; "
@@ -138,6 +137,26 @@ def check_features(X: Any, dtype: np.dtype, *, name: str = "X") -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity; clean or impute the input first.")
     return np.ascontiguousarray(array)
+
+
+def _raise_wrong_shape(array: np.ndarray, name: str, *, allow_images: bool) -> None:
+    """The error for an ``X`` of the wrong number of dimensions, with the fix for its shape."""
+    if allow_images:
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features) or 4-D (n_samples, channels, height, "
+            f"width), got shape {array.shape}. For one channel of images add its axis, "
+            f"{name}[:, None]; for rows, {name}.reshape(len({name}), -1)."
+        )
+    if array.ndim == 1:
+        hint = ("Reshape your data either using X.reshape(-1, 1) if it has a single "
+                "feature or X.reshape(1, -1) if it is a single sample.")
+    elif array.ndim == 0:
+        hint = "Reshape your data: pass a 2-D array (n_samples, n_features)."
+    else:
+        hint = "Flatten images first, e.g. X.reshape(len(X), -1)."
+    raise ValueError(
+        f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}. {hint}"
+    )
 
 
 def _is_sparse(X: Any) -> bool:

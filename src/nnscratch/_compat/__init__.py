@@ -2,12 +2,15 @@
 
 ``import nnscratch.layers`` and ``from nnscratch.training import fit`` keep working: the
 package's ``__init__`` adds this folder to ``nnscratch.__path__``, so Python finds
-``nnscratch.layers`` here, and each file puts the module that now holds the code in its place
-(``nnscratch.layers is nnscratch.nn.layers``). New code imports the new paths. Old path → new:
+``nnscratch.training`` here, and each file puts the module that now holds the code in its place
+(``nnscratch.training is nnscratch.nn.training``). ``nnscratch.layers`` is the one exception:
+the layers now live in three modules, so it is a module of its own that re-exports the classes
+of all three (the same objects). New code imports the new paths. Old path → new:
 
 ==========================  ==================================
 ``nnscratch.parameter``     :mod:`nnscratch.nn.parameter`
-``nnscratch.layers``        :mod:`nnscratch.nn.layers`
+``nnscratch.layers``        :mod:`nnscratch.nn.layers`, :mod:`~nnscratch.nn.conv`,
+                            :mod:`~nnscratch.nn.normalization` (a re-export)
 ``nnscratch.activations``   :mod:`nnscratch.nn.activations`
 ``nnscratch.losses``        :mod:`nnscratch.nn.losses`
 ``nnscratch.initializers``  :mod:`nnscratch.nn.initializers`

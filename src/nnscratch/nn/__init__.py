@@ -5,16 +5,18 @@ Read the modules in this order; each builds only on the ones before it.
 1. :mod:`~nnscratch.nn.parameter` — ``Parameter``: an array and the gradient backward fills in.
 2. :mod:`~nnscratch.nn.initializers` — starting weights, functions of ``(shape, rng)``.
 3. :mod:`~nnscratch.nn.layers` — the layer interface (``forward``/``backward``), ``Dense``,
-   ``Dropout``.
-4. :mod:`~nnscratch.nn.activations` — parameter-free layers, each with its derivative.
-5. :mod:`~nnscratch.nn.losses` — losses on logits, fused with their output activation.
-6. :mod:`~nnscratch.nn.model` — ``Sequential``: layers forward first to last, backward last
+   ``Dropout``, ``Flatten``, ``Reshape``.
+4. :mod:`~nnscratch.nn.conv` — ``Conv2D`` and the pools, over images ``(n, C, H, W)``.
+5. :mod:`~nnscratch.nn.normalization` — ``BatchNorm`` and ``LayerNorm``.
+6. :mod:`~nnscratch.nn.activations` — parameter-free layers, each with its derivative.
+7. :mod:`~nnscratch.nn.losses` — losses on logits, fused with their output activation.
+8. :mod:`~nnscratch.nn.model` — ``Sequential``: layers forward first to last, backward last
    to first.
-7. :mod:`~nnscratch.nn.optimizers` — SGD, Adam, AdamW and the learning-rate schedules.
-8. :mod:`~nnscratch.nn.training` — ``fit``: the four lines of a training step, in a loop.
-9. :mod:`~nnscratch.nn.gradcheck` — finite differences that prove each backward pass.
-10. :mod:`~nnscratch.nn._kernels` — the few speed tricks, each beside the plain expression it
-    equals.
+9. :mod:`~nnscratch.nn.optimizers` — SGD, Adam, AdamW and the learning-rate schedules.
+10. :mod:`~nnscratch.nn.training` — ``fit``: the four lines of a training step, in a loop.
+11. :mod:`~nnscratch.nn.gradcheck` — finite differences that prove each backward pass.
+12. :mod:`~nnscratch.nn._kernels` — the speed tricks (among them im2col), each beside the
+    plain expression it equals.
 
 This package imports NumPy and :mod:`nnscratch._validation` (the argument checks every public
 function shares) and nothing else of nnscratch: no files, no plots, no command line. Data
@@ -24,19 +26,23 @@ loading, run folders, model files, the server and the search are built on top of
 
 from nnscratch.nn import (
     activations,
+    conv,
     gradcheck,
     initializers,
     layers,
     losses,
     model,
+    normalization,
     optimizers,
     parameter,
     training,
 )
 from nnscratch.nn.activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from nnscratch.nn.layers import Dense, Dropout, Layer
+from nnscratch.nn.conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+from nnscratch.nn.layers import Dense, Dropout, Flatten, Layer, Reshape
 from nnscratch.nn.losses import BinaryCrossEntropy, Loss, MeanSquaredError, SoftmaxCrossEntropy
 from nnscratch.nn.model import Sequential, build_mlp
+from nnscratch.nn.normalization import BatchNorm, LayerNorm
 from nnscratch.nn.optimizers import SGD, Adam, AdamW, Optimizer
 from nnscratch.nn.parameter import Parameter
 from nnscratch.nn.training import EarlyStopping, History, fit
@@ -47,6 +53,14 @@ __all__ = [  # noqa: RUF022 (reading order, not alphabetical)
     "Layer",
     "Dense",
     "Dropout",
+    "Flatten",
+    "Reshape",
+    "Conv2D",
+    "MaxPool2D",
+    "AvgPool2D",
+    "GlobalAvgPool2D",
+    "BatchNorm",
+    "LayerNorm",
     "Identity",
     "ReLU",
     "LeakyReLU",
@@ -71,6 +85,8 @@ __all__ = [  # noqa: RUF022 (reading order, not alphabetical)
     "parameter",
     "initializers",
     "layers",
+    "conv",
+    "normalization",
     "activations",
     "losses",
     "model",

@@ -446,6 +446,6 @@ class GlobalAvgPool2D(Layer):
         """Return dL/dx: each channel's gradient spread evenly over its pixels."""
         if self._input_shape is None:
             raise self._missing_cache()
-        n, c, height, width = self._input_shape
+        height, width = self._input_shape[2:]
         share = grad_output / grad_output.dtype.type(height * width)
         return np.ascontiguousarray(np.broadcast_to(share[:, :, None, None], self._input_shape))

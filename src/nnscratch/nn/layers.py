@@ -11,7 +11,8 @@ Every layer follows one interface (see ``STYLE.md``):
   ``RuntimeError``.
 - ``fill_parameter_grads(grad_output)`` fills the parameter gradients only: training calls it on
   the first layer, whose input (the data) needs no gradient.
-- ``parameters() -> list[Parameter]``.
+- ``parameters() -> list[Parameter]``; ``buffers() -> dict[str, ndarray]`` for state that is
+  not trained but kept with the weights (batch norm's running statistics).
 
 There is no autograd: the gradient of each layer is written next to its forward equation, so it
 can be read, and checked numerically (:mod:`nnscratch.nn.gradcheck`). Parameter-free activation
@@ -66,6 +67,15 @@ class Layer:
     def parameters(self) -> list[Parameter]:
         """The trainable parameters, in a fixed order (empty for activations)."""
         return []
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """State that is not a parameter but belongs with the weights, by name (empty here).
+
+        :class:`~nnscratch.nn.normalization.BatchNorm`'s running statistics: training updates
+        them in place, inference reads them, no optimiser touches them, and model files and
+        early stopping keep them with the parameters. The arrays themselves, not copies.
+        """
+        return {}
 
     def get_config(self) -> dict[str, Any]:
         """The JSON-serialisable constructor arguments that rebuild this layer."""

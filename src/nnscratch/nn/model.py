@@ -4,8 +4,12 @@ The forward pass runs the layers first to last; the backward pass runs them last
 each turning the gradient of its output into the gradient of its input (the chain rule). The
 loss is separate (see :mod:`nnscratch.nn.losses`): the model outputs logits.
 
-What is left out: branching graphs, shared weights, and building the layer list from a spec —
-:func:`build_mlp` covers the common multi-layer perceptron.
+A model takes rows ``(n_samples, n_features)`` or, when it starts with a convolution, images
+``(n_samples, channels, height, width)``; :meth:`Sequential.check_input` says whether an array
+fits, before any layer runs.
+
+What is left out: branching graphs (residual connections), shared weights, and building the
+layer list from a spec — :func:`build_mlp` covers the common multi-layer perceptron.
 """
 
 from __future__ import annotations
@@ -18,9 +22,14 @@ import numpy as np
 
 from nnscratch._validation import check_dtype, check_int, check_real, check_rng
 from nnscratch.nn.activations import ACTIVATIONS, get_activation
+from nnscratch.nn.conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
 from nnscratch.nn.initializers import RandomSource
-from nnscratch.nn.layers import Dense, Dropout, Layer
+from nnscratch.nn.layers import Dense, Dropout, Flatten, Layer, Reshape
+from nnscratch.nn.normalization import BatchNorm, LayerNorm
 from nnscratch.nn.parameter import Parameter
+
+#: Layers that take images of any size (their input width is not fixed).
+_IMAGE_LAYERS = (Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D)
 
 
 class Sequential(Layer):
@@ -102,21 +111,109 @@ class Sequential(Layer):
         params = self.parameters()
         return params[0].dtype if params else np.dtype(np.float64)
 
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Every layer's buffers (batch norm's running statistics), keyed ``"<index>.<name>"``
+        by the layer's position."""
+        return {f"{position}.{name}": array for position, layer in enumerate(self.layers)
+                for name, array in layer.buffers().items()}
+
     @property
     def in_features(self) -> int | None:
-        """The input width of the first Dense layer, if any."""
+        """The width of the rows ``(n_samples, in_features)`` the model takes, if it fixes one.
+
+        The first layer that fixes it decides: a :class:`~nnscratch.nn.layers.Dense` layer's
+        ``in_features``, a :class:`~nnscratch.nn.layers.Reshape`'s values per sample. Layers
+        that keep the width (activations, ``Dropout``, ``Flatten``, the normalisations) are
+        looked through. ``None`` when a convolution or a pool comes first (its input is an
+        image of any size) or there is no such layer. For a dense network: its first
+        ``Dense`` layer's ``in_features``.
+        """
         for layer in self.layers:
             if isinstance(layer, Dense):
                 return layer.in_features
+            if isinstance(layer, Reshape):
+                return layer.n_features
+            if isinstance(layer, _IMAGE_LAYERS):
+                return None
         return None
 
     @property
     def out_features(self) -> int | None:
-        """The output width of the last Dense layer, if any."""
+        """The width of each output row, if the last layer that fixes it says.
+
+        The last :class:`~nnscratch.nn.layers.Dense` layer's ``out_features``; a
+        :class:`~nnscratch.nn.layers.Reshape`'s values per sample; a
+        :class:`~nnscratch.nn.conv.Conv2D`'s ``out_channels`` when only a
+        :class:`~nnscratch.nn.conv.GlobalAvgPool2D` (and width-keeping layers) follow it.
+        ``None`` otherwise.
+        """
+        pooled = False
         for layer in reversed(self.layers):
             if isinstance(layer, Dense):
                 return layer.out_features
+            if isinstance(layer, Reshape):
+                return layer.n_features
+            if isinstance(layer, GlobalAvgPool2D):
+                pooled = True
+            elif isinstance(layer, Conv2D):
+                return layer.out_channels if pooled else None
+            elif isinstance(layer, (Flatten, MaxPool2D, AvgPool2D)):
+                return None
         return None
+
+    def check_input(self, X: np.ndarray, *, name: str = "X") -> None:
+        """Raise ``ValueError`` unless ``X`` has the shape the model's first layers take.
+
+        The first layer that fixes the input's shape decides: ``Dense`` takes rows of its
+        ``in_features``; ``Reshape`` any shape with its number of values per sample; a
+        convolution, a pool or a normalisation checks what its ``forward`` would. Layers that
+        keep the shape are looked through; ``Flatten`` lets a ``Dense`` layer after it take
+        images with ``in_features`` values each.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, ...)
+        name : str, default="X"
+            The name the message uses.
+
+        Raises
+        ------
+        ValueError
+            Naming the shape that came, the shape expected and the fix.
+        """
+        flat = False
+        for layer in self.layers:
+            if isinstance(layer, Flatten):
+                flat = True
+            elif isinstance(layer, Dense):
+                if X.ndim != 2 and not flat:
+                    raise ValueError(
+                        f"{name} has shape {X.shape}, but the model starts with "
+                        f"Dense({layer.in_features}, {layer.out_features}), which takes rows "
+                        f"(n_samples, {layer.in_features}); flatten the images with "
+                        f"{name}.reshape(len({name}), -1) or put Flatten() first."
+                    )
+                n_features = int(np.prod(X.shape[1:]))
+                if n_features != layer.in_features:
+                    raise ValueError(
+                        f"{name} has {n_features} features, but the model expects "
+                        f"{layer.in_features}. Use inputs preprocessed the same way as the "
+                        "training data."
+                    )
+                return
+            elif isinstance(layer, Reshape):
+                n_features = int(np.prod(X.shape[1:]))
+                if n_features != layer.n_features:
+                    raise ValueError(
+                        f"{name} has {n_features} values per sample (shape {X.shape}), but the "
+                        f"model starts with Reshape({layer.shape}), which needs "
+                        f"{layer.n_features}. Use inputs preprocessed the same way as the "
+                        "training data."
+                    )
+                return
+            elif isinstance(layer, (*_IMAGE_LAYERS, BatchNorm, LayerNorm)):
+                layer._check_input(X.reshape(len(X), -1) if flat else X, name)
+                return
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -249,10 +346,6 @@ def build_cnn(
     >>> model.forward(np.zeros((2, 784), dtype=np.float32)).shape
     (2, 10)
     """
-    from nnscratch.nn.conv import Conv2D, MaxPool2D
-    from nnscratch.nn.layers import Flatten, Reshape
-    from nnscratch.nn.normalization import BatchNorm
-
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
     check_real(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
@@ -306,14 +399,13 @@ def build_cnn(
 #: a convolution's intermediate arrays take tens of kilobytes per image where an MLP's take a
 #: few, so 60,000 rows at once would need gigabytes.
 IMAGE_MODEL_ROWS = 256
-_CONVOLUTIONS = frozenset({"Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D"})
 
 
 def forward_in_chunks(model: Sequential, X: np.ndarray) -> np.ndarray:
     """``model.forward(X, training=False)``, :data:`IMAGE_MODEL_ROWS` rows at a time for a model
     with image layers (any other runs in one pass). At inference no row's output depends on
     the other rows, so the result is the same up to the rounding of the matrix products."""
-    if len(X) <= IMAGE_MODEL_ROWS or not any(type(layer).__name__ in _CONVOLUTIONS
+    if len(X) <= IMAGE_MODEL_ROWS or not any(isinstance(layer, _IMAGE_LAYERS)
                                              for layer in model.layers):
         return model.forward(X, training=False)
     return np.concatenate([model.forward(X[start:start + IMAGE_MODEL_ROWS], training=False)

@@ -38,7 +38,6 @@ from nnscratch._validation import (
     check_dtype,
     check_features,
     check_int,
-    check_n_features,
     check_real,
     check_sample_weight,
 )
@@ -243,7 +242,7 @@ class EarlyStopping:
         if score < self.best_value - self.min_delta:
             self.best_value, self.best_epoch, self.wait = score, epoch, 0
             if self.restore_best:
-                self.best_weights = [p.value.copy() for p in model.parameters()]
+                self.best_weights = [array.copy() for array in _state_arrays(model)]
             return False
         self.wait += 1
         return self.wait > self.patience
@@ -251,8 +250,8 @@ class EarlyStopping:
     def restore(self, model: Sequential) -> None:
         """Copy the best weights back into the model (in place)."""
         if self.restore_best and self.best_weights is not None:
-            for param, best in zip(model.parameters(), self.best_weights, strict=False):
-                param.value[...] = best
+            for array, best in zip(_state_arrays(model), self.best_weights, strict=False):
+                array[...] = best
 
 
 def minibatches(
@@ -482,16 +481,22 @@ class _Checkpoint:
     """
 
     def __init__(self, model: Sequential) -> None:
-        self.params = model.parameters()
-        self.saved = [np.empty_like(p.value) for p in self.params]
+        self.arrays = _state_arrays(model)
+        self.saved = [np.empty_like(array) for array in self.arrays]
 
     def save(self) -> None:
-        for buffer, param in zip(self.saved, self.params, strict=True):
-            np.copyto(buffer, param.value)
+        for saved, array in zip(self.saved, self.arrays, strict=True):
+            np.copyto(saved, array)
 
     def restore(self) -> None:
-        for buffer, param in zip(self.saved, self.params, strict=True):
-            np.copyto(param.value, buffer)
+        for saved, array in zip(self.saved, self.arrays, strict=True):
+            np.copyto(array, saved)
+
+
+def _state_arrays(model: Sequential) -> list[np.ndarray]:
+    """The arrays that make a trained model: its parameters' values, then its buffers (batch
+    norm's running statistics), which are restored with the weights they go with."""
+    return [p.value for p in model.parameters()] + list(model.buffers().values())
 
 
 @dataclass
@@ -526,14 +531,13 @@ def _prepare_data(
             f"dtype={np.dtype(dtype).name} but the model's weights are {model_dtype.name}; "
             "build the model with the dtype you want to train in."
         )
-    X = check_features(X, model_dtype)
+    X = check_features(X, model_dtype, allow_images=True)
     y = _check_targets(y, X.shape[0], model_dtype)
-    if model.in_features is not None:
-        check_n_features(X, model.in_features)
+    _check_input(model, X, "X")
     if sample_weight is not None:
         sample_weight = check_sample_weight(sample_weight, X.shape[0], dtype=model_dtype)
     if augment is not None:
-        _check_augment(augment, X.shape[1])
+        _check_augment(augment, X.shape[1:])
     if validation_data is None and validation_split > 0:
         if loss.is_classification:
             train_index, val_index = stratified_split(y, validation_split, rng)
@@ -544,21 +548,33 @@ def _prepare_data(
         if sample_weight is not None:
             sample_weight = sample_weight[train_index]
     if validation_data is not None:
-        X_val = check_features(validation_data[0], model_dtype, name="X_val")
-        if model.in_features is not None:
-            check_n_features(X_val, model.in_features, name="X_val")
+        X_val = check_features(validation_data[0], model_dtype, name="X_val",
+                               allow_images=True)
+        _check_input(model, X_val, "X_val")
         validation_data = (X_val, _check_targets(validation_data[1], X_val.shape[0], model_dtype,
                                                  name="y_val"))
     return _Data(X, y, sample_weight, validation_data, augment)
 
 
-def _check_augment(augment: BatchAugmentation, n_features: int) -> None:
+def _check_input(model: Sequential, X: np.ndarray, name: str) -> None:
+    """The model's check of its input's shape (a lone layer's, as a one-layer Sequential)."""
+    stack = model if isinstance(model, Sequential) else Sequential([model])
+    stack.check_input(X, name=name)
+
+
+def _check_augment(augment: BatchAugmentation, sample_shape: tuple[int, ...]) -> None:
     """Refuse an ``augment`` that is no :class:`~nnscratch.data.augment.Augmentation`, or whose
-    image shape does not hold ``n_features`` pixels, before training starts."""
+    image shape does not fit one sample of ``sample_shape`` (a row of pixels, or one channel of
+    an image), before training starts."""
     if not isinstance(augment, BatchAugmentation):
         raise TypeError(f"augment must be an nnscratch.data.augment.Augmentation or None, got "
                         f"{augment!r}.")
-    augment.check_features(n_features)
+    if len(sample_shape) == 3 and sample_shape[0] != 1:
+        raise ValueError(
+            f"augment transforms single-channel images, but X has {sample_shape[0]} channels "
+            f"(images of shape {sample_shape}); train without augment, or on one channel."
+        )
+    augment.check_features(int(np.prod(sample_shape)))
 
 
 def _check_targets(y: Any, n_samples: int, dtype: np.dtype, *, name: str = "y") -> np.ndarray:
@@ -609,7 +625,9 @@ def fit(
     ----------
     model : Sequential
         Updated in place.
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features) or (n_samples, channels, height, width)
+        Images for a model that starts with a convolution; rows for one that starts with
+        ``Dense`` or ``Reshape``.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Class indices for the classification losses, targets for ``MeanSquaredError``.
     loss : Loss
@@ -743,7 +761,25 @@ def _training_batches(
                           rng=shuffle_rng)
     if data.augment is None:
         return batches
-    return data.augment.augment_batches(batches, augment_rng)
+    if data.X.ndim == 2:
+        return data.augment.augment_batches(batches, augment_rng)
+    # Images (n, 1, height, width): the augmentation takes flat rows of pixels.
+    flat = ((X_batch.reshape(len(X_batch), -1), *rest) for X_batch, *rest in batches)
+    return _as_images(data.augment.augment_batches(flat, augment_rng), data.X.shape[1:])
+
+
+def _as_images(
+    batches: Iterator[tuple[Any, ...]], sample_shape: tuple[int, ...]
+) -> Iterator[tuple[Any, ...]]:
+    """``batches`` with their flat rows of pixels reshaped back to images; closing it closes
+    ``batches`` (the augmentation's background thread)."""
+    try:
+        for X_batch, *rest in batches:
+            yield (X_batch.reshape(len(X_batch), *sample_shape), *rest)
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
 
 
 def _check_early_stopping(early_stopping: EarlyStopping | None, data: _Data) -> None:
