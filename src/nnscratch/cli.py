@@ -54,7 +54,7 @@ from nnscratch.runs.settings_check import (
     check_settings,
     setting_name,
 )
-from nnscratch.serialization import MAX_PARAMETERS
+from nnscratch.serialization import MAX_PARAMETERS, sample_shapes
 
 EXAMPLES_TRAIN = """\
 examples:
@@ -564,7 +564,7 @@ def _plot(args: argparse.Namespace) -> int:
     labels = run.saved.classes.tolist()  # the labels shown: digits, or Fashion-MNIST's names
     matrix = np.asarray(run.metrics.get("confusion_matrix", np.zeros((len(labels),) * 2)))
     figures = runs.Figures(recipe.kind, run.cost_history, run.history_rows,
-                           run.saved.model.layers[0].W.value, labels, matrix,
+                           runs.first_layer_weights(run.saved.model), labels, matrix,
                            augment=_augmentation(run.settings))
     if not args.no_data:
         from nnscratch.metrics import confusion_matrix
@@ -599,11 +599,40 @@ def _file_sha256(path: Path) -> str:
 
 
 def _describe_layer(layer: Any) -> str:
-    from nnscratch.nn.layers import Dense
+    """One layer in words: ``1→32 3×3 pad 1`` for a convolution, ``2×2`` for a pool..."""
+    from nnscratch.nn.conv import AvgPool2D, Conv2D, MaxPool2D
+    from nnscratch.nn.layers import Dense, Flatten, Reshape
+    from nnscratch.nn.normalization import BatchNorm, LayerNorm
+
+    def pair(sizes: Sequence[int]) -> str:
+        return "×".join(map(str, sizes))
 
     if isinstance(layer, Dense):
         return f"{layer.in_features} -> {layer.out_features}, init {layer.init}"
+    if isinstance(layer, Conv2D):
+        words = f"{layer.in_channels}→{layer.out_channels} {pair(layer.kernel_size)}"
+        if any(layer.padding):
+            words += f" pad {layer.padding[0] if len(set(layer.padding)) == 1 else pair(layer.padding)}"
+        if layer.stride != (1, 1):
+            words += f" stride {pair(layer.stride)}"
+        return f"{words}, init {layer.init}"
+    if isinstance(layer, MaxPool2D | AvgPool2D):
+        words = pair(layer.kernel_size)
+        return words if layer.stride == layer.kernel_size else f"{words} stride {pair(layer.stride)}"
+    if isinstance(layer, BatchNorm):
+        return f"{layer.num_features}, momentum {layer.momentum}, eps {layer.eps}"
+    if isinstance(layer, LayerNorm):
+        return f"{pair(layer.normalized_shape)}, eps {layer.eps}"
+    if isinstance(layer, Reshape):
+        return f"to {pair(layer.shape)}"
+    if isinstance(layer, Flatten):
+        return ""
     return ", ".join(f"{key}={value}" for key, value in layer.get_config().items())
+
+
+def _distinct(shapes: Sequence[Any]) -> list[Any]:
+    """``shapes`` without consecutive repeats (the layers that keep the shape)."""
+    return [shape for i, shape in enumerate(shapes) if i == 0 or shape != shapes[i - 1]]
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -616,6 +645,7 @@ def _info(args: argparse.Namespace) -> int:
     ]
     widths = [saved.model.in_features] + [
         layer.out_features for layer in saved.model.layers if hasattr(layer, "out_features")]
+    shapes = sample_shapes(saved.model)
     report = {
         "path": str(path),
         "file_size": path.stat().st_size,
@@ -624,6 +654,7 @@ def _info(args: argparse.Namespace) -> int:
         "format_version": meta["format_version"],
         "versions": meta.get("versions", {}),
         "layer_sizes": widths,
+        "sample_shapes": [list(shape) for shape in shapes],
         "layers": layers,
         "n_parameters": saved.n_parameters,
         "classes": saved.classes.tolist(),
@@ -647,7 +678,8 @@ def _info(args: argparse.Namespace) -> int:
         ("format", f"{report['format']} version {report['format_version']}, written by "
                    f"nnscratch {versions.get('nnscratch', '?')} with NumPy "
                    f"{versions.get('numpy', '?')}"),
-        ("architecture", " -> ".join(map(str, widths))),
+        ("architecture", " -> ".join(
+            "×".join(map(str, shape)) for shape in _distinct(shapes))),
         ("parameters", f"{saved.n_parameters:,}"),
         ("classes", f"{' '.join(map(str, report['classes']))} ({report['output']} output)"),
         ("dtype", report["dtype"]),

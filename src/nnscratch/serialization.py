@@ -1105,6 +1105,30 @@ def _image_layer_output(where: str, spec: Mapping[str, Any],
     return (channels, *sizes)
 
 
+def sample_shapes(model: Sequential) -> list[tuple[int, ...]]:
+    """The shape of one sample at the model's input and after each layer.
+
+    ``[(784,), (1, 28, 28), (32, 28, 28), ...]`` for a CNN that reshapes rows of 784 pixels;
+    a model that starts with a convolution is taken to read ``(in_channels, 28, 28)``.
+
+    Raises
+    ------
+    ValueError
+        If the layers do not chain (a width, a channel count or a kernel that does not fit).
+    """
+    config = model.get_config()["layers"]
+    shape: _Shape | None = (model.in_features,) if model.in_features is not None else None
+    if shape is None and config and config[0]["type"] == "Conv2D":
+        shape = (config[0]["in_channels"], 28, 28)
+    shapes = [shape]
+    for index, spec in enumerate(config):
+        shape = _layer_output(f"layer {index} ({spec['type']})", spec, shape)
+        shapes.append(shape)
+    if any(found is None for found in shapes):
+        raise ValueError("the model's input shape is unknown: start it with Reshape or Dense.")
+    return shapes  # type: ignore[return-value]
+
+
 def _shape_words(shape: _Shape) -> str:
     if len(shape) == 1:
         return f"{shape[0]} values"
