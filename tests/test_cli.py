@@ -1032,5 +1032,5 @@ def test_cnn_settings_are_checked_before_any_work(tmp_path, capsys):
         _settings("--recipe", "mnist10", "--conv-layers", "8")
     config = tmp_path / "run.toml"
     config.write_text('[train]\nrecipe = "mnist-cnn"\nbatch_norm = "yes"\n')
-    with pytest.raises(SettingError, match="batch_norm in \\[train\\] of .* must be a boolean"):
+    with pytest.raises(SettingError, match=r"batch_norm in \[train\] of .* must be a boolean"):
         _settings("--config", str(config))

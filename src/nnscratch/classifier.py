@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import numbers
 import sys
 import warnings
@@ -468,7 +469,7 @@ class NeuralNetClassifier:
     def _image_shape(self, n_features: int) -> tuple[int, int, int]:
         """The ``(channels, height, width)`` of one row of ``n_features`` values."""
         if self.image_shape is None:
-            side = int(round(n_features ** 0.5))
+            side = math.isqrt(n_features)
             if side * side != n_features:
                 raise ValueError(
                     f"X has {n_features} features, which is not a square image; with "

@@ -611,14 +611,17 @@ def _describe_layer(layer: Any) -> str:
         return f"{layer.in_features} -> {layer.out_features}, init {layer.init}"
     if isinstance(layer, Conv2D):
         words = f"{layer.in_channels}→{layer.out_channels} {pair(layer.kernel_size)}"
-        if any(layer.padding):
-            words += f" pad {layer.padding[0] if len(set(layer.padding)) == 1 else pair(layer.padding)}"
+        ph, pw = layer.padding
+        if ph or pw:
+            words += f" pad {ph if ph == pw else pair(layer.padding)}"
         if layer.stride != (1, 1):
             words += f" stride {pair(layer.stride)}"
         return f"{words}, init {layer.init}"
     if isinstance(layer, MaxPool2D | AvgPool2D):
         words = pair(layer.kernel_size)
-        return words if layer.stride == layer.kernel_size else f"{words} stride {pair(layer.stride)}"
+        if layer.stride != layer.kernel_size:
+            words += f" stride {pair(layer.stride)}"
+        return words
     if isinstance(layer, BatchNorm):
         return f"{layer.num_features}, momentum {layer.momentum}, eps {layer.eps}"
     if isinstance(layer, LayerNorm):

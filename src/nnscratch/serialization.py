@@ -351,16 +351,7 @@ def save_model(
         problem = _field_problem(key, extra[key])
         if problem:
             raise TypeError(f"metadata: {problem}.")
-    arrays: dict[str, np.ndarray] = {}
-    entries: dict[str, list[dict[str, Any]]] = {"param": [], "buffer": []}
-    for prefix, named in (("param", _named_parameters(model)), ("buffer", _named_buffers(model))):
-        for index, (layer_index, name, value) in enumerate(named):
-            key = f"{prefix}_{index:03d}"
-            arrays[key] = np.ascontiguousarray(value, dtype=model.dtype)
-            entries[prefix].append({
-                "key": key, "name": f"{layer_index}.{name}", "shape": list(value.shape),
-                "dtype": model.dtype.name, "sha256": sha256_of_arrays(arrays[key]),
-            })
+    arrays, entries = _arrays_to_write(model)
     if entries["buffer"]:  # a model without batch norm is written exactly as by version 1
         extra["buffers"] = entries["buffer"]
     params_meta = entries["param"]
@@ -387,6 +378,23 @@ def save_model(
     np.savez(buffer, **arrays)
     with atomic_write(path) as handle:
         handle.write(buffer.getbuffer())
+
+
+def _arrays_to_write(
+    model: Sequential,
+) -> tuple[dict[str, np.ndarray], dict[str, list[dict[str, Any]]]]:
+    """The archive's arrays (``param_000``..., ``buffer_000``...) and their metadata entries."""
+    arrays: dict[str, np.ndarray] = {}
+    entries: dict[str, list[dict[str, Any]]] = {"param": [], "buffer": []}
+    for prefix, named in (("param", _named_parameters(model)), ("buffer", _named_buffers(model))):
+        for index, (layer_index, name, value) in enumerate(named):
+            key = f"{prefix}_{index:03d}"
+            arrays[key] = np.ascontiguousarray(value, dtype=model.dtype)
+            entries[prefix].append({
+                "key": key, "name": f"{layer_index}.{name}", "shape": list(value.shape),
+                "dtype": model.dtype.name, "sha256": sha256_of_arrays(arrays[key]),
+            })
+    return arrays, entries
 
 
 def _named_parameters(model: Sequential) -> list[tuple[int, str, np.ndarray]]:
