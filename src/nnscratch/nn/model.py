@@ -405,8 +405,12 @@ def forward_in_chunks(model: Sequential, X: np.ndarray) -> np.ndarray:
     """``model.forward(X, training=False)``, :data:`IMAGE_MODEL_ROWS` rows at a time for a model
     with image layers (any other runs in one pass). At inference no row's output depends on
     the other rows, so the result is the same up to the rounding of the matrix products."""
-    if len(X) <= IMAGE_MODEL_ROWS or not any(isinstance(layer, _IMAGE_LAYERS)
-                                             for layer in model.layers):
+    if len(X) <= IMAGE_MODEL_ROWS or not has_image_layers(model):
         return model.forward(X, training=False)
     return np.concatenate([model.forward(X[start:start + IMAGE_MODEL_ROWS], training=False)
                            for start in range(0, len(X), IMAGE_MODEL_ROWS)])
+
+
+def has_image_layers(model: Sequential) -> bool:
+    """Whether ``model`` has a convolution or a pool (its inference runs in small chunks)."""
+    return any(isinstance(layer, _IMAGE_LAYERS) for layer in model.layers)
