@@ -100,7 +100,7 @@ def test_classes_and_metadata_round_trip(tmp_path, X, classes, n_out):
     assert loaded.classes.tolist() == classes
     for key, value in metadata.items():
         assert loaded.metadata[key] == value
-    assert loaded.metadata["format_version"] == FORMAT_VERSION
+    assert loaded.metadata["format_version"] == 1  # dense layers only: readable by version 1
     assert loaded.metadata["output"] == ("sigmoid" if n_out == 1 else "softmax")
     assert set(loaded.metadata["versions"]) == {"nnscratch", "numpy"}
     assert loaded.predict(X).tolist() == SavedModel(model, np.array(classes)).predict(X).tolist()
@@ -376,7 +376,7 @@ def _bad_checksum(arrays: dict, document: dict) -> None:
         (_drop_array, "the archive holds"),
         (_add_array, "the archive holds"),
         (_change_dtype, "is float32 of shape"),
-        (_newer_version, r"version 2, newer than this nnscratch reads .*upgrade nnscratch"),
+        (_newer_version, r"version 3, newer than this nnscratch reads .*upgrade nnscratch"),
         (_other_format, "is not an nnscratch model file"),
         (_unknown_layer, "unknown layer type 'Swish'"),
         (_broken_chain, "takes 7 inputs but the layer before gives 4"),
@@ -1041,3 +1041,27 @@ def test_non_finite_running_statistics_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match=r"layer 9 \(BatchNorm\) has 0 NaN and 1 infinite values "
                                          r"in its array running_var \(9\.running_var\)"):
         save_model(tmp_path / "m.npz", model, [0, 1, 2])
+
+
+def test_a_cnn_is_format_version_2_and_version_1_cannot_claim_one(cnn_path, tmp_path):
+    assert FORMAT_VERSION == 2
+    assert load_model(cnn_path).metadata["format_version"] == 2
+
+    def claim_version_1(arrays: dict, document: dict) -> None:
+        document["format_version"] = 1
+
+    rewrite(cnn_path, claim_version_1)
+    with pytest.raises(ModelFileError, match=r"says it is format version 1, but layer 0 is a "
+                                             r"Reshape, which version 1 does not have"):
+        load_model(cnn_path)
+    # An MLP with the running statistics of a batch norm it does not have.
+    path = tmp_path / "mlp.npz"
+    save_model(path, small_model(), [0, 1, 2])
+
+    def add_buffers(arrays: dict, document: dict) -> None:
+        document["buffers"] = []
+
+    rewrite(path, add_buffers)
+    with pytest.raises(ModelFileError, match=r"it lists running statistics \('buffers'\), "
+                                             r"which version 1 does not have"):
+        load_model(path)

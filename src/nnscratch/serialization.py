@@ -57,7 +57,11 @@ from nnscratch.nn.model import Sequential, forward_in_chunks
 from nnscratch.nn.normalization import BatchNorm, LayerNorm
 
 FORMAT_NAME = "nnscratch-model"
-FORMAT_VERSION = 1
+#: The newest format version this code reads and writes. Version 2 (issue 20) adds the
+#: convolutional layers, the normalisations, ``Flatten`` and ``Reshape``, and the ``buffers``
+#: field; a model made only of version 1's layers is still written as version 1, so that older
+#: nnscratch reads it.
+FORMAT_VERSION = 2
 
 #: Layer classes by the ``type`` names the architecture uses.
 LAYER_TYPES: dict[str, type[Layer]] = {
@@ -67,6 +71,10 @@ LAYER_TYPES: dict[str, type[Layer]] = {
     **{cls.__name__: cls for cls in (Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, BatchNorm,
                                      LayerNorm, Flatten, Reshape)},
 }
+
+#: The layer types of format version 1: dense layers, dropout and the activations.
+VERSION_1_LAYERS = frozenset({"Dense", "Dropout",
+                              *(cls.__name__ for cls in ACTIVATIONS.values())})
 
 #: Metadata keys that :func:`save_model` writes itself; callers may not set them.
 RESERVED_KEYS = frozenset({
@@ -358,7 +366,7 @@ def save_model(
     document = {
         **extra,
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": _version_for(model),
         "architecture": model.get_config(),
         "classes": classes_list,
         "output": _output_for(len(classes_list))[1],
@@ -378,6 +386,11 @@ def save_model(
     np.savez(buffer, **arrays)
     with atomic_write(path) as handle:
         handle.write(buffer.getbuffer())
+
+
+def _version_for(model: Sequential) -> int:
+    """The oldest format version that holds ``model``: 1 for version 1's layers, else 2."""
+    return 1 if all(type(layer).__name__ in VERSION_1_LAYERS for layer in model.layers) else 2
 
 
 def _arrays_to_write(
@@ -855,6 +868,16 @@ def _check_document(path: str, document: dict[str, Any], max_parameters: int) ->
             f"{path}: the dtype {dtype_name!r:.60} in the metadata is not float32 or float64."
         )
     dtype = FLOAT_DTYPES[dtype_name]
+    if document["format_version"] == 1:
+        newer = [(index, spec["type"]) for index, spec in enumerate(
+            document["architecture"]["layers"]) if spec["type"] not in VERSION_1_LAYERS]
+        if newer or "buffers" in document:
+            what = (f"layer {newer[0][0]} is a {newer[0][1]}" if newer
+                    else "it lists running statistics ('buffers')")
+            raise ModelFileError(
+                f"{path} says it is format version 1, but {what}, which version 1 does not "
+                f"have (version 2 does); the file was altered. {_RESAVE}"
+            )
     expected, buffers, n_outputs = _expected_arrays(path, document["architecture"], dtype)
     _check_output(path, document["output"], len(classes), n_outputs)
     _check_size(path, expected + buffers, dtype, max_parameters)
