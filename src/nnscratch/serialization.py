@@ -1,7 +1,8 @@
 """Safe model files: one ``.npz`` of plain arrays plus JSON metadata, never a pickle.
 
 A model file holds the weights of a :class:`~nnscratch.nn.model.Sequential` as numbered arrays
-(``param_000``, ``param_001``, ...) and one ``metadata`` array of UTF-8 JSON bytes that says
+(``param_000``, ``param_001``, ...), batch norm's running statistics likewise (``buffer_000``,
+...), and one ``metadata`` array of UTF-8 JSON bytes that says
 everything else: the format version, the architecture (layer types and constructor
 arguments), the classes and how outputs map to them, the preprocessing the inputs need, the
 dtype, the nnscratch and NumPy versions, seeds, the SHA-256 of the training data, metrics, and
@@ -13,6 +14,8 @@ uses ``np.load(..., allow_pickle=False)`` — an object array (the way a pickle 
 ``.npz``) is refused — and checks, before allocating or decompressing any weights: that every
 archive member's declared size fits in the file (no decompression bombs), the type of every
 metadata field, the classes, that the ``output`` field agrees with the architecture, that the
+shape of one sample chains through every layer (a kernel no larger than its padded input,
+channels and widths that match, no sample larger than :data:`MAX_SAMPLE_VALUES`), that the
 architecture's parameter count is within a limit (:data:`MAX_PARAMETERS`, raised with
 ``max_parameters=``), that the array names are exactly those the metadata lists, and that
 every array's shape, dtype and byte count (read from its header) match the metadata and the
@@ -297,8 +300,9 @@ def save_model(
         Destination, conventionally ending in ``.npz``; its directory must exist. An existing
         file is replaced only once the new one is completely written.
     model : Sequential
-        Made of the layers in :data:`LAYER_TYPES` (``Dense``, ``Dropout`` and the activations),
-        with finite weights.
+        Made of the layers in :data:`LAYER_TYPES` (``Dense``, ``Dropout``, the activations, the
+        convolutions and pools, the normalisations, ``Flatten`` and ``Reshape``), with finite
+        weights and running statistics.
     classes : array-like of shape (n_classes,)
         Distinct labels (numbers or strings) in output order; 2 classes means one sigmoid logit.
     metadata : mapping, default=None
