@@ -1,4 +1,5 @@
-"""Tests for nnscratch.nn.layers: Dense and Dropout shapes, equations, dtypes and errors."""
+"""Tests for nnscratch.nn.layers: Dense, Dropout, Flatten and Reshape — shapes, equations,
+dtypes and errors."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from _numerics import assert_close
 from nnscratch.nn.gradcheck import check_layer
-from nnscratch.nn.layers import Dense, Dropout, Layer
+from nnscratch.nn.layers import Dense, Dropout, Flatten, Layer, Reshape
 from nnscratch.nn.parameter import Parameter
 
 DTYPES = [np.float32, np.float64]
@@ -317,3 +318,78 @@ def test_dropout_p_out_of_range_raises(p, error, match):
 def test_dropout_rejects_a_bad_rng():
     with pytest.raises(TypeError, match="rng must be a numpy Generator"):
         Dropout(0.5, rng=0.5)
+
+
+# ---------------------------------------------------------------------------
+# Flatten and Reshape
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 5, 2), (4, 7), (4, 2, 3)])
+def test_flatten_and_back(rng, shape):
+    layer = Flatten()
+    x = rng.standard_normal(shape)
+    y = layer.forward(x)
+    assert y.shape == (4, int(np.prod(shape[1:])))
+    np.testing.assert_array_equal(y, x.reshape(4, -1))  # C order: channels, rows, columns
+    grad = rng.standard_normal(y.shape)
+    np.testing.assert_array_equal(layer.backward(grad), grad.reshape(shape))
+    assert layer.parameters() == [] and layer.get_config() == {}
+
+
+@pytest.mark.parametrize(("shape", "input_shape"), [((1, 28, 28), (5, 784)), ((2, 3), (5, 6)),
+                                                    ((12,), (5, 3, 2, 2))])
+def test_reshape_and_back(rng, shape, input_shape):
+    layer = Reshape(shape)
+    x = rng.standard_normal(input_shape)
+    y = layer.forward(x)
+    assert y.shape == (5, *shape)
+    np.testing.assert_array_equal(y.reshape(input_shape), x)
+    grad = rng.standard_normal(y.shape)
+    np.testing.assert_array_equal(layer.backward(grad), grad.reshape(input_shape))
+
+
+@pytest.mark.parametrize("layer", [Flatten(), Reshape((3, 2))])
+def test_flatten_and_reshape_gradcheck(rng, layer):
+    report = check_layer(layer, rng.standard_normal((3, 2, 3)), rng=rng)
+    assert report.passed(1e-7), str(report)
+
+
+def test_reshape_attributes_and_config():
+    layer = Reshape([1, 28, 28])
+    assert layer.shape == (1, 28, 28) and layer.n_features == 784
+    assert layer.get_config() == {"shape": [1, 28, 28]}
+    assert Reshape(**layer.get_config()).shape == layer.shape
+    assert repr(layer) == "Reshape(shape=[1, 28, 28])"
+
+
+def test_reshape_names_both_sizes():
+    with pytest.raises(ValueError, match=r"Reshape\(\(1, 28, 28\)\) needs 784 values per sample, "
+                                         r"but x has shape \(5, 100\) \(100 per sample\)"):
+        Reshape((1, 28, 28)).forward(np.zeros((5, 100)))
+
+
+@pytest.mark.parametrize(("shape", "error", "match"), [
+    ((), ValueError, r"shape must have at least one entry, e.g. \(1, 28, 28\)"),
+    ((1, 0, 28), ValueError, "shape must be >= 1, got 0"),
+    ((1, 2.0), TypeError, "shape must be an integer"),
+    (784, TypeError, r"shape must be a tuple of integers such as \(1, 28, 28\), got 784"),
+])
+def test_reshape_constructor_validation(shape, error, match):
+    with pytest.raises(error, match=match):
+        Reshape(shape)
+
+
+def test_flatten_refuses_a_batch_without_sample_axes():
+    with pytest.raises(ValueError, match=r"Flatten takes a batch \(n_samples, \.\.\.\)"):
+        Flatten().forward(np.zeros(5))
+
+
+@pytest.mark.parametrize("layer", [Flatten(), Reshape((4,))])
+def test_flatten_and_reshape_inference_leave_no_cache(layer):
+    layer.forward(np.zeros((2, 4)), training=False)
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer.backward(np.zeros((2, 4)))
+    layer.forward(np.zeros((2, 2, 2)))
+    layer.forward(np.zeros((3, 4)), training=False)  # does not replace the training cache
+    assert layer.backward(np.zeros((2, 4))).shape == (2, 2, 2)

@@ -1,4 +1,5 @@
-"""Tests for nnscratch.nn.model: whole-model gradient checks, build_mlp and Sequential."""
+"""Tests for nnscratch.nn.model: whole-model gradient checks, build_mlp and Sequential, with
+dense layers and over images."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from _concurrency import call_concurrently
 from _numerics import assert_close
 from nnscratch.nn.activations import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Tanh, get_activation
 from nnscratch.nn.gradcheck import check_layer, check_model
-from nnscratch.nn.layers import Dense, Dropout
+from nnscratch.nn.conv import Conv2D, GlobalAvgPool2D, MaxPool2D
+from nnscratch.nn.layers import Dense, Dropout, Flatten, Reshape
 from nnscratch.nn.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 from nnscratch.nn.model import Sequential, build_mlp
+from nnscratch.nn.normalization import BatchNorm
 
 ACTIVATION_NAMES = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu"]
 N_SAMPLES, IN_FEATURES, N_CLASSES = 6, 4, 3
@@ -237,3 +240,106 @@ def test_build_mlp_validation(kwargs, error, match):
     arguments = {"in_features": 3, "hidden_layers": [4], "out_features": 2, **kwargs}
     with pytest.raises(error, match=match):
         build_mlp(**arguments)
+
+
+# ---------------------------------------------------------------------------
+# Models over images: Reshape, Conv2D, pools and normalisation inside a Sequential
+# ---------------------------------------------------------------------------
+
+
+def _cnn(first="reshape", dtype=np.float64):
+    layers = [Conv2D(1, 2, 3, padding=1, rng=0, dtype=dtype), ReLU(), MaxPool2D(2),
+              BatchNorm(2, dtype=dtype), Flatten(), Dense(2 * 3 * 3, 3, rng=1, dtype=dtype)]
+    if first == "reshape":
+        layers.insert(0, Reshape((1, 6, 6)))
+    return Sequential(layers)
+
+
+def test_in_and_out_features_of_image_models():
+    assert _cnn("reshape").in_features == 36
+    assert _cnn("conv").in_features is None
+    assert _cnn("conv").out_features == 3
+    assert Sequential([Flatten(), Dense(12, 2, rng=0)]).in_features == 12
+    assert Sequential([BatchNorm(5), Dense(5, 2, rng=0)]).in_features == 5
+    assert Sequential([MaxPool2D(2), Flatten(), Dense(8, 2, rng=0)]).in_features is None
+    head = Sequential([Conv2D(3, 10, 1, rng=0), GlobalAvgPool2D()])
+    assert (head.in_features, head.out_features) == (None, 10)
+    assert Sequential([Conv2D(3, 10, 1, rng=0), Flatten()]).out_features is None
+    assert Sequential([Dense(4, 8, rng=0), Reshape((2, 2, 2))]).out_features == 8
+    # Dense-only models are unchanged: the first and last Dense layers decide.
+    mlp = build_mlp(784, [16], 10, rng=0, dropout=0.2)
+    assert (mlp.in_features, mlp.out_features) == (784, 10)
+    assert mlp.buffers() == {}
+
+
+@pytest.mark.parametrize(("model", "X", "match"), [
+    (Sequential([Dense(4, 2, rng=0)]), np.zeros((3, 1, 2, 2)),
+     r"X has shape \(3, 1, 2, 2\), but the model starts with Dense\(4, 2\), which takes rows "
+     r"\(n_samples, 4\); flatten the images with X.reshape\(len\(X\), -1\) or put Flatten"),
+    (Sequential([Dense(4, 2, rng=0)]), np.zeros((3, 5)),
+     "X has 5 features, but the model expects 4"),
+    (Sequential([Flatten(), Dense(4, 2, rng=0)]), np.zeros((3, 1, 3, 3)),
+     "X has 9 features, but the model expects 4"),
+    (_cnn("reshape"), np.zeros((3, 35)),
+     r"X has 35 values per sample \(shape \(3, 35\)\), but the model starts with "
+     r"Reshape\(\(1, 6, 6\)\), which needs 36"),
+    (_cnn("conv"), np.zeros((3, 36)),
+     r"Conv2D takes a batch of images \(n_samples, channels, height, width\), but X has shape "
+     r"\(3, 36\).*Reshape"),
+    (_cnn("conv"), np.zeros((3, 2, 6, 6)), r"Conv2D expects 1 input channel\(s\), but X has 2"),
+    (Sequential([ReLU(), BatchNorm(3)]), np.zeros((3, 4)), "BatchNorm expects 3 features"),
+])
+def test_check_input_names_the_shape_and_the_fix(model, X, match):
+    with pytest.raises(ValueError, match=match):
+        model.check_input(X)
+
+
+def test_check_input_accepts_what_the_model_takes():
+    _cnn("reshape").check_input(np.zeros((2, 36)))
+    _cnn("reshape").check_input(np.zeros((2, 1, 6, 6)))
+    _cnn("conv").check_input(np.zeros((2, 1, 9, 7)))
+    Sequential([Flatten(), Dense(4, 2, rng=0)]).check_input(np.zeros((2, 1, 2, 2)))
+    Sequential([ReLU()]).check_input(np.zeros((2, 3, 4, 5)))
+
+
+def test_cnn_gradcheck_without_the_reshape(rng):
+    model = _cnn("conv")
+    report = check_model(model, SoftmaxCrossEntropy(), rng.standard_normal((5, 1, 6, 6)),
+                         rng.integers(0, 3, 5))
+    assert report.passed(1e-7), str(report)
+
+
+def test_cnn_fill_parameter_grads_equals_backward(rng):
+    model = _cnn("conv")
+    X = rng.standard_normal((4, 1, 6, 6))
+    grad_output = rng.standard_normal((4, 3))
+    model.forward(X)
+    model.backward(grad_output)
+    expected = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    model.forward(X)
+    model.fill_parameter_grads(grad_output)
+    for param, grad in zip(model.parameters(), expected, strict=True):
+        assert_close(param.grad, grad)
+
+
+def test_cnn_inference_from_threads_matches_one_thread(rng):
+    model = _cnn("reshape", dtype=np.float32)
+    model.forward(rng.standard_normal((8, 36)).astype(np.float32))  # running statistics move
+    batches = [rng.standard_normal((n, 36)).astype(np.float32) for n in (1, 5, 33)]
+    expected = [model.forward(batch, training=False) for batch in batches]
+    state = [array.copy() for array in model.buffers().values()]
+    for thread in call_concurrently(lambda x: model.forward(x, training=False), batches):
+        for index, output in thread:
+            np.testing.assert_array_equal(output, expected[index])
+    for before, after in zip(state, model.buffers().values(), strict=True):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_sequential_buffers_are_keyed_by_position():
+    model = Sequential([BatchNorm(2), ReLU(), BatchNorm(3)])
+    assert list(model.buffers()) == ["0.running_mean", "0.running_var", "2.running_mean",
+                                     "2.running_var"]
+    assert model.buffers()["2.running_var"] is model[2].running_var
+    assert model.get_config()["layers"][0] == {"type": "BatchNorm", "num_features": 2,
+                                               "momentum": 0.1, "eps": 1e-5, "dtype": "float32"}

@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 
 from _numerics import assert_close
 from nnscratch.data.augment import Augmentation
-from nnscratch.nn.activations import Sigmoid
-from nnscratch.nn.layers import Dense
+from nnscratch.nn.activations import ReLU, Sigmoid
+from nnscratch.nn.conv import Conv2D, MaxPool2D
+from nnscratch.nn.layers import Dense, Flatten, Reshape
 from nnscratch.nn.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 from nnscratch.nn.model import Sequential, build_mlp
+from nnscratch.nn.normalization import BatchNorm
 from nnscratch.nn.optimizers import SGD, Adam, AdamW, StepDecay
 from nnscratch.nn.training import (
     EarlyStopping,
@@ -623,3 +625,113 @@ def test_fit_rejects_an_augmentation_of_other_images(rng):
     X, y = _blobs(rng)
     with pytest.raises(ValueError, match=r"augment works on 28x28 images .* X has 2 features"):
         _train(X, y, augment=Augmentation(shift=1.0))
+
+
+# ---------------------------------------------------------------------------
+# Image batches (n_samples, channels, height, width) and models that start with a convolution
+# ---------------------------------------------------------------------------
+
+
+def _bars(rng, n=96):
+    """4 x 4 images: class 0 is bright in the top half, class 1 in the bottom half."""
+    y = np.arange(n) % 2
+    X = rng.random((n, 1, 4, 4)) * 0.5
+    X[y == 0, :, :2] += 0.5
+    X[y == 1, :, 2:] += 0.5
+    return X, y
+
+
+def _conv_net(first_reshape=False, momentum=0.1):
+    layers = [Conv2D(1, 2, 3, padding=1, rng=0, dtype=np.float64), ReLU(), MaxPool2D(2),
+              BatchNorm(2, momentum=momentum, dtype=np.float64), Flatten(),
+              Dense(8, 2, rng=1, dtype=np.float64)]
+    return Sequential([Reshape((1, 4, 4)), *layers] if first_reshape else layers)
+
+
+def _fit_images(model, X, y, **kwargs):
+    settings = {"epochs": 4, "batch_size": 16, "verbose": 0, **kwargs}
+    return fit(model, X, y, loss=SoftmaxCrossEntropy(),
+               optimizer=Adam(model.parameters(), learning_rate=0.05), **settings)
+
+
+def test_fit_trains_a_cnn_on_image_batches(rng):
+    X, y = _bars(rng)
+    model = _conv_net()
+    history = _fit_images(model, X, y, epochs=8, validation_data=_bars(rng, 32))
+    assert history.loss[-1] < history.loss[0]
+    assert history.val_accuracy[-1] >= 0.9
+    assert not np.array_equal(model[3].running_mean, np.zeros(2))  # batch norm trained too
+
+
+def test_fit_on_flat_rows_with_reshape_equals_fit_on_images(rng):
+    X, y = _bars(rng)
+    on_images, on_rows = _conv_net(), _conv_net(first_reshape=True)
+    history_images = _fit_images(on_images, X, y)
+    history_rows = _fit_images(on_rows, X.reshape(len(X), -1), y)
+    assert history_images.loss == history_rows.loss  # the same numbers, reshaped: exact
+    for a, b in zip(on_images.parameters(), on_rows.parameters(), strict=True):
+        np.testing.assert_array_equal(a.value, b.value)
+
+
+@pytest.mark.parametrize(("X", "match"), [
+    (np.zeros((8, 4, 4)), r"X must be 2-D \(n_samples, n_features\) or 4-D \(n_samples, "
+                          r"channels, height, width\), got shape \(8, 4, 4\).*X\[:, None\]"),
+    (np.zeros((8, 3, 4, 4)), r"Conv2D expects 1 input channel\(s\), but X has 3"),
+    (np.zeros((8, 16)), r"Conv2D takes a batch of images .* but X has shape \(8, 16\)"),
+    (np.zeros((8, 1, 1, 1)), r"MaxPool2D's kernel_size \(2, 2\) is larger than the input, 1 x 1 "
+                             r".*use a smaller kernel_size or larger images"),
+])
+def test_fit_refuses_images_the_model_cannot_take(X, match):
+    with pytest.raises(ValueError, match=match):
+        _fit_images(_conv_net(), X, np.zeros(8, dtype=np.int64))
+
+
+def test_fit_refuses_validation_images_of_another_shape(rng):
+    X, y = _bars(rng)
+    with pytest.raises(ValueError, match=r"X_val has 9 values per sample"):
+        _fit_images(_conv_net(first_reshape=True), X, y,
+                    validation_data=(np.zeros((4, 1, 3, 3)), np.zeros(4, dtype=np.int64)))
+
+
+def test_fit_refuses_images_for_a_dense_model(rng):
+    X, y = _bars(rng)
+    model = build_mlp(16, [4], 2, rng=0, dtype=np.float64)
+    with pytest.raises(ValueError, match=r"starts with Dense\(16, 4\), which takes rows"):
+        _fit_images(model, X, y)
+
+
+def test_fit_augments_single_channel_image_batches(rng):
+    X, y = _bars(rng)
+    augment = _RecordingAugmentation(image_shape=(4, 4))
+    model = _conv_net()
+    _fit_images(model, X, y, epochs=1, augment=augment)
+    assert len(augment.seen) == 6 and all(batch.shape == (16, 16) for batch in augment.seen)
+    plain = _conv_net()
+    _fit_images(plain, X, y, epochs=1)
+    assert not np.array_equal(model[0].W.value, plain[0].W.value)  # it trained on X + 1
+
+
+def test_fit_refuses_to_augment_images_of_several_channels(rng):
+    X = rng.random((8, 2, 4, 4))
+    model = Sequential([Conv2D(2, 2, 3, rng=0, dtype=np.float64), Flatten(),
+                        Dense(8, 2, rng=1, dtype=np.float64)])
+    with pytest.raises(ValueError, match="augment transforms single-channel images, but X has 2"):
+        _fit_images(model, X, np.zeros(8, dtype=np.int64),
+                    augment=Augmentation(image_shape=(4, 4)))
+
+
+def test_early_stopping_restores_batch_norm_statistics_with_the_weights(rng):
+    model = _conv_net()
+    stopping = EarlyStopping("loss", patience=0)
+    model.forward(rng.random((8, 1, 4, 4)))
+    best = [array.copy() for array in model.buffers().values()]
+    best_weights = _weights(model)
+    assert not stopping.update(0, 1.0, model)
+    model.forward(rng.random((8, 1, 4, 4)) + 3)  # the running statistics move
+    model[0].W.value += 1
+    assert stopping.update(1, 2.0, model)
+    stopping.restore(model)
+    for array, expected in zip(model.buffers().values(), best, strict=True):
+        np.testing.assert_array_equal(array, expected)
+    for restored, expected in zip(_weights(model), best_weights, strict=True):
+        np.testing.assert_array_equal(restored, expected)

@@ -212,7 +212,8 @@ def im2col(
 
     Returns
     -------
-    ndarray of shape (channels * kh * kw, n_samples * out_h * out_w), a new C-contiguous array
+    ndarray of shape (channels * kh * kw, n_samples * out_h * out_w)
+        A new array, except where the windows already lie in that order (a view of ``x``).
 
     Notes
     -----

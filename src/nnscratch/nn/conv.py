@@ -51,6 +51,8 @@ def _pair(value: Any, name: str, *, low: int) -> tuple[int, int]:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value, value)
     try:
+        if isinstance(value, str):
+            raise TypeError
         pair = tuple(value)
     except TypeError:
         raise TypeError(
@@ -82,10 +84,11 @@ def _check_window(
     height, width = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
     if kernel_size[0] > height or kernel_size[1] > width:
         padded = " padded" if any(padding) else ""
+        fix = "kernel_size, more padding," if isinstance(layer, Conv2D) else "kernel_size"
         raise ValueError(
             f"{type(layer).__name__}'s kernel_size {kernel_size} is larger than the{padded} "
             f"input, {height} x {width} ({name} has shape {x.shape}); use a smaller "
-            "kernel_size, more padding, or larger images."
+            f"{fix} or larger images."
         )
 
 
