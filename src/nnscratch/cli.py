@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import functools
 import hashlib
+import math
 import os
 import sys
 import time
@@ -195,7 +196,10 @@ def _given_flags(args: argparse.Namespace) -> dict[str, Any]:
 def _check_memory(recipe: Recipe, settings: dict[str, Any]) -> None:
     """Refuse a model whose training cannot fit in the memory available (before any work)."""
     available = available_memory()
-    if available is None or recipe.kind == "cnn":  # the estimate counts dense layers only
+    if available is None:
+        return
+    if recipe.kind == "cnn":
+        _check_cnn_memory(settings, available)
         return
     tutorial = recipe.kind == "tutorial"
     n_classes = len(settings["digits"])
@@ -211,6 +215,35 @@ def _check_memory(recipe: Recipe, settings: dict[str, Any]) -> None:
             f"training layers {settings['layers']} needs about {format_bytes(estimate.total)} "
             f"of memory ({estimate.describe()}), but {format_bytes(available)} is available. "
             f"Use fewer or smaller --layers{smaller} or --dtype float32."
+        )
+
+
+def _check_cnn_memory(settings: dict[str, Any], available: int) -> None:
+    """Refuse a CNN whose training cannot fit: its activations counted from its own shapes."""
+    from nnscratch._memory import image_model_training_bytes
+    from nnscratch.nn.conv import Conv2D
+    from nnscratch.nn.model import build_cnn
+
+    n_classes = len(settings["digits"])
+    model = build_cnn((1, 28, 28), settings["conv_layers"], settings["layers"],
+                      1 if n_classes == 2 else n_classes, pool_every=settings["pool_every"],
+                      batch_norm=settings["batch_norm"], rng=0, dtype=settings["dtype"])
+    shapes = sample_shapes(model)
+    values = sum(math.prod(shape) for shape in shapes[1:])
+    values += sum(math.prod(after[1:]) * layer.in_channels * math.prod(layer.kernel_size)
+                  for layer, after in zip(model.layers, shapes[1:], strict=True)
+                  if isinstance(layer, Conv2D))
+    estimate = image_model_training_bytes(
+        sum(param.value.size for param in model.parameters()), values, n_classes=n_classes,
+        batch_size=settings["batch_size"], optimizer=settings["optimizer"],
+        momentum=settings.get("momentum", 0.0), itemsize=np.dtype(settings["dtype"]).itemsize,
+    )
+    if estimate.total > available:
+        raise CLIError(
+            f"training conv layers {settings['conv_layers']} with layers {settings['layers']} "
+            f"needs about {format_bytes(estimate.total)} of memory ({estimate.describe()}), but "
+            f"{format_bytes(available)} is available. Use fewer channels (--conv-layers), a "
+            "smaller --batch-size or --dtype float32."
         )
 
 
