@@ -1065,3 +1065,13 @@ def test_a_cnn_is_format_version_2_and_version_1_cannot_claim_one(cnn_path, tmp_
     with pytest.raises(ModelFileError, match=r"it lists running statistics \('buffers'\), "
                                              r"which version 1 does not have"):
         load_model(path)
+
+
+def test_save_model_refuses_a_model_whose_shapes_do_not_chain(tmp_path):
+    from nnscratch.nn.conv import MaxPool2D
+
+    model = Sequential([MaxPool2D(2), Dense(196, 3, rng=0)])  # no image shape to start from
+    with pytest.raises(ValueError, match=r"layer 0 \(MaxPool2D\) needs images \(channels, "
+                                         r"height, width\).*a model file could not hold it"):
+        save_model(tmp_path / "m.npz", model, [0, 1, 2])
+    assert not (tmp_path / "m.npz").exists()

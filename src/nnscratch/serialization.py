@@ -337,12 +337,7 @@ def save_model(
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a Sequential, got {type(model).__name__}.")
-    for position, layer in enumerate(model.layers):
-        if type(layer).__name__ not in LAYER_TYPES:
-            raise ValueError(
-                f"layer {position} is a {type(layer).__name__}, which model files cannot hold; "
-                f"they hold {', '.join(sorted(LAYER_TYPES))}."
-            )
+    _check_layers_saveable(model)
     classes_list = _check_classes(np.asarray(classes).tolist(), "classes")
     problem = _outputs_problem(len(classes_list), model.out_features)
     if problem:
@@ -390,6 +385,22 @@ def save_model(
     np.savez(buffer, **arrays)
     with atomic_write(path) as handle:
         handle.write(buffer.getbuffer())
+
+
+def _check_layers_saveable(model: Sequential) -> None:
+    """Every layer type is one a file holds, and the shapes chain as :func:`load_model` checks
+    (so that the file can be loaded back); else ``ValueError``."""
+    for position, layer in enumerate(model.layers):
+        if type(layer).__name__ not in LAYER_TYPES:
+            raise ValueError(
+                f"layer {position} is a {type(layer).__name__}, which model files cannot hold; "
+                f"they hold {', '.join(sorted(LAYER_TYPES))}."
+            )
+    try:
+        _expected_arrays("the model", model.get_config(), model.dtype)
+    except ModelFileError as error:
+        reason = str(error).replace(f" {_RESAVE}", "").split("; the file was altered")[0]
+        raise ValueError(f"{reason.rstrip('.')}; a model file could not hold it.") from None
 
 
 def _version_for(model: Sequential) -> int:
