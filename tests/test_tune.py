@@ -102,7 +102,7 @@ def finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[int, s
 
 
 def test_default_spaces_parse_and_centre_on_the_recipe():
-    for name in ("mnist10", "binary-fast"):
+    for name in ("mnist10", "binary-fast", "mnist-cnn"):
         recipe = get_recipe(name)
         table = default_space(recipe)
         space = parse_space(table, recipe)
@@ -111,6 +111,8 @@ def test_default_spaces_parse_and_centre_on_the_recipe():
         assert recipe.settings["layers"] in table["layers"]["choices"]
         assert {d.name for d in space.dimensions} >= {"learning_rate", "layers", "dropout",
                                                       "batch_size", "optimizer", "activation"}
+        choices = table["layers"]["choices"]
+        assert len(choices) == len({tuple(choice) for choice in choices})  # no repeats
 
 
 def test_a_space_samples_fixed_settings_ranges_and_layer_choices():
