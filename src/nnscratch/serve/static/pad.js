@@ -317,9 +317,19 @@
     context.putImageData(image, 0, 0);
   }
 
+  function mapColumns(channels) {
+    // A near-square grid, full if a column count up to twice the square root divides the
+    // maps evenly (32 maps: 8 × 4), else the square root rounded up.
+    const least = Math.ceil(Math.sqrt(channels));
+    for (let columns = least; columns <= 2 * least; columns++) {
+      if (channels % columns === 0) return columns;
+    }
+    return least;
+  }
+
   function layOutMaps(channels, height, width) {
-    // A near-square grid of the maps, one pixel per value, a one-pixel gap between them.
-    const columns = Math.ceil(Math.sqrt(channels));
+    // The grid of the maps, one pixel per value, a one-pixel gap between them.
+    const columns = mapColumns(channels);
     const rows = Math.ceil(channels / columns);
     const canvasWidth = columns * (width + 1) - 1;
     const canvasHeight = rows * (height + 1) - 1;
@@ -347,6 +357,12 @@
       }));
     });
     context.putImageData(image, 0, 0);
+    for (let k = maps.length; k < Math.ceil(maps.length / columns) * columns; k++) {
+      // The cells of a last, partial row show the page behind them.
+      const top = Math.floor(k / columns) * (height + 1);
+      const left = (k % columns) * (width + 1);
+      context.clearRect(left - 1, top - 1, width + 2, height + 2);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
