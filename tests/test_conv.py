@@ -419,3 +419,13 @@ def test_small_cnn_shapes_through_the_model(rng):
     assert logits.shape == (5, 4)
     # The image form of the same batch is accepted too: Reshape takes 49 values in any shape.
     assert model.forward(rng.standard_normal((5, 1, 7, 7)), training=False).shape == (5, 4)
+
+
+@pytest.mark.parametrize("module", ["nnscratch.nn.conv", "nnscratch.nn.normalization",
+                                    "nnscratch.nn.layers"])
+def test_the_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

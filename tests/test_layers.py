@@ -393,3 +393,17 @@ def test_flatten_and_reshape_inference_leave_no_cache(layer):
     layer.forward(np.zeros((2, 2, 2)))
     layer.forward(np.zeros((3, 4)), training=False)  # does not replace the training cache
     assert layer.backward(np.zeros((2, 4))).shape == (2, 2, 2)
+
+
+@pytest.mark.parametrize(("shape", "match"), [
+    ((4, 48), r"Dense\(36, 3\) takes rows \(n_samples, 36\), but its input has shape \(4, 48\)\. "
+              r"Build it with in_features=48"),
+    ((4, 3, 4, 4), r"input has shape \(4, 3, 4, 4\)\. Build it with in_features=48; after a "
+                   r"convolution, put Flatten\(\) before it"),
+])
+def test_dense_names_the_width_it_takes(shape, match):
+    layer = Dense(36, 3, rng=0)
+    with pytest.raises(ValueError, match=match):
+        layer.forward(np.zeros(shape, np.float32))
+    with pytest.raises(ValueError, match=match):
+        layer.forward(np.zeros(shape, np.float32), training=False)

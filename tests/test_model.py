@@ -9,8 +9,8 @@ import pytest
 from _concurrency import call_concurrently
 from _numerics import assert_close
 from nnscratch.nn.activations import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Tanh, get_activation
-from nnscratch.nn.gradcheck import check_layer, check_model
 from nnscratch.nn.conv import Conv2D, GlobalAvgPool2D, MaxPool2D
+from nnscratch.nn.gradcheck import check_layer, check_model
 from nnscratch.nn.layers import Dense, Dropout, Flatten, Reshape
 from nnscratch.nn.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 from nnscratch.nn.model import Sequential, build_mlp

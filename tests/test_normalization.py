@@ -236,7 +236,7 @@ def test_batch_norm_refuses_the_wrong_shape(shape, match):
 
 def test_batch_norm_needs_two_values_per_channel_in_training():
     layer = BatchNorm(3)
-    with pytest.raises(ValueError, match="more than one value per channel.*shape \\(1, 3\\)"):
+    with pytest.raises(ValueError, match=r"more than one value per channel.*shape \(1, 3\)"):
         layer.forward(np.zeros((1, 3), np.float32))
     assert layer.forward(np.zeros((1, 3), np.float32), training=False).shape == (1, 3)
     assert layer.forward(np.zeros((1, 3, 2, 1), np.float32)).shape == (1, 3, 2, 1)

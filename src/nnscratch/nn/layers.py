@@ -163,9 +163,20 @@ class Dense(Layer):
 
     def forward(self, x: np.ndarray, *, training: bool = True) -> np.ndarray:
         """Return ``x @ W + b``, shape ``(n_samples, out_features)``."""
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise self._wrong_width(x)
         if training:
             self._x = x
         return x @ self.W.value + self.b.value
+
+    def _wrong_width(self, x: np.ndarray) -> ValueError:
+        per_sample = int(np.prod(x.shape[1:])) if x.ndim >= 1 else 0
+        return ValueError(
+            f"Dense({self.in_features}, {self.out_features}) takes rows (n_samples, "
+            f"{self.in_features}), but its input has shape {x.shape}. Build it with "
+            f"in_features={per_sample}; after a convolution, put Flatten() before it (its "
+            "in_features is then channels x height x width of the image that reaches it)."
+        )
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         """Fill ``W.grad`` and ``b.grad``; return ``grad_output @ W.T``, shaped like ``x``."""
