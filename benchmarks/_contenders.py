@@ -1,7 +1,8 @@
 """The contenders: the same work written for nnscratch, PyTorch and scikit-learn, and the NumPy
 GEMM ceiling that times that work's matrix products alone.
 
-Each contender has one method per task kind (``tutorial``, ``epoch``, ``tta``, ``inference``),
+Each contender has one method per task kind (``tutorial``, ``epoch``, ``tta``, ``inference``,
+and ``cnn`` for nnscratch and PyTorch: scikit-learn has no convolutional network),
 called in a worker process (see ``_worker.py``) with the task as a dict and the data already
 loaded. A method builds its model, warms up (a few untimed steps on a throwaway model of
 the same shapes, so one-time costs such as thread start-up and kernel selection are not timed),
@@ -37,7 +38,10 @@ import numpy as np
 from _tasks import Gemm, Plan, Task, epoch_plan, plan_flops, recipe_layers, task_plan
 
 from nnscratch import Adam, BinaryCrossEntropy, NeuralNet, SoftmaxCrossEntropy, build_mlp, fit
-from nnscratch.nn.activations import softmax
+from nnscratch.nn.activations import ReLU, softmax
+from nnscratch.nn.conv import Conv2D, MaxPool2D
+from nnscratch.nn.layers import Dense, Flatten, Reshape
+from nnscratch.nn.model import Sequential, forward_in_chunks
 from nnscratch.nn.optimizers import CosineDecay
 
 SEED = 0
@@ -76,6 +80,24 @@ def tutorial_weights(layers: list[int], dtype: np.dtype) -> list[tuple[np.ndarra
     net.fit(np.zeros((2, layers[0]), dtype=dtype), np.array([0, 1]), n_iterations=0)
     params = [p.value.copy() for p in net.model_.parameters()]
     return list(zip(params[0::2], params[1::2], strict=True))
+
+
+def cnn_model(params: dict[str, Any], dtype: np.dtype) -> Sequential:
+    """The ``cnn-epoch`` network in nnscratch, seeded: ``Reshape(1, 28, 28)``, then per
+    convolution ``Conv2D → ReLU → MaxPool2D(2)``, ``Flatten`` and the dense layers; He-normal
+    weights drawn from one generator seeded with :data:`SEED`. PyTorch copies these."""
+    rng = np.random.default_rng(SEED)
+    layers: list[Any] = [Reshape((1, 28, 28))]
+    for c_in, c_out, k, pad, _ in params["convolutions"]:
+        layers += [Conv2D(c_in, c_out, k, padding=pad, rng=rng, dtype=dtype), ReLU(),
+                   MaxPool2D(2)]
+    layers.append(Flatten())
+    widths = params["dense"]
+    for index, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
+        layers.append(Dense(fan_in, fan_out, init="he_normal", rng=rng, dtype=dtype))
+        if index < len(widths) - 2:
+            layers.append(ReLU())
+    return Sequential(layers)
 
 
 def rows_with_every_class(y: np.ndarray, count: int) -> np.ndarray:
@@ -232,6 +254,33 @@ class NNScratch(Contender):
             "recipe": "build_mlp(784, [256, 128], 10, activation='relu', rng=0); "
                       "fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=Adam(lr=1e-3), "
                       f"epochs=1, batch_size={batch_size})",
+        }
+
+    def cnn(self, task: dict[str, Any], data: Data) -> dict[str, Any]:
+        p, dtype = task["params"], np.dtype(task["dtype"])
+        batch_size, loss = p["batch_size"], SoftmaxCrossEntropy()
+        warm_rows = p["warmup_batches"] * batch_size
+        warm = cnn_model(p, dtype)
+        fit(warm, data.X_train[:warm_rows], data.y_train[:warm_rows], loss=loss,
+            optimizer=Adam(warm.parameters(), p["learning_rate"]), epochs=1,
+            batch_size=batch_size, verbose=0)
+        del warm
+        model = cnn_model(p, dtype)
+        optimizer = Adam(model.parameters(), p["learning_rate"])
+        start = clock()
+        fit(model, data.X_train, data.y_train, loss=loss, optimizer=optimizer,
+            epochs=p["epochs"], batch_size=batch_size, seed=SEED, verbose=0)
+        seconds = clock() - start
+        logits = forward_in_chunks(model, data.X_test)
+        return {
+            "seconds": seconds,
+            **_scores(None, _count_correct(np.argmax(logits, axis=1), data.y_test), data),
+            "compute_dtype": model.dtype.name,
+            "recipe": "Sequential([Reshape((1, 28, 28)), Conv2D(1, 32, 3, padding=1), ReLU(), "
+                      "MaxPool2D(2), Conv2D(32, 64, 3, padding=1), ReLU(), MaxPool2D(2), "
+                      "Flatten(), Dense(3136, 128), ReLU(), Dense(128, 10)]); fit(model, X, y, "
+                      f"loss=SoftmaxCrossEntropy(), optimizer=Adam(lr=1e-3), epochs=1, "
+                      f"batch_size={batch_size})",
         }
 
     def tta(self, task: dict[str, Any], data: Data) -> dict[str, Any]:
@@ -405,6 +454,60 @@ class PyTorch(Contender):
             "compute_dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
             "recipe": "Sequential(Linear, ReLU, Linear, ReLU, Linear), CrossEntropyLoss, "
                       f"Adam(lr=1e-3), randperm index batches of {batch_size}",
+        }
+
+    def _cnn(self, params: dict[str, Any], dtype: Any, weights: list[np.ndarray]) -> Any:
+        """The ``cnn-epoch`` network in PyTorch, with nnscratch's initial weights (a Conv2d's
+        weight has nnscratch's (out, in, kh, kw) layout; a Linear's is the transpose)."""
+        nn, torch = self.torch.nn, self.torch
+        modules: list[Any] = [nn.Unflatten(1, (1, 28, 28))]
+        for c_in, c_out, k, pad, _ in params["convolutions"]:
+            modules += [nn.Conv2d(c_in, c_out, k, padding=pad, dtype=dtype), nn.ReLU(),
+                        nn.MaxPool2d(2)]
+        modules.append(nn.Flatten())
+        widths = params["dense"]
+        for index, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
+            modules.append(nn.Linear(fan_in, fan_out, dtype=dtype))
+            if index < len(widths) - 2:
+                modules.append(nn.ReLU())
+        model = nn.Sequential(*modules)
+        learned = [m for m in model if isinstance(m, nn.Conv2d | nn.Linear)]
+        with torch.no_grad():
+            for module, W, b in zip(learned, weights[0::2], weights[1::2], strict=True):
+                W = W if isinstance(module, nn.Conv2d) else W.T
+                module.weight.copy_(torch.from_numpy(np.ascontiguousarray(W)))
+                module.bias.copy_(torch.from_numpy(b))
+        return model
+
+    def cnn(self, task: dict[str, Any], data: Data) -> dict[str, Any]:
+        torch, nn = self.torch, self.torch.nn
+        p, dtype = task["params"], np.dtype(task["dtype"])
+        weights = [param.value.copy() for param in cnn_model(p, dtype).parameters()]
+        X, y = torch.from_numpy(data.X_train), torch.from_numpy(data.y_train)
+        loss_fn, batch_size = nn.CrossEntropyLoss(), p["batch_size"]
+        generator = torch.Generator().manual_seed(SEED)
+
+        def build() -> tuple[Any, Any]:
+            model = self._cnn(p, self._dtype(task["dtype"]), weights)
+            return model, torch.optim.Adam(model.parameters(), lr=p["learning_rate"])
+
+        warm_rows = p["warmup_batches"] * batch_size
+        self._train_epoch(*build(), loss_fn, X[:warm_rows], y[:warm_rows], batch_size, generator)
+        model, optimizer = build()
+        start = clock()
+        for _ in range(p["epochs"]):
+            self._train_epoch(model, optimizer, loss_fn, X, y, batch_size, generator)
+        seconds = clock() - start
+        with torch.inference_mode():
+            predicted = torch.cat([model(torch.from_numpy(data.X_test[i:i + 1000])).argmax(dim=1)
+                                   for i in range(0, len(data.X_test), 1000)]).numpy()
+        return {
+            "seconds": seconds, **_scores(None, _count_correct(predicted, data.y_test), data),
+            "compute_dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+            "recipe": "Sequential(Unflatten, Conv2d(1,32,3,padding=1), ReLU, MaxPool2d(2), "
+                      "Conv2d(32,64,3,padding=1), ReLU, MaxPool2d(2), Flatten, Linear(3136,128), "
+                      "ReLU, Linear(128,10)), CrossEntropyLoss, Adam(lr=1e-3), randperm index "
+                      f"batches of {batch_size}",
         }
 
     def tta(self, task: dict[str, Any], data: Data) -> dict[str, Any]:
@@ -605,7 +708,9 @@ class ScikitLearn(Contender):
 # -- the NumPy GEMM ceiling --------------------------------------------------------------------
 class GemmCeiling(Contender):
     """The task's matrix products alone, with ``np.matmul(a, b, out=c)`` on operands laid out as
-    nnscratch's Dense layer has them, in the task's dtype.
+    nnscratch's Dense layer has them, in the task's dtype (for ``cnn-epoch``, the im2col
+    products of :func:`_tasks.cnn_training_gemms` on operands already unfolded: the unfolding,
+    the pooling and the folding back are not in the ceiling).
 
     Each distinct group of GEMMs is run once to warm up, then in 3 blocks of as many rounds as
     fill ``block_seconds``; the median block gives the time of one round, multiplied by how many
@@ -653,7 +758,7 @@ class GemmCeiling(Contender):
         return {"seconds": seconds, "compute_dtype": dtype.name,
                 "recipe": "np.matmul(a, b, out=c) on the task's GEMM shapes, timed alone"}
 
-    tutorial = epoch = inference = _run
+    tutorial = epoch = inference = cnn = _run
 
 
 def task_plan_for(task: dict[str, Any], data: Data) -> Plan:
@@ -667,6 +772,7 @@ def work_figures(task: dict[str, Any], data: Data) -> dict[str, float]:
     p, n_train = task["params"], data.X_train.shape[0]
     samples = {"tutorial": lambda: n_train * p["iterations"],
                "epoch": lambda: n_train * p["epochs"],
+               "cnn": lambda: n_train * p["epochs"],
                "inference": lambda: p["calls"] * p["batch_size"]}[task["kind"]]()
     return {"samples": samples, "flops": plan_flops(task_plan_for(task, data))}
 

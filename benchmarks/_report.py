@@ -210,6 +210,11 @@ def evaluate_targets(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for key, label in (("tta-binary", "99.5% on 1 vs 2"), ("tta-ten", "98.0% on ten digits")):
         targets.append(_target(f"time to {label}: nnscratch / PyTorch", ratio(key, "pytorch"),
                                0.8, "<=", "seconds to reach the target, each with its recipe"))
+    targets.append(_target("cnn epoch, ten digits, batch 128: nnscratch / PyTorch",
+                           ratio("cnn-epoch", "pytorch"), 0.8, "<=", "seconds for one epoch"))
+    targets.append(_target("cnn epoch: nnscratch peak memory (MiB)",
+                           result("cnn-epoch").get("peak_mib"), 2048, "<=",
+                           "resident memory the training epoch added at its peak"))
     return targets
 
 

@@ -6,7 +6,11 @@ orchestrator can hand it to a worker process and write it into ``results.json`` 
 GEMM lists below are the single source of the FLOP counts and of the shapes that the NumPy GEMM
 ceiling times, so the two can never disagree.
 
-What is left out: anything that is not a dense multi-layer perceptron on MNIST.
+One task is a convolutional network (``cnn-epoch``, issue 20); its GEMMs are those of im2col:
+each convolution is one product of its weights ``(out_channels, in_channels * kh * kw)`` with
+the input's windows unfolded into columns ``(in_channels * kh * kw, n * out_h * out_w)``.
+
+What is left out: any network other than these on MNIST.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ CONTENDERS = ("nnscratch", "pytorch", "sklearn")
 CEILING = "numpy-gemm"
 MLP_LAYERS = [784, 256, 128, 10]
 TUTORIAL_LAYERS = [784, 196, 1]
+#: The ``cnn-epoch`` network: Conv2D(1,32,3,padding=1)-ReLU-MaxPool2D(2)-Conv2D(32,64,3,
+#: padding=1)-ReLU-MaxPool2D(2)-Flatten-Dense(3136,128)-ReLU-Dense(128,10), on 28x28 images.
+#: Each convolution: (in_channels, out_channels, kernel, padding, image side before it).
+CNN_CONVS = [(1, 32, 3, 1, 28), (32, 64, 3, 1, 14)]
+CNN_DENSE = [64 * 7 * 7, 128, 10]
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,26 @@ def training_gemms(layers: list[int], batch: int) -> list[Gemm]:
     return forward_gemms(layers, batch) + weight_grads + input_grads
 
 
+def cnn_training_gemms(batch: int) -> list[Gemm]:
+    """The GEMMs of one training step of the ``cnn-epoch`` network on ``batch`` images.
+
+    Per convolution with ``K = in_channels * k * k`` and ``N = batch * side * side`` output
+    pixels (padding 1 keeps the side): the forward ``W (out, K) @ cols (K, N)``, the weight
+    gradient ``G (out, N) @ cols.T`` and, for every convolution but the first (whose input is
+    the data), the input gradient ``W.T (K, out) @ G (out, N)`` before it is folded back into
+    pixels. Then the dense layers as in :func:`training_gemms`; the input gradient of the first
+    dense layer flows back into the convolutions, so it is kept.
+    """
+    gemms: list[Gemm] = []
+    for index, (c_in, c_out, k, _, side) in enumerate(CNN_CONVS):
+        K, N = c_in * k * k, batch * side * side
+        gemms += [("nn", c_out, K, N), ("nt", c_out, N, K)]
+        if index:
+            gemms.append(("tn", K, c_out, N))
+    dense = training_gemms(CNN_DENSE, batch)
+    return gemms + dense + [("nt", batch, CNN_DENSE[1], CNN_DENSE[0])]
+
+
 def epoch_plan(layers: list[int], n_samples: int, batch_size: int) -> Plan:
     """The GEMMs of one epoch of mini-batches, the last one possibly smaller."""
     full, rest = divmod(n_samples, batch_size)
@@ -105,6 +134,10 @@ def task_plan(task: Task, n_train: int) -> Plan:
                 for times, gemms in epoch_plan(p["layers"], n_train, p["batch_size"])]
     if task.kind == "inference":
         return [(p["calls"], forward_gemms(p["layers"], p["batch_size"]))]
+    if task.kind == "cnn":
+        full, rest = divmod(n_train, p["batch_size"])
+        plan = [(full * p["epochs"], cnn_training_gemms(p["batch_size"]))] if full else []
+        return plan + ([(p["epochs"], cnn_training_gemms(rest))] if rest else [])
     raise ValueError(f"task {task.key!r} of kind {task.kind!r} has no fixed GEMM plan.")
 
 
@@ -183,6 +216,9 @@ def build_tasks(quick: bool, recipe_overrides: dict[str, Any] | None = None) -> 
                   "max_seconds": 30 if quick else 900}
     # The training rows only let scikit-learn's estimator be created; the test rows are the input.
     inference = {"layers": MLP_LAYERS, "n_train": 1000}
+    cnn = {"convolutions": [list(conv) for conv in CNN_CONVS], "dense": CNN_DENSE,
+           "learning_rate": 1e-3, "epochs": 1, "batch_size": 128, "warmup_batches": 2,
+           "n_train": 512 if quick else None, "n_test": 500 if quick else None}
     return [
         Task("tutorial-float64", "tutorial", "tutorial recipe, 1 vs 2, float64", "binary",
              "float64", dict(tutorial)),
@@ -204,6 +240,8 @@ def build_tasks(quick: bool, recipe_overrides: dict[str, Any] | None = None) -> 
         Task("inference-b10000", "inference", "inference, batch 10,000", "ten", "float32",
              {**inference, "batch_size": 10_000, "calls": 2 if quick else 10,
               "warmup_calls": 1}),
+        Task("cnn-epoch", "cnn", "one epoch of a small CNN, ten digits, batch 128", "ten",
+             "float32", cnn),
     ]
 
 
@@ -213,4 +251,7 @@ TASK_GROUPS = {
     "epoch": ("epoch-b128", "epoch-b512"),
     "tta": ("tta-binary", "tta-ten"),
     "inference": ("inference-b1", "inference-b10000"),
+    "cnn": ("cnn-epoch",),
 }
+#: The contenders that have no convolutional network, and so skip the ``cnn`` tasks.
+NO_CNN = {"sklearn": "scikit-learn has no convolutional network; it skips cnn-epoch"}

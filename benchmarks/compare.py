@@ -5,8 +5,12 @@
 Tasks: the tutorial's recipe in float64 and float32; one epoch of all ten digits
 (784-256-128-10 ReLU, Adam) at batch 128 and 512; time to reach 99.5% test accuracy on 1 vs 2
 and 98.0% on ten digits, each contender with its own recipe; inference throughput at batch 1
-and 10,000. Alongside the contenders, the NumPy GEMM ceiling times each task's matrix products
-alone, in the same run.
+and 10,000; one epoch of a small CNN (``cnn-epoch``: Conv2D(1,32,3,padding=1)-ReLU-MaxPool2D(2)-
+Conv2D(32,64,3,padding=1)-ReLU-MaxPool2D(2)-Flatten-Dense(3136,128)-ReLU-Dense(128,10), batch
+128, Adam 1e-3; against PyTorch only, scikit-learn has no CNN). Alongside the contenders, the
+NumPy GEMM ceiling times each task's matrix products alone, in the same run (for the CNN, the
+im2col products of its convolutions and its dense layers), and every measurement records the
+peak memory of its work.
 
 Method: every measurement runs in a fresh worker process (``_worker.py``) with the same thread
 count for every library; for each task the contenders are alternated, in an order rotated at
@@ -48,7 +52,7 @@ from _report import (
     table_rows,
     targets_table,
 )
-from _tasks import CEILING, CONTENDERS, TASK_GROUPS, Task, build_tasks
+from _tasks import CEILING, CONTENDERS, NO_CNN, TASK_GROUPS, Task, build_tasks
 
 from nnscratch.data import load_digits
 
@@ -59,7 +63,7 @@ DIGITS = {"binary": (1, 2), "ten": "all"}
 #: about a second can land in one of the shared machine's slow stretches (two-thread matrix
 #: products there run up to 1.7 times slower for several seconds; see docs/performance.md), so
 #: the short kinds get five repeats and the median is less often a slow one.
-DEFAULT_REPEATS = {"epoch": 5, "inference": 5, "tutorial": 3, "tta": 3}
+DEFAULT_REPEATS = {"epoch": 5, "inference": 5, "tutorial": 3, "tta": 3, "cnn": 3}
 #: The import name and the install hint of each optional contender.
 LIBRARIES = {"pytorch": ("torch", "pip install torch==2.13.0"),
              "sklearn": ("sklearn", "pip install scikit-learn")}
@@ -78,7 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(default: benchmarks/results)")
     parser.add_argument("--tasks", default="all",
                         help="comma-separated task keys or groups (tutorial, epoch, tta, "
-                             "inference); default: all")
+                             "inference, cnn); default: all")
     parser.add_argument("--contenders", default=",".join(CONTENDERS),
                         help=f"comma-separated subset of {','.join(CONTENDERS)} "
                              "(the NumPy GEMM ceiling always runs)")
@@ -218,7 +222,8 @@ def plan_jobs(tasks: list[Task], contenders: list[str], repeats: dict[str, int],
     way.
     """
     def runners(task: Task) -> list[str]:
-        return contenders + ([] if task.kind == "tta" else [CEILING])
+        mine = [name for name in contenders if not (task.kind == "cnn" and name in NO_CNN)]
+        return mine + ([] if task.kind == "tta" else [CEILING])
 
     def rotated(names: list[str], rep: int) -> list[str]:
         shift = rep % len(names)
@@ -311,6 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     for task in tasks:
         for name, reason in skipped.items():
             raw[task.key][name] = [{"status": "skipped", "note": reason}]
+        for name, reason in NO_CNN.items():
+            if task.kind == "cnn" and name in contenders:
+                raw[task.key][name] = [{"status": "skipped", "note": reason}]
+                if reason not in notes:
+                    notes.append(reason)
     machine["load_average_end"] = load_average()
     machine["libraries"] = _library_info(raw)
     entries = summarise(tasks, raw)

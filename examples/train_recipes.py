@@ -94,8 +94,20 @@ def _which_run(results: list[dict[str, Any]]) -> str:
 
 def _layers(settings: dict[str, Any], n_classes: int) -> str:
     """``784-1024-1024-10``: the input, the hidden layers and the outputs (one for two
-    classes, whose loss is the sigmoid's binary cross-entropy)."""
-    return "-".join(map(str, [784, *settings["layers"], 1 if n_classes == 2 else n_classes]))
+    classes, whose loss is the sigmoid's binary cross-entropy); a CNN's convolutions in
+    brackets, ``784-[conv32-BN-pool]-[conv64-BN-pool]-128-10`` (3×3 convolutions, 2×2 pools)."""
+    parts: list[Any] = [784]
+    if settings.get("conv_layers"):
+        block: list[str] = []
+        for position, channels in enumerate(settings["conv_layers"], start=1):
+            block += [f"conv{channels}"] + (["BN"] if settings.get("batch_norm") else [])
+            if position % settings["pool_every"] == 0:
+                parts.append(f"[{'-'.join([*block, 'pool'])}]")
+                block = []
+        if block:
+            parts.append(f"[{'-'.join(block)}]")
+    parts += [*settings["layers"], 1 if n_classes == 2 else n_classes]
+    return "-".join(map(str, parts))
 
 
 def _duration(seconds: float) -> str:

@@ -31,7 +31,7 @@ def rewrite(path: Path, change: Callable[[dict[str, np.ndarray], dict[str, Any]]
     document = json.loads(arrays.pop("metadata").tobytes())
     change(arrays, document)
     if rehash:
-        for entry in document["parameters"]:
+        for entry in document["parameters"] + document.get("buffers", []):
             entry["sha256"] = hashlib.sha256(
                 np.ascontiguousarray(arrays[entry["key"]]).tobytes()).hexdigest()
     arrays["metadata"] = np.frombuffer(json.dumps(document).encode(), dtype=np.uint8)

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 COMPARE = ROOT / "benchmarks" / "compare.py"
 TASKS = ["tutorial-float64", "tutorial-float32", "epoch-b128", "epoch-b512", "tta-binary",
-         "tta-ten", "inference-b1", "inference-b10000"]
+         "tta-ten", "inference-b1", "inference-b10000", "cnn-epoch"]
 FIGURES = ["seconds", "samples_per_second", "gflops", "peak_mib", "compute_dtype", "recipe"]
 
 pytestmark = pytest.mark.system  # run once in CI (pyproject.toml)
@@ -68,7 +68,11 @@ def test_quick_run_writes_json_with_every_task_and_contender(quick_run) -> None:
             assert task["ceiling_seconds"] > 0
             assert results["nnscratch"]["ceiling_fraction"] > 0
     names = [target["name"] for target in report["targets"]]
-    assert len(names) == 8 and all("nnscratch" in name for name in names)
+    assert len(names) == 10 and all("nnscratch" in name for name in names)
+    cnn = next(task for task in report["tasks"] if task["key"] == "cnn-epoch")
+    assert cnn["results"]["sklearn"]["status"] == "skipped"  # scikit-learn has no CNN
+    assert cnn["results"]["nnscratch"]["peak_mib"] > 0
+    assert cnn["results"]["nnscratch"]["accuracy"] > 0.1  # 4 steps on 512 images
 
 
 @pytest.mark.slow
@@ -93,6 +97,23 @@ def compare_module(monkeypatch: pytest.MonkeyPatch):
     import compare
 
     return compare
+
+
+def test_the_cnn_tasks_gemms_are_those_of_im2col(compare_module) -> None:
+    from _tasks import cnn_training_gemms, plan_flops, task_plan
+
+    gemms = cnn_training_gemms(128)
+    n1, n2 = 128 * 28 * 28, 128 * 14 * 14
+    assert gemms[:5] == [("nn", 32, 9, n1), ("nt", 32, n1, 9),  # conv 1: no input gradient
+                         ("nn", 64, 288, n2), ("nt", 64, n2, 288), ("tn", 288, 64, n2)]
+    assert ("nn", 128, 3136, 128) in gemms and ("nt", 128, 128, 3136) in gemms
+    task = next(t for t in compare_module.build_tasks(quick=False) if t.key == "cnn-epoch")
+    plan = task_plan(task, 60_000)
+    assert [times for times, _ in plan] == [468, 1]  # 468 batches of 128 and one of 96
+    # Forward multiply-adds per image: 28*28*32*9 + 14*14*64*288 + 3136*128 + 128*10.
+    forward = 28 * 28 * 32 * 9 + 14 * 14 * 64 * 288 + 3136 * 128 + 128 * 10
+    per_image = plan_flops([(1, cnn_training_gemms(1))]) / 2
+    assert per_image == 3 * forward - 28 * 28 * 32 * 9  # no input gradient for conv 1
 
 
 def test_short_tasks_get_five_repeats_by_default(compare_module) -> None:

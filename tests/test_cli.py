@@ -28,6 +28,7 @@ from _numerics import assert_close
 from _tamper import rewrite, snapshot
 from nnscratch.cli import build_parser, main, resolve_settings
 from nnscratch.nn.model import build_mlp
+from nnscratch.runs.settings_check import SettingError
 from nnscratch.serialization import load_model, save_model
 
 COMMANDS = ["train", "evaluate", "predict", "plot", "info", "gradcheck", "serve", "tune",
@@ -950,3 +951,87 @@ def test_info_on_any_metadata_describes_the_model_or_names_the_file(tmp_path, ca
         else:
             assert status == 1 and captured.out == ""
             assert_one_line_error(captured.err, f"nnscratch: error: {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolutional networks (issue 20): the whole tool takes them
+
+
+@pytest.fixture
+def fake_mnist_dir(tmp_path, monkeypatch) -> Path:
+    """Synthetic MNIST files (60 train, 10 test), found through NNSCRATCH_DATA."""
+    from _fake_mnist import fake_arrays, use_hashes_of, write_fake_mnist
+
+    arrays = fake_arrays(seed=5)
+    write_fake_mnist(tmp_path / "mnist", arrays)
+    use_hashes_of(monkeypatch, arrays, "mnist")
+    monkeypatch.setenv("NNSCRATCH_DATA", str(tmp_path / "mnist"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "mnist"
+
+
+#: A CNN recipe made tiny: two convolutions of 2 and 3 channels, one epoch of 60 images.
+TINY_CNN = ["--recipe", "mnist-cnn", "--conv-layers", "2", "3", "--layers", "8", "--epochs",
+            "1", "--batch-size", "32"]
+
+
+@pytest.mark.system
+def test_train_evaluate_predict_plot_and_info_of_a_cnn(tmp_path, fake_mnist_dir, inputs,
+                                                       capsys):
+    out = tmp_path / "run"
+    with one_blas_thread():
+        assert main(["train", *TINY_CNN, "--out", str(out), "--no-download", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["train_size"] == 60 and metrics["test_size"] == 10
+    saved = load_model(out / "model.npz")
+    kinds = [type(layer).__name__ for layer in saved.model.layers]
+    assert kinds == ["Reshape", "Conv2D", "BatchNorm", "ReLU", "MaxPool2D", "Conv2D",
+                     "BatchNorm", "ReLU", "MaxPool2D", "Flatten", "Dense", "ReLU", "Dropout",
+                     "Dense"]
+    assert saved.metadata["config"]["conv_layers"] == [2, 3]
+    # Training moved the running statistics away from their start (0 and 1), and the file
+    # kept them.
+    assert not np.all(saved.model.layers[2].running_mean == 0)
+
+    assert main(["evaluate", str(out), "--no-download", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"] == metrics["test_accuracy"]
+    assert main(["predict", str(out), str(inputs["npy"]), str(inputs["png"]), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 4 and all(row["label"] in range(10) for row in rows)
+    expected = saved.predict_proba(np.load(inputs["npy"]).reshape(3, 784) / 255)
+    assert_close([list(row["probabilities"].values()) for row in rows[:3]], expected)
+    assert main(["plot", str(out), "--no-download", "--json"]) == 0
+    plots = {Path(p).name for p in json.loads(capsys.readouterr().out)["plots"]}
+    assert {"confusion_matrix.png", "history.png", "first_layer_weights.png"} <= plots
+
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["sample_shapes"][:3] == [[784], [1, 28, 28], [2, 28, 28]]
+    assert info["sample_shapes"][-1] == [10]
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "784 -> 1×28×28 -> 2×28×28 -> 2×14×14 -> 3×14×14 -> 3×7×7 -> 147 -> 8 -> 10" in text
+    assert re.search(r"Conv2D\s+1→2 3×3 pad 1, init he_normal\s+20 parameters", text), text
+    assert re.search(r"MaxPool2D\s+2×2\s", text) and re.search(r"BatchNorm\s+2, momentum", text)
+
+
+def test_cnn_settings_are_checked_before_any_work(tmp_path, capsys):
+    recipe, settings = _settings("--recipe", "fashion-cnn", "--conv-layers", "8", "16",
+                                 "--no-batch-norm", "--pool-every", "2")
+    assert recipe.kind == "cnn" and settings["dataset"] == "fashion-mnist"
+    assert settings["conv_layers"] == [8, 16] and settings["batch_norm"] is False
+    assert settings["pool_every"] == 2
+    for argv, message in [
+        (["--conv-layers", "0"], "--conv-layers: every convolution's channel count must be >= 1"),
+        (["--pool-every", "0"], "--pool-every must be >= 1"),
+        (["--conv-layers", *["4"] * 5, "--pool-every", "1"], "more than the 4 it can take"),
+    ]:
+        with pytest.raises(SettingError, match=re.escape(message)):
+            _settings("--recipe", "mnist-cnn", *argv)
+    with pytest.raises(SettingError, match="does not apply to the 'mnist10' recipe"):
+        _settings("--recipe", "mnist10", "--conv-layers", "8")
+    config = tmp_path / "run.toml"
+    config.write_text('[train]\nrecipe = "mnist-cnn"\nbatch_norm = "yes"\n')
+    with pytest.raises(SettingError, match=r"batch_norm in \[train\] of .* must be a boolean"):
+        _settings("--config", str(config))

@@ -100,7 +100,7 @@ def test_classes_and_metadata_round_trip(tmp_path, X, classes, n_out):
     assert loaded.classes.tolist() == classes
     for key, value in metadata.items():
         assert loaded.metadata[key] == value
-    assert loaded.metadata["format_version"] == FORMAT_VERSION
+    assert loaded.metadata["format_version"] == 1  # dense layers only: readable by version 1
     assert loaded.metadata["output"] == ("sigmoid" if n_out == 1 else "softmax")
     assert set(loaded.metadata["versions"]) == {"nnscratch", "numpy"}
     assert loaded.predict(X).tolist() == SavedModel(model, np.array(classes)).predict(X).tolist()
@@ -376,7 +376,7 @@ def _bad_checksum(arrays: dict, document: dict) -> None:
         (_drop_array, "the archive holds"),
         (_add_array, "the archive holds"),
         (_change_dtype, "is float32 of shape"),
-        (_newer_version, r"version 2, newer than this nnscratch reads .*upgrade nnscratch"),
+        (_newer_version, r"version 3, newer than this nnscratch reads .*upgrade nnscratch"),
         (_other_format, "is not an nnscratch model file"),
         (_unknown_layer, "unknown layer type 'Swish'"),
         (_broken_chain, "takes 7 inputs but the layer before gives 4"),
@@ -800,3 +800,278 @@ def test_any_metadata_value_loads_or_is_refused_cleanly(saved_path, X, where, va
     probabilities = loaded.predict_proba(X)  # a model that loads predicts soundly
     assert np.all(np.isfinite(probabilities))
     assert len({str(label) for label in loaded.classes.tolist()}) == len(loaded.classes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolutional networks (issue 20): every new layer, batch norm's running statistics, and the
+# sample's shape followed through the layers before anything is allocated
+
+
+def cnn_model(dtype: Any = np.float64) -> Sequential:
+    """Every new layer type once: 36 values reshaped to 1x6x6, a strided and padded
+    convolution, batch norm, both pools, layer norm, a global pool and two dense layers."""
+    from nnscratch.nn.conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+    from nnscratch.nn.layers import Flatten, Reshape
+    from nnscratch.nn.normalization import BatchNorm, LayerNorm
+
+    return Sequential([
+        Reshape((1, 6, 6)), Conv2D(1, 3, (3, 2), stride=(1, 2), padding=(2, 1), rng=1,
+                                   dtype=dtype),
+        BatchNorm(3, momentum=0.2, eps=1e-4, dtype=dtype), ACTIVATIONS["relu"](),
+        MaxPool2D(2, stride=1), Conv2D(3, 4, 2, rng=2, dtype=dtype), AvgPool2D((2, 1)),
+        LayerNorm((4, 3, 2), dtype=dtype), GlobalAvgPool2D(),
+        BatchNorm(4, dtype=dtype), Dense(4, 5, rng=3, dtype=dtype), Flatten(),
+        Dense(5, 3, rng=4, dtype=dtype),
+    ])
+
+
+@pytest.fixture
+def cnn_path(tmp_path, rng) -> Path:
+    """A saved CNN whose running statistics and normalisation parameters were moved by two
+    training steps (so they are not their initial 0 and 1)."""
+    model = cnn_model()
+    for _ in range(2):
+        model.forward(rng.standard_normal((8, 36)), training=True)
+    for param in model.parameters():
+        param.value += 0.1 * rng.standard_normal(param.shape)
+    path = tmp_path / "cnn.npz"
+    save_model(path, model, ["a", "b", "c"])
+    return path
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_round_trip_of_a_cnn_with_every_new_layer(tmp_path, rng, dtype):
+    model = cnn_model(dtype)
+    model.forward(rng.standard_normal((8, 36)).astype(dtype), training=True)
+    path = tmp_path / "cnn.npz"
+    save_model(path, model, [0, 1, 2])
+    loaded = load_model(path)
+    assert loaded.model.get_config() == model.get_config()
+    for before, after in zip(model.parameters(), loaded.model.parameters(), strict=True):
+        assert after.dtype == before.dtype and np.array_equal(after.value, before.value)
+    assert loaded.model.buffers().keys() == model.buffers().keys() == {
+        "2.running_mean", "2.running_var", "9.running_mean", "9.running_var"}
+    for name, before in model.buffers().items():
+        after = loaded.model.buffers()[name]
+        assert after.dtype == before.dtype and np.array_equal(after, before), name
+    assert not np.array_equal(model.layers[2].running_var, np.ones(3))  # training moved them
+    X = rng.standard_normal((5, 36)).astype(dtype)
+    assert np.array_equal(outputs(loaded.model, X), outputs(model, X))  # bit for bit
+    assert loaded.n_parameters == sum(p.value.size for p in model.parameters())
+    assert [entry["name"] for entry in loaded.metadata["buffers"]] == list(model.buffers())
+    assert serialization.sample_shapes(loaded.model) == [
+        (36,), (1, 6, 6), (3, 8, 4), (3, 8, 4), (3, 8, 4), (3, 7, 3), (4, 6, 2), (4, 3, 2),
+        (4, 3, 2), (4,), (4,), (5,), (5,), (3,)]
+
+
+def test_a_model_without_batch_norm_is_written_as_before(tmp_path):
+    path = tmp_path / "model.npz"
+    save_model(path, small_model(), [0, 1, 2])
+    assert "buffers" not in load_model(path).metadata
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == ["metadata.npy"] + [
+            f"param_{i:03d}.npy" for i in range(4)]
+
+
+def test_a_trained_cnn_classifier_predicts_identically_after_reloading(tmp_path, rng):
+    from nnscratch.classifier import NeuralNetClassifier
+
+    X = rng.random((40, 64))
+    y = np.arange(40) % 2
+    clf = NeuralNetClassifier(hidden_layers=(6,), conv_layers=(2, 3), epochs=2, batch_size=8,
+                              dtype="float64").fit(X, y)
+    path = tmp_path / "cnn.npz"
+    save_model(path, clf.model_, clf.classes_)
+    loaded = load_model(path)
+    assert [type(layer).__name__ for layer in loaded.model.layers][:3] == [
+        "Reshape", "Conv2D", "BatchNorm"]
+    assert np.array_equal(loaded.predict_proba(X)[:, 1], clf.predict_proba(X)[:, 1])
+
+
+def _huge_kernel(arrays: dict, document: dict) -> None:
+    """A 1-channel 30,000 x 30,000 kernel: 900 million weights, on a 6x6 image."""
+    document["architecture"]["layers"][1]["kernel_size"] = [30_000, 30_000]
+    document["parameters"][0]["shape"] = [3, 1, 30_000, 30_000]
+
+
+def _kernel_larger_than_the_image(arrays: dict, document: dict) -> None:
+    document["architecture"]["layers"][1]["kernel_size"] = [11, 2]
+    document["parameters"][0]["shape"] = [3, 1, 11, 2]
+
+
+def _huge_image(arrays: dict, document: dict) -> None:
+    """A Reshape to 3 x 10,000 x 10,000 values per sample: no weights, but absurd."""
+    document["architecture"]["layers"][0]["shape"] = [3, 10_000, 10_000]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_huge_kernel, r"layer 1 \(Conv2D\) has a 30000x30000 kernel, larger than its 6x6 input"),
+        (_kernel_larger_than_the_image,
+         r"layer 1 \(Conv2D\) has a 11x2 kernel, larger than its 6x6 input padded by \[2, 1\]"),
+        (_huge_image, r"layer 0 \(Reshape\) makes 300,000,000 values per sample"),
+    ],
+)
+def test_a_cnn_declaring_huge_or_impossible_sizes_is_refused_before_allocating(
+        cnn_path, change, message):
+    import tracemalloc
+
+    rewrite(cnn_path, change)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=re.escape(str(cnn_path)) + ".*" + message):
+            load_model(cnn_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000  # bytes: the metadata and the zip directory only
+
+
+def test_a_huge_kernel_that_fits_its_image_is_refused_by_the_parameter_limit(tmp_path):
+    from nnscratch.nn.conv import Conv2D
+    from nnscratch.nn.layers import Flatten, Reshape
+
+    path = tmp_path / "cnn.npz"
+    model = Sequential([Reshape((1, 5, 5)), Conv2D(1, 2, 4, rng=0), Flatten(),
+                        Dense(8, 3, rng=1)])
+    save_model(path, model, [0, 1, 2])
+
+    def declare(arrays: dict, document: dict) -> None:  # 3001x3001 images, 3000x3000 kernels
+        layers = document["architecture"]["layers"]
+        layers[0]["shape"] = [1, 3001, 3001]
+        layers[1]["kernel_size"] = [3000, 3000]
+        document["parameters"][0]["shape"] = [2, 1, 3000, 3000]
+
+    rewrite(path, declare)
+    with pytest.raises(ModelFileError, match=r"declares 18,000,029 parameters \(72,000,116 bytes "
+                                             r"of float32\), more than the limit of 1,000,000"):
+        load_model(path, max_parameters=1_000_000)
+
+
+def _set_cnn_layer(index: int, field: str, value: Any) -> Callable[[dict, dict], None]:
+    def change(arrays: dict, document: dict) -> None:
+        document["architecture"]["layers"][index][field] = value
+    return change
+
+
+def _tamper_running_var(arrays: dict, document: dict) -> None:
+    arrays["buffer_001"][0] += 1.0
+
+
+def _nan_running_mean(arrays: dict, document: dict) -> None:
+    arrays["buffer_000"][1] = np.nan
+
+
+def _drop_buffer(arrays: dict, document: dict) -> None:
+    del arrays["buffer_003"]
+    del document["buffers"][3]
+
+
+def _no_buffers_field(arrays: dict, document: dict) -> None:
+    for key in ("buffer_000", "buffer_001", "buffer_002", "buffer_003"):
+        del arrays[key]
+    del document["buffers"]
+
+
+def _reshape_buffer(arrays: dict, document: dict) -> None:
+    arrays["buffer_002"] = arrays["buffer_002"][:2]
+    document["buffers"][2]["shape"] = [2]
+
+
+def _swap_buffer_key(arrays: dict, document: dict) -> None:
+    document["buffers"][0]["key"] = "param_000"
+
+
+@pytest.mark.parametrize(
+    ("change", "rehash", "message"),
+    [
+        (_tamper_running_var, False, r"the values of 2\.running_var do not match their recorded "
+                                     r"SHA-256"),
+        (_nan_running_mean, True, r"layer 2 \(BatchNorm\) has 1 NaN and 0 infinite values in its "
+                                  r"array running_mean \(2\.running_mean\)"),
+        (_drop_buffer, False, r"the architecture has 4 running-statistics arrays but the "
+                              r"metadata's 'buffers' lists 3"),
+        (_no_buffers_field, False, r"4 running-statistics arrays but the metadata's 'buffers' "
+                                   r"lists 0"),
+        (_reshape_buffer, False, r"the metadata lists 9\.running_mean as float64 of shape \[2\], "
+                                 r"but the architecture needs float64 of shape \[4\]"),
+        (_swap_buffer_key, False, r"the metadata entry for 2\.running_mean is malformed"),
+        (_set_cnn_layer(1, "in_channels", 2), False,
+         r"layer 1 \(Conv2D\) takes 2 channel\(s\) but the layer before gives 1"),
+        (_set_cnn_layer(2, "num_features", 4), False,
+         r"layer 2 \(BatchNorm\) normalises 4 features \(or channels\) but the layer before "
+         r"gives shape \[3, 8, 4\]"),
+        (_set_cnn_layer(7, "normalized_shape", [4, 2, 3]), False,
+         r"layer 7 \(LayerNorm\) normalises over \[4, 2, 3\] but the layer before gives shape "
+         r"\[4, 3, 2\]"),
+        (_set_cnn_layer(0, "shape", [2, 3, 6]), False,
+         r"layer 1 \(Conv2D\) takes 1 channel\(s\) but the layer before gives 2"),
+        (_set_cnn_layer(10, "in_features", 5), False,
+         r"layer 10 \(Dense\) takes 5 inputs but the layer before gives 4 values"),
+        (_set_cnn_layer(1, "stride", [0, 1]), False,
+         r"layer 1 \(Conv2D\) has invalid sizes \(each stride must be >= 1\)"),
+        (_set_cnn_layer(1, "padding", [-1, 1]), False,
+         r"layer 1 \(Conv2D\) has invalid sizes \(each padding must be >= 0\)"),
+        (_set_cnn_layer(1, "kernel_size", 3), False,
+         r"architecture\.layers\[1\]\.kernel_size' must be a pair of integers \[height, width\], "
+         r"got an integer 3"),
+        (_set_cnn_layer(4, "stride", [1, 1, 1]), False,
+         r"architecture\.layers\[4\]\.stride' must be a pair of integers"),
+        (_set_cnn_layer(0, "shape", []), False,
+         r"architecture\.layers\[0\]\.shape' must be a non-empty array of at most 8 integers"),
+        (_set_cnn_layer(2, "dtype", "float32"), False,
+         r"layer 2 \(BatchNorm\) is 'float32' but the model is float64"),
+    ],
+)
+def test_tampered_cnn_files_are_refused(cnn_path, change, rehash, message):
+    rewrite(cnn_path, change, rehash=rehash)
+    with pytest.raises(ModelFileError, match=re.escape(str(cnn_path)) + ".*" + message):
+        load_model(cnn_path)
+
+
+def test_buffers_is_a_reserved_metadata_key(tmp_path):
+    with pytest.raises(ValueError, match=r"metadata may not set \['buffers'\]"):
+        save_model(tmp_path / "m.npz", small_model(), [0, 1, 2], metadata={"buffers": []})
+
+
+def test_non_finite_running_statistics_cannot_be_saved(tmp_path):
+    model = cnn_model()
+    model.layers[9].running_var[2] = np.inf
+    with pytest.raises(ValueError, match=r"layer 9 \(BatchNorm\) has 0 NaN and 1 infinite values "
+                                         r"in its array running_var \(9\.running_var\)"):
+        save_model(tmp_path / "m.npz", model, [0, 1, 2])
+
+
+def test_a_cnn_is_format_version_2_and_version_1_cannot_claim_one(cnn_path, tmp_path):
+    assert FORMAT_VERSION == 2
+    assert load_model(cnn_path).metadata["format_version"] == 2
+
+    def claim_version_1(arrays: dict, document: dict) -> None:
+        document["format_version"] = 1
+
+    rewrite(cnn_path, claim_version_1)
+    with pytest.raises(ModelFileError, match=r"says it is format version 1, but layer 0 is a "
+                                             r"Reshape, which version 1 does not have"):
+        load_model(cnn_path)
+    # An MLP with the running statistics of a batch norm it does not have.
+    path = tmp_path / "mlp.npz"
+    save_model(path, small_model(), [0, 1, 2])
+
+    def add_buffers(arrays: dict, document: dict) -> None:
+        document["buffers"] = []
+
+    rewrite(path, add_buffers)
+    with pytest.raises(ModelFileError, match=r"it lists running statistics \('buffers'\), "
+                                             r"which version 1 does not have"):
+        load_model(path)
+
+
+def test_save_model_refuses_a_model_whose_shapes_do_not_chain(tmp_path):
+    from nnscratch.nn.conv import MaxPool2D
+
+    model = Sequential([MaxPool2D(2), Dense(196, 3, rng=0)])  # no image shape to start from
+    with pytest.raises(ValueError, match=r"layer 0 \(MaxPool2D\) needs images \(channels, "
+                                         r"height, width\).*a model file could not hold it"):
+        save_model(tmp_path / "m.npz", model, [0, 1, 2])
+    assert not (tmp_path / "m.npz").exists()

@@ -387,3 +387,28 @@ def test_a_binary_model_shows_only_its_two_classes(browser, tmp_path):
         label, state = page.prediction()
         assert state == "answer" and label in ("1", "2")
         assert sum(p for _, p, _ in page.bars()) == pytest.approx(1, abs=1e-6)
+
+
+def test_a_cnn_shows_its_first_convolutions_feature_maps(browser, tmp_path):
+    from nnscratch.nn.model import build_cnn
+
+    model = tmp_path / "model.npz"
+    save_model(model, build_cnn((1, 28, 28), [4, 6], [8], 10, pool_every=1, rng=0),
+               list(range(10)), metadata={"preprocessing": {"scale": "pixel / 255"}})
+    with serving(model, tmp_path / "stderr.txt") as url:
+        page = Page(browser, url)
+        caption = page.driver.find_element(page.by.ID, "hidden-caption").text
+        assert caption.startswith("The first convolution: 4 feature maps of 28×28")
+        page.draw(ONE)
+        page.settle()
+        maps = page.pixels("hidden")
+        # Four 28×28 maps in a 2×2 grid with a one-pixel white gap between them.
+        assert (len(maps), len(maps[0])) == (57, 57)
+        assert all(value == 255 for value in maps[28]) and all(row[28] == 255 for row in maps)
+        tiles = [[row[c:c + 28] for row in maps[r:r + 28]] for r in (0, 29) for c in (0, 29)]
+        assert all(min(map(min, tile)) == 0 for tile in tiles)  # each stretched on its own
+        assert any(max(map(max, tile)) == 255 for tile in tiles)
+        page.click("clear")
+        page.draw(SEVEN)
+        page.settle()
+        assert page.pixels("hidden") != maps

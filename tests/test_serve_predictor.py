@@ -243,3 +243,86 @@ def test_a_model_that_does_not_read_mnist_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"is a folder without a model\.npz"):
         Predictor.load(tmp_path / "empty")
+
+
+# ---------------------------------------------------------------------------------------------
+# A convolutional network (issue 20): the page shows its first convolution's feature maps
+
+
+@pytest.fixture
+def cnn_folder(tmp_path, rng):
+    """A run folder with an untrained CNN (Conv 4 → BatchNorm → ReLU → pool → Conv 6 ...)
+    whose running statistics are not their initial ones."""
+    from nnscratch.nn.model import build_cnn
+
+    model = build_cnn((1, 28, 28), [4, 6], [8], 10, pool_every=1, rng=0)
+    model.forward(rng.random((16, 784)).astype(np.float32), training=True)
+    folder = tmp_path / "cnn"
+    folder.mkdir()
+    save_model(folder / "model.npz", model, list(range(10)),
+               metadata={"preprocessing": PREPROCESSING, "config": {"recipe": "mnist-cnn"}})
+    return folder
+
+
+def test_forward_with_features_keeps_the_first_convolutions_maps(cnn_folder, rng):
+    from nnscratch.serve.predictor import feature_maps_layer, forward_with_features
+
+    model = Predictor.load(cnn_folder).saved.model
+    assert feature_maps_layer(model) == 3  # Reshape, Conv2D, BatchNorm, ReLU: after the ReLU
+    X = rng.random((2, 784)).astype(np.float32)
+    logits, hidden, maps = forward_with_features(model, X)
+    assert np.array_equal(logits, model.forward(X, training=False))  # the same calls
+    expected = X.reshape(2, 1, 28, 28)
+    for layer in model.layers[1:4]:
+        expected = layer.forward(expected, training=False)
+    assert maps.shape == (2, 4, 28, 28) and np.array_equal(maps, expected)
+    assert maps.min() >= 0  # after the ReLU
+    assert hidden.shape == (2, 8)  # the dense hidden layer after the convolutions
+    assert feature_maps_layer(build_mlp(784, [8], 10, rng=0)) is None
+
+
+def test_a_cnn_answer_has_its_feature_maps_as_grey_pictures(cnn_folder, rng):
+    predictor = Predictor.load(cnn_folder)
+    answer = predictor.predict_picture(png_bytes(stroke_picture(rng)))
+    assert answer.probabilities.shape == (10,) and answer.feature_maps.shape == (4, 28, 28)
+    pictures = answer.feature_map_pictures()
+    assert pictures.dtype == np.uint8 and pictures.shape == (4, 28, 28)
+    for picture, values in zip(pictures, answer.feature_maps, strict=True):
+        if values.max() > values.min():  # each map stretched over 0..255 on its own
+            assert picture.min() == 0 and picture.max() == 255
+            stretched = (values - values.min()) / (values.max() - values.min())
+            np.testing.assert_allclose(picture / 255, stretched, rtol=0, atol=0.5 / 255 + 1e-6)
+    document = answer.to_json(predictor.classes)
+    assert set(document) == {"label", "probabilities", "classes", "input", "hidden",
+                             "feature_maps"}
+    assert np.array_equal(np.array(document["feature_maps"]), pictures)
+    assert json.loads(json.dumps(document)) == document
+    # A network without convolutions has none, and its answer is as before.
+    from nnscratch.serve.predictor import forward_with_features
+
+    X = rng.random((1, 784)).astype(np.float32)
+    assert forward_with_features(build_mlp(784, [8], 10, rng=0), X)[2] is None
+
+
+def test_a_cnn_is_described_with_its_convolutions(cnn_folder):
+    facts = Predictor.load(cnn_folder).facts()
+    assert facts["summary"] == ("784 → 1×28×28 → conv 4 3×3 BatchNorm ReLU → MaxPool2D 2×2 → "
+                                "conv 6 3×3 BatchNorm ReLU → MaxPool2D 2×2 → 8 ReLU → 10")
+    assert facts["feature_maps"] == {"channels": 4, "height": 28, "width": 28,
+                                     "layers": "Conv2D BatchNorm ReLU"}
+    assert facts["recipe"] == "mnist-cnn"
+
+
+def test_cnn_predictions_change_nothing_on_the_model(cnn_folder, rng):
+    predictor = Predictor.load(cnn_folder)
+    layers = predictor.saved.model.layers
+    before = [dict(vars(layer)) for layer in layers]
+    statistics = {name: array.copy() for name, array in predictor.saved.model.buffers().items()}
+    for _ in range(2):
+        predictor.predict_picture(png_bytes(stroke_picture(rng)))
+    for layer, attributes in zip(layers, before, strict=True):
+        assert vars(layer).keys() == attributes.keys(), type(layer).__name__
+        for name, value in attributes.items():
+            assert vars(layer)[name] is value, f"{type(layer).__name__}.{name}"
+    for name, array in predictor.saved.model.buffers().items():
+        np.testing.assert_array_equal(array, statistics[name])

@@ -215,6 +215,30 @@ def test_the_memory_limit_is_the_one_available(tmp_path, capsys, monkeypatch):
     assert "but 50.0 MiB is available" in line and "--dtype float32" in line
 
 
+def test_a_cnn_too_big_for_memory_is_refused_at_once(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(_memory.MEMORY_ENVIRONMENT, "4G")
+    start = time.perf_counter()
+    line = _refused(tmp_path, capsys, ["--recipe", "mnist-cnn", "--conv-layers", "512", "512",
+                                       "--batch-size", "256"], status=1)
+    assert time.perf_counter() - start < 10  # no data loaded, no training
+    assert "training conv layers [512, 512] with layers [128] needs about" in line, line
+    assert "but 4.0 GiB is available" in line and "--conv-layers" in line
+    monkeypatch.setenv(_memory.MEMORY_ENVIRONMENT, "64G")
+    from nnscratch.cli import _check_memory, build_parser, resolve_settings
+
+    recipe, settings = resolve_settings(build_parser().parse_args(["train", "--recipe",
+                                                                   "mnist-cnn"]))
+    _check_memory(recipe, settings)  # the recipe itself fits
+
+
+def test_the_cnn_estimate_counts_every_value_of_a_batch():
+    estimate = _memory.image_model_training_bytes(1000, 50_000, n_classes=10, batch_size=128,
+                                                  optimizer="adam", itemsize=4)
+    assert estimate.parameters == estimate.optimizer == 2 * 1000 * 4
+    assert estimate.activations == 3 * 256 * 50_000 * 4  # scoring's 256 rows exceed 128
+    assert estimate.data == (70_000 + 12_000) * 784 * 4
+
+
 def test_the_estimate_counts_parameters_optimiser_state_and_activations():
     tutorial = _memory.training_bytes([196, 1], n_classes=2, batch_size=None, optimizer=None)
     n_parameters = 785 * 196 + 197

@@ -96,3 +96,25 @@ def test_the_docs_have_a_block_for_every_fragment_of_the_two_recipes():
                 "mnist10-best-confusions", "fashion10-results", "fashion10-settings",
                 "fashion10-classes", "fashion10-confusions"):
         assert f"<!-- train_recipes {key} -->" in text and f"<!-- /train_recipes {key} -->" in text
+
+
+def test_a_cnn_row_names_its_convolutions(script):
+    settings = RECIPES["fashion-cnn"].settings
+    row = script.readme_row("fashion-cnn", settings, _results(0.93, 0.931, 0.929),
+                            _fashion_data())
+    assert row.startswith("| `fashion-cnn` | Fashion-MNIST, ten classes, "
+                          "784-[conv32-BN-pool]-[conv64-BN-pool]-128-10 ReLU, dropout 0.3, "
+                          "augmented (mirror images, shifts), Adam, cosine schedule, "
+                          f"{settings['epochs']} epochs |")
+    assert row.endswith("| 93.00% (9300/10000), median of 3 seeds | 8.3 min |")
+    table = script.settings_fragment("fashion-cnn", _fashion_data())
+    assert "| `conv_layers` | [32, 64] |" in table and "| `batch_norm` | True |" in table
+
+
+def test_the_docs_have_a_block_for_every_fragment_of_the_cnn_recipes():
+    text = (SCRIPT.parents[1] / "docs" / "recipes.md").read_text()
+    for name in ("mnist-cnn", "fashion-cnn"):
+        for part in ("results", "settings", "classes", "confusions"):
+            key = f"{name}-{part}"
+            assert f"<!-- train_recipes {key} -->" in text and f"<!-- /train_recipes {key} -->" \
+                in text, key

@@ -102,7 +102,7 @@ def finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[int, s
 
 
 def test_default_spaces_parse_and_centre_on_the_recipe():
-    for name in ("mnist10", "binary-fast"):
+    for name in ("mnist10", "binary-fast", "mnist-cnn"):
         recipe = get_recipe(name)
         table = default_space(recipe)
         space = parse_space(table, recipe)
@@ -111,6 +111,8 @@ def test_default_spaces_parse_and_centre_on_the_recipe():
         assert recipe.settings["layers"] in table["layers"]["choices"]
         assert {d.name for d in space.dimensions} >= {"learning_rate", "layers", "dropout",
                                                       "batch_size", "optimizer", "activation"}
+        choices = table["layers"]["choices"]
+        assert len(choices) == len({tuple(choice) for choice in choices})  # no repeats
 
 
 def test_a_space_samples_fixed_settings_ranges_and_layer_choices():
@@ -548,3 +550,24 @@ def test_the_pruning_benchmark_runs_every_setup_in_quick_mode(tmp_path, data_dir
     assert report["parallel_efficiency"] > 0
     assert "| 2 workers, median pruning |" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "best_vs_time.png").stat().st_size > 0
+
+
+def test_a_cnn_recipe_can_be_tuned(tmp_path, data_args, capsys):
+    space = space_file(tmp_path, """\
+[space]
+learning_rate = { choices = [1e-3, 3e-3] }
+conv_layers = [2]
+layers = [8]
+epochs = 1
+batch_size = 64
+""")
+    out = tmp_path / "t"
+    status = main(["tune", "--recipe", "mnist-cnn", *data_args, "--space", str(space),
+                   "--trials", "2", "--no-plots", "--out", str(out), "--quiet"])
+    assert status == 0, capsys.readouterr().err
+    assert states(load(sqlite_url(out / "study.db"), "mnist-cnn")).count("COMPLETE") == 2
+    from nnscratch.serialization import load_model
+
+    best = load_model(out / "best" / "model.npz")
+    assert [type(layer).__name__ for layer in best.model.layers][:2] == ["Reshape", "Conv2D"]
+    assert best.metadata["config"]["conv_layers"] == [2]

@@ -31,7 +31,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["MemoryEstimate", "available_memory", "format_bytes", "training_bytes"]
+__all__ = ["MemoryEstimate", "available_memory", "format_bytes", "image_model_training_bytes",
+           "training_bytes"]
 
 #: The environment variable that overrides the measured available memory.
 MEMORY_ENVIRONMENT = "NNSCRATCH_MEMORY_AVAILABLE"
@@ -103,6 +104,39 @@ def training_bytes(
     rows = n_train if batch_size is None else min(batch_size, n_train)
     units = sum(widths)
     activations = max(3 * rows * units, 2 * n_train * units)
+    return MemoryEstimate(
+        parameters=2 * n_parameters * itemsize,
+        optimizer=states * n_parameters * itemsize,
+        activations=activations * itemsize,
+        data=(n_train + n_test) * N_FEATURES * itemsize,
+        batch_rows=rows,
+    )
+
+
+def image_model_training_bytes(
+    n_parameters: int,
+    values_per_sample: int,
+    *,
+    n_classes: int,
+    batch_size: int,
+    optimizer: str,
+    momentum: float = 0.0,
+    itemsize: int = 4,
+    inference_rows: int = 256,
+) -> MemoryEstimate:
+    """Estimate the memory to train and score a network with convolutions.
+
+    Like :func:`training_bytes`, but the activations are counted from the model's own shapes:
+    ``values_per_sample`` is the sum, over its layers, of the values one sample has after each
+    (and of the unfolded im2col columns of each convolution, which are kept for the backward
+    pass); a batch keeps about three times that (input, output and gradient of each layer).
+    Scoring runs ``inference_rows`` images at a time, so it needs little beside.
+    """
+    n_train = EXAMPLES_PER_CLASS * n_classes
+    n_test = TEST_EXAMPLES_PER_CLASS * n_classes
+    states = {"adam": 2, "adamw": 2}.get(optimizer, 1 if optimizer == "sgd" and momentum else 0)
+    rows = min(batch_size, n_train)
+    activations = 3 * max(rows, inference_rows) * values_per_sample
     return MemoryEstimate(
         parameters=2 * n_parameters * itemsize,
         optimizer=states * n_parameters * itemsize,

@@ -1,6 +1,8 @@
-"""``NeuralNetClassifier``: a multi-layer perceptron with a scikit-learn-style interface.
+"""``NeuralNetClassifier``: a multi-layer perceptron (or a convolutional network) with a
+scikit-learn-style interface.
 
-It assembles the library's pieces — :func:`~nnscratch.nn.model.build_mlp`, a fused loss, an
+It assembles the library's pieces — :func:`~nnscratch.nn.model.build_mlp` (or, with
+``conv_layers``, :func:`~nnscratch.nn.model.build_cnn`), a fused loss, an
 optimiser, a schedule and :func:`~nnscratch.nn.training.fit` — behind the familiar ``fit`` /
 ``partial_fit`` / ``predict`` / ``predict_proba`` / ``score``. Two classes train one sigmoid
 output with :class:`~nnscratch.nn.losses.BinaryCrossEntropy`; more train a softmax output with
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import numbers
 import sys
 import warnings
@@ -44,7 +47,7 @@ from nnscratch.metrics import accuracy_score
 from nnscratch.nn.activations import ACTIVATIONS
 from nnscratch.nn.initializers import INITIALIZERS
 from nnscratch.nn.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
-from nnscratch.nn.model import Sequential, build_mlp
+from nnscratch.nn.model import Sequential, build_cnn, build_mlp, forward_in_chunks
 from nnscratch.nn.optimizers import OPTIMIZERS, SCHEDULES, SGD, LinearWarmup, Optimizer
 from nnscratch.nn.training import Callback, EarlyStopping, History, fit
 
@@ -110,6 +113,17 @@ class NeuralNetClassifier:
         Random shifts, rotations, ... of each training batch
         (:class:`nnscratch.data.augment.Augmentation`; rows of ``X`` must be its images); never
         applied to validation data or in ``predict``.
+    conv_layers : sequence of int, default=()
+        The output channels of each 3×3 convolution (padding 1) before the hidden layers;
+        ``()`` builds a multi-layer perceptron. The rows of ``X`` are then images of
+        ``image_shape`` (:func:`nnscratch.nn.model.build_cnn`).
+    pool_every : int, default=2
+        With ``conv_layers``: a 2×2 max-pool after every ``pool_every``-th convolution.
+    batch_norm : bool, default=True
+        With ``conv_layers``: batch normalisation between each convolution and its activation.
+    image_shape : tuple (channels, height, width) or None, default=None
+        With ``conv_layers``: the shape of one row of ``X``; ``None`` takes a square one-channel
+        image (``(1, 28, 28)`` for 784 columns).
 
     Attributes
     ----------
@@ -177,6 +191,10 @@ class NeuralNetClassifier:
         random_state: int | np.random.Generator | None = 0,
         verbose: int = 0,
         augment: Augmentation | None = None,
+        conv_layers: Sequence[int] = (),
+        pool_every: int = 2,
+        batch_norm: bool = True,
+        image_shape: Sequence[int] | None = None,
     ) -> None:
         self.hidden_layers = hidden_layers
         self.activation = activation
@@ -199,6 +217,10 @@ class NeuralNetClassifier:
         self.random_state = random_state
         self.verbose = verbose
         self.augment = augment
+        self.conv_layers = conv_layers
+        self.pool_every = pool_every
+        self.batch_norm = batch_norm
+        self.image_shape = image_shape
 
     # -- the scikit-learn estimator protocol ----------------------------------------------
     @classmethod
@@ -273,6 +295,15 @@ class NeuralNetClassifier:
     def _validate_params(self, X: Any) -> np.dtype:
         """Check every hyper-parameter; return the dtype of the network to train on ``X``."""
         _check_hidden_layers(self.hidden_layers)
+        if isinstance(self.conv_layers, str) or not isinstance(self.conv_layers,
+                                                                Sequence | np.ndarray):
+            raise ValueError(
+                f"conv_layers must be a sequence of channel counts, got {self.conv_layers!r}; "
+                "for two convolutions of 32 and 64 channels write conv_layers=(32, 64)."
+            )
+        for channels in self.conv_layers:
+            check_int(channels, "each entry of conv_layers", low=1)
+        check_int(self.pool_every, "pool_every", low=1)
         for name, registry in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS),
                                ("schedule", SCHEDULES)):
             value = getattr(self, name)
@@ -417,15 +448,41 @@ class NeuralNetClassifier:
     def _initialise(self, n_features: int, dtype: np.dtype) -> None:
         rng = _make_rng(self.random_state)
         n_outputs = 1 if self.classes_.shape[0] == 2 else self.classes_.shape[0]
-        self.model_ = build_mlp(
-            n_features, list(self.hidden_layers), n_outputs, activation=self.activation,
-            init=self.init, dropout=self.dropout, rng=rng, dtype=dtype,
-        )
+        if len(self.conv_layers):
+            self.model_ = build_cnn(
+                self._image_shape(n_features), list(self.conv_layers),
+                list(self.hidden_layers), n_outputs, pool_every=self.pool_every,
+                batch_norm=bool(self.batch_norm), activation=self.activation, init=self.init,
+                dropout=self.dropout, rng=rng, dtype=dtype,
+            )
+        else:
+            self.model_ = build_mlp(
+                n_features, list(self.hidden_layers), n_outputs, activation=self.activation,
+                init=self.init, dropout=self.dropout, rng=rng, dtype=dtype,
+            )
         self.loss_ = self._loss()
         self.optimizer_ = self._make_optimizer(self.model_)
         self.n_features_in_ = n_features
         self._shuffle_seed = int(rng.integers(2**31))
         self._partial_epochs = 0
+
+    def _image_shape(self, n_features: int) -> tuple[int, int, int]:
+        """The ``(channels, height, width)`` of one row of ``n_features`` values."""
+        if self.image_shape is None:
+            side = math.isqrt(n_features)
+            if side * side != n_features:
+                raise ValueError(
+                    f"X has {n_features} features, which is not a square image; with "
+                    "conv_layers pass image_shape=(channels, height, width)."
+                )
+            return (1, side, side)
+        shape = tuple(int(size) for size in self.image_shape)
+        if len(shape) != 3 or int(np.prod(shape)) != n_features:
+            raise ValueError(
+                f"image_shape {tuple(self.image_shape)} must be (channels, height, width) with "
+                f"as many values as X has features ({n_features})."
+            )
+        return shape  # type: ignore[return-value]
 
     def _targets(self, index: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return index.astype(dtype) if self.classes_.shape[0] == 2 else index
@@ -604,7 +661,7 @@ class NeuralNetClassifier:
         """
         self._check_fitted()
         X = self._check_X(X, self.model_.dtype, reset=False)
-        logits = self.model_.forward(X, training=False)
+        logits = forward_in_chunks(self.model_, X)
         return logits.reshape(-1) if self.classes_.shape[0] == 2 else logits
 
     def predict_proba(self, X: Any) -> np.ndarray:

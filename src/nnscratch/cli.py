@@ -28,6 +28,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -58,7 +59,7 @@ from nnscratch.runs.settings_check import (
     check_settings,
     setting_name,
 )
-from nnscratch.serialization import MAX_PARAMETERS
+from nnscratch.serialization import MAX_PARAMETERS, sample_shapes
 
 EXAMPLES_TRAIN = """\
 examples:
@@ -207,6 +208,9 @@ def _check_memory(recipe: Recipe, settings: dict[str, Any]) -> None:
     available = available_memory()
     if available is None:
         return
+    if recipe.kind == "cnn":
+        _check_cnn_memory(settings, available)
+        return
     tutorial = recipe.kind == "tutorial"
     n_classes = len(settings["digits"])
     widths = list(settings["layers"]) + ([] if tutorial else [1 if n_classes == 2 else n_classes])
@@ -221,6 +225,35 @@ def _check_memory(recipe: Recipe, settings: dict[str, Any]) -> None:
             f"training layers {settings['layers']} needs about {format_bytes(estimate.total)} "
             f"of memory ({estimate.describe()}), but {format_bytes(available)} is available. "
             f"Use fewer or smaller --layers{smaller} or --dtype float32."
+        )
+
+
+def _check_cnn_memory(settings: dict[str, Any], available: int) -> None:
+    """Refuse a CNN whose training cannot fit: its activations counted from its own shapes."""
+    from nnscratch._memory import image_model_training_bytes
+    from nnscratch.nn.conv import Conv2D
+    from nnscratch.nn.model import build_cnn
+
+    n_classes = len(settings["digits"])
+    model = build_cnn((1, 28, 28), settings["conv_layers"], settings["layers"],
+                      1 if n_classes == 2 else n_classes, pool_every=settings["pool_every"],
+                      batch_norm=settings["batch_norm"], rng=0, dtype=settings["dtype"])
+    shapes = sample_shapes(model)
+    values = sum(math.prod(shape) for shape in shapes[1:])
+    values += sum(math.prod(after[1:]) * layer.in_channels * math.prod(layer.kernel_size)
+                  for layer, after in zip(model.layers, shapes[1:], strict=True)
+                  if isinstance(layer, Conv2D))
+    estimate = image_model_training_bytes(
+        sum(param.value.size for param in model.parameters()), values, n_classes=n_classes,
+        batch_size=settings["batch_size"], optimizer=settings["optimizer"],
+        momentum=settings.get("momentum", 0.0), itemsize=np.dtype(settings["dtype"]).itemsize,
+    )
+    if estimate.total > available:
+        raise CLIError(
+            f"training conv layers {settings['conv_layers']} with layers {settings['layers']} "
+            f"needs about {format_bytes(estimate.total)} of memory ({estimate.describe()}), but "
+            f"{format_bytes(available)} is available. Use fewer channels (--conv-layers), a "
+            "smaller --batch-size or --dtype float32."
         )
 
 
@@ -574,7 +607,7 @@ def _plot(args: argparse.Namespace) -> int:
     labels = run.saved.classes.tolist()  # the labels shown: digits, or Fashion-MNIST's names
     matrix = np.asarray(run.metrics.get("confusion_matrix", np.zeros((len(labels),) * 2)))
     figures = runs.Figures(recipe.kind, run.cost_history, run.history_rows,
-                           run.saved.model.layers[0].W.value, labels, matrix,
+                           runs.first_layer_weights(run.saved.model), labels, matrix,
                            augment=_augmentation(run.settings))
     if not args.no_data:
         from nnscratch.metrics import confusion_matrix
@@ -609,11 +642,43 @@ def _file_sha256(path: Path) -> str:
 
 
 def _describe_layer(layer: Any) -> str:
-    from nnscratch.nn.layers import Dense
+    """One layer in words: ``1→32 3×3 pad 1`` for a convolution, ``2×2`` for a pool..."""
+    from nnscratch.nn.conv import AvgPool2D, Conv2D, MaxPool2D
+    from nnscratch.nn.layers import Dense, Flatten, Reshape
+    from nnscratch.nn.normalization import BatchNorm, LayerNorm
+
+    def pair(sizes: Sequence[int]) -> str:
+        return "×".join(map(str, sizes))
 
     if isinstance(layer, Dense):
         return f"{layer.in_features} -> {layer.out_features}, init {layer.init}"
+    if isinstance(layer, Conv2D):
+        words = f"{layer.in_channels}→{layer.out_channels} {pair(layer.kernel_size)}"
+        ph, pw = layer.padding
+        if ph or pw:
+            words += f" pad {ph if ph == pw else pair(layer.padding)}"
+        if layer.stride != (1, 1):
+            words += f" stride {pair(layer.stride)}"
+        return f"{words}, init {layer.init}"
+    if isinstance(layer, MaxPool2D | AvgPool2D):
+        words = pair(layer.kernel_size)
+        if layer.stride != layer.kernel_size:
+            words += f" stride {pair(layer.stride)}"
+        return words
+    if isinstance(layer, BatchNorm):
+        return f"{layer.num_features}, momentum {layer.momentum}, eps {layer.eps}"
+    if isinstance(layer, LayerNorm):
+        return f"{pair(layer.normalized_shape)}, eps {layer.eps}"
+    if isinstance(layer, Reshape):
+        return f"to {pair(layer.shape)}"
+    if isinstance(layer, Flatten):
+        return ""
     return ", ".join(f"{key}={value}" for key, value in layer.get_config().items())
+
+
+def _distinct(shapes: Sequence[Any]) -> list[Any]:
+    """``shapes`` without consecutive repeats (the layers that keep the shape)."""
+    return [shape for i, shape in enumerate(shapes) if i == 0 or shape != shapes[i - 1]]
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -626,6 +691,7 @@ def _info(args: argparse.Namespace) -> int:
     ]
     widths = [saved.model.in_features] + [
         layer.out_features for layer in saved.model.layers if hasattr(layer, "out_features")]
+    shapes = sample_shapes(saved.model)
     report = {
         "path": str(path),
         "file_size": path.stat().st_size,
@@ -634,6 +700,7 @@ def _info(args: argparse.Namespace) -> int:
         "format_version": meta["format_version"],
         "versions": meta.get("versions", {}),
         "layer_sizes": widths,
+        "sample_shapes": [list(shape) for shape in shapes],
         "layers": layers,
         "n_parameters": saved.n_parameters,
         "classes": saved.classes.tolist(),
@@ -657,7 +724,8 @@ def _info(args: argparse.Namespace) -> int:
         ("format", f"{report['format']} version {report['format_version']}, written by "
                    f"nnscratch {versions.get('nnscratch', '?')} with NumPy "
                    f"{versions.get('numpy', '?')}"),
-        ("architecture", " -> ".join(map(str, widths))),
+        ("architecture", " -> ".join(
+            "×".join(map(str, shape)) for shape in _distinct(shapes))),
         ("parameters", f"{saved.n_parameters:,}"),
         ("classes", f"{' '.join(map(str, report['classes']))} ({report['output']} output)"),
         ("dtype", report["dtype"]),
@@ -950,6 +1018,12 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--layers", nargs="+", type=int, metavar="N",
                       help="tutorial: sizes after the input, ending with the output (196 1); "
                            "other recipes: hidden layer sizes")
+    what.add_argument("--conv-layers", nargs="+", type=int, metavar="C",
+                      help="cnn recipes: the channels of each 3x3 convolution (32 32 64 64)")
+    what.add_argument("--pool-every", type=int, metavar="N",
+                      help="cnn recipes: a 2x2 max-pool after every N convolutions (2)")
+    what.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
+                      help="cnn recipes: batch norm after each convolution")
     how = train.add_argument_group("how to train")
     how.add_argument("--learning-rate", type=float, metavar="LR", help="step size")
     how.add_argument("--iterations", type=int, metavar="N",

@@ -1,7 +1,8 @@
 """Safe model files: one ``.npz`` of plain arrays plus JSON metadata, never a pickle.
 
 A model file holds the weights of a :class:`~nnscratch.nn.model.Sequential` as numbered arrays
-(``param_000``, ``param_001``, ...) and one ``metadata`` array of UTF-8 JSON bytes that says
+(``param_000``, ``param_001``, ...), batch norm's running statistics likewise (``buffer_000``,
+...), and one ``metadata`` array of UTF-8 JSON bytes that says
 everything else: the format version, the architecture (layer types and constructor
 arguments), the classes and how outputs map to them, the preprocessing the inputs need, the
 dtype, the nnscratch and NumPy versions, seeds, the SHA-256 of the training data, metrics, and
@@ -13,6 +14,8 @@ uses ``np.load(..., allow_pickle=False)`` — an object array (the way a pickle 
 ``.npz``) is refused — and checks, before allocating or decompressing any weights: that every
 archive member's declared size fits in the file (no decompression bombs), the type of every
 metadata field, the classes, that the ``output`` field agrees with the architecture, that the
+shape of one sample chains through every layer (a kernel no larger than its padded input,
+channels and widths that match, no sample larger than :data:`MAX_SAMPLE_VALUES`), that the
 architecture's parameter count is within a limit (:data:`MAX_PARAMETERS`, raised with
 ``max_parameters=``), that the array names are exactly those the metadata lists, and that
 every array's shape, dtype and byte count (read from its header) match the metadata and the
@@ -50,30 +53,51 @@ from nnscratch._files import NotRegularFileError, open_regular_file
 from nnscratch._json import NonFiniteJSONError, to_json
 from nnscratch._validation import FLOAT_DTYPES, check_features, check_int, check_n_features
 from nnscratch.nn.activations import ACTIVATIONS
-from nnscratch.nn.layers import Dense, Dropout, Layer
+from nnscratch.nn.conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+from nnscratch.nn.layers import Dense, Dropout, Flatten, Layer, Reshape
 from nnscratch.nn.losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
-from nnscratch.nn.model import Sequential
+from nnscratch.nn.model import Sequential, forward_in_chunks
+from nnscratch.nn.normalization import BatchNorm, LayerNorm
 
 FORMAT_NAME = "nnscratch-model"
-FORMAT_VERSION = 1
+#: The newest format version this code reads and writes. Version 2 (issue 20) adds the
+#: convolutional layers, the normalisations, ``Flatten`` and ``Reshape``, and the ``buffers``
+#: field; a model made only of version 1's layers is still written as version 1, so that older
+#: nnscratch reads it.
+FORMAT_VERSION = 2
 
 #: Layer classes by the ``type`` names the architecture uses.
 LAYER_TYPES: dict[str, type[Layer]] = {
     "Dense": Dense,
     "Dropout": Dropout,
     **{cls.__name__: cls for cls in ACTIVATIONS.values()},
+    **{cls.__name__: cls for cls in (Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, BatchNorm,
+                                     LayerNorm, Flatten, Reshape)},
 }
+
+#: The layer types of format version 1: dense layers, dropout and the activations.
+VERSION_1_LAYERS = frozenset({"Dense", "Dropout",
+                              *(cls.__name__ for cls in ACTIVATIONS.values())})
 
 #: Metadata keys that :func:`save_model` writes itself; callers may not set them.
 RESERVED_KEYS = frozenset({
     "format", "format_version", "architecture", "classes", "output", "dtype", "versions",
-    "parameters",
+    "parameters", "buffers",
 })
 
 #: The most parameters :func:`load_model` accepts unless told otherwise: 10^8, 0.8 GB of
 #: float64 — about 190 times the largest recipe (mnist10) — so that a small file declaring a
 #: huge matrix is refused before anything is allocated. Raise it with ``max_parameters=``.
 MAX_PARAMETERS = 100_000_000
+
+#: The most values one sample may have at any layer (2^24, 64 MB of float32): a file declaring
+#: a larger image or feature map is refused before anything is allocated. The largest recipe
+#: (mnist-cnn) has 25,088 (32 channels of 28 × 28).
+MAX_SAMPLE_VALUES = 2**24
+
+#: The arrays of each layer type that are state but not parameters (not trained by gradient):
+#: batch norm's running statistics. They are stored, checked and restored like parameters.
+LAYER_BUFFERS: dict[str, tuple[str, ...]] = {"BatchNorm": ("running_mean", "running_var")}
 
 #: The arguments each layer type records in the architecture, and the JSON type of each.
 LAYER_ARGUMENTS: dict[str, dict[str, str]] = {
@@ -82,6 +106,14 @@ LAYER_ARGUMENTS: dict[str, dict[str, str]] = {
     "Dropout": {"p": "number"},
     "LeakyReLU": {"negative_slope": "number"},
     "ELU": {"alpha": "number"},
+    "Conv2D": {"in_channels": "integer", "out_channels": "integer", "kernel_size": "pair",
+               "stride": "pair", "padding": "pair", "init": "string", "dtype": "string"},
+    "MaxPool2D": {"kernel_size": "pair", "stride": "pair"},
+    "AvgPool2D": {"kernel_size": "pair", "stride": "pair"},
+    "BatchNorm": {"num_features": "integer", "momentum": "number", "eps": "number",
+                  "dtype": "string"},
+    "LayerNorm": {"normalized_shape": "shape", "eps": "number", "dtype": "string"},
+    "Reshape": {"shape": "shape"},
 }
 
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -92,6 +124,7 @@ _MAX_DEFLATE_RATIO = 1032
 _DEFLATE_SLACK = 1024  # block headers and the end of the stream
 _MAX_INT64 = 2**63 - 1
 _KEY_PATTERN = re.compile(r"param_\d{3,}")
+_BUFFER_KEY_PATTERN = re.compile(r"buffer_\d{3,}")
 _SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 _RESAVE = "Re-save the model with nnscratch, or copy the original file again."
 
@@ -177,7 +210,7 @@ class SavedModel:
         X = check_features(X, self.model.dtype)
         check_n_features(X, self.model.in_features)  # type: ignore[arg-type]
         with np.errstate(over="ignore", invalid="ignore"):  # refused below, with the reason
-            logits = self.model.forward(X, training=False)
+            logits = forward_in_chunks(self.model, X)
         broken = np.flatnonzero(~np.isfinite(logits.reshape(len(logits), -1)).all(axis=1))
         if broken.size:
             raise ValueError(
@@ -228,12 +261,13 @@ def _outputs_problem(n_classes: int, n_outputs: int) -> str | None:
 
 
 def _non_finite_parameter(model: Sequential) -> str | None:
-    """Name the first parameter holding NaN or infinity: layer, parameter and counts."""
-    for layer_index, param in _named_parameters(model):
-        finite = np.isfinite(param.value)
+    """Name the first parameter (or running statistic) holding NaN or infinity: layer, name
+    and counts."""
+    for layer_index, name, value in _named_parameters(model) + _named_buffers(model):
+        finite = np.isfinite(value)
         if not finite.all():
-            return _describe_non_finite(layer_index, model.layers[layer_index], param.name,
-                                        param.value, finite)
+            return _describe_non_finite(layer_index, model.layers[layer_index], name,
+                                        value, finite)
     return None
 
 
@@ -243,7 +277,8 @@ def _describe_non_finite(layer_index: int, layer: Any, name: str, value: np.ndar
     n_inf = int(value.size - np.count_nonzero(finite)) - n_nan
     kind = layer if isinstance(layer, str) else type(layer).__name__
     return (f"layer {layer_index} ({kind}) has {n_nan:,} NaN and {n_inf:,} infinite values in "
-            f"its parameter {name} ({layer_index}.{name})")
+            f"its {'array' if name in _BUFFER_NAMES else 'parameter'} {name} "
+            f"({layer_index}.{name})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,8 +300,9 @@ def save_model(
         Destination, conventionally ending in ``.npz``; its directory must exist. An existing
         file is replaced only once the new one is completely written.
     model : Sequential
-        Made of the layers in :data:`LAYER_TYPES` (``Dense``, ``Dropout`` and the activations),
-        with finite weights.
+        Made of the layers in :data:`LAYER_TYPES` (``Dense``, ``Dropout``, the activations, the
+        convolutions and pools, the normalisations, ``Flatten`` and ``Reshape``), with finite
+        weights and running statistics.
     classes : array-like of shape (n_classes,)
         Distinct labels (numbers or strings) in output order; 2 classes means one sigmoid logit.
     metadata : mapping, default=None
@@ -301,12 +337,7 @@ def save_model(
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a Sequential, got {type(model).__name__}.")
-    for position, layer in enumerate(model.layers):
-        if type(layer).__name__ not in LAYER_TYPES:
-            raise ValueError(
-                f"layer {position} is a {type(layer).__name__}, which model files cannot hold; "
-                f"they hold {', '.join(sorted(LAYER_TYPES))}."
-            )
+    _check_layers_saveable(model)
     classes_list = _check_classes(np.asarray(classes).tolist(), "classes")
     problem = _outputs_problem(len(classes_list), model.out_features)
     if problem:
@@ -327,19 +358,14 @@ def save_model(
         problem = _field_problem(key, extra[key])
         if problem:
             raise TypeError(f"metadata: {problem}.")
-    arrays: dict[str, np.ndarray] = {}
-    params_meta = []
-    for index, (layer_index, param) in enumerate(_named_parameters(model)):
-        key = f"param_{index:03d}"
-        arrays[key] = np.ascontiguousarray(param.value)
-        params_meta.append({
-            "key": key, "name": f"{layer_index}.{param.name}", "shape": list(param.shape),
-            "dtype": param.dtype.name, "sha256": sha256_of_arrays(param.value),
-        })
+    arrays, entries = _arrays_to_write(model)
+    if entries["buffer"]:  # a model without batch norm is written exactly as by version 1
+        extra["buffers"] = entries["buffer"]
+    params_meta = entries["param"]
     document = {
         **extra,
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": _version_for(model),
         "architecture": model.get_config(),
         "classes": classes_list,
         "output": _output_for(len(classes_list))[1],
@@ -361,8 +387,57 @@ def save_model(
         handle.write(buffer.getbuffer())
 
 
-def _named_parameters(model: Sequential) -> list[tuple[int, Any]]:
-    return [(i, p) for i, layer in enumerate(model.layers) for p in layer.parameters()]
+def _check_layers_saveable(model: Sequential) -> None:
+    """Every layer type is one a file holds, and the shapes chain as :func:`load_model` checks
+    (so that the file can be loaded back); else ``ValueError``."""
+    for position, layer in enumerate(model.layers):
+        if type(layer).__name__ not in LAYER_TYPES:
+            raise ValueError(
+                f"layer {position} is a {type(layer).__name__}, which model files cannot hold; "
+                f"they hold {', '.join(sorted(LAYER_TYPES))}."
+            )
+    try:
+        _expected_arrays("the model", model.get_config(), model.dtype)
+    except ModelFileError as error:
+        reason = str(error).replace(f" {_RESAVE}", "").split("; the file was altered")[0]
+        raise ValueError(f"{reason.rstrip('.')}; a model file could not hold it.") from None
+
+
+def _version_for(model: Sequential) -> int:
+    """The oldest format version that holds ``model``: 1 for version 1's layers, else 2."""
+    return 1 if all(type(layer).__name__ in VERSION_1_LAYERS for layer in model.layers) else 2
+
+
+def _arrays_to_write(
+    model: Sequential,
+) -> tuple[dict[str, np.ndarray], dict[str, list[dict[str, Any]]]]:
+    """The archive's arrays (``param_000``..., ``buffer_000``...) and their metadata entries."""
+    arrays: dict[str, np.ndarray] = {}
+    entries: dict[str, list[dict[str, Any]]] = {"param": [], "buffer": []}
+    for prefix, named in (("param", _named_parameters(model)), ("buffer", _named_buffers(model))):
+        for index, (layer_index, name, value) in enumerate(named):
+            key = f"{prefix}_{index:03d}"
+            arrays[key] = np.ascontiguousarray(value, dtype=model.dtype)
+            entries[prefix].append({
+                "key": key, "name": f"{layer_index}.{name}", "shape": list(value.shape),
+                "dtype": model.dtype.name, "sha256": sha256_of_arrays(arrays[key]),
+            })
+    return arrays, entries
+
+
+def _named_parameters(model: Sequential) -> list[tuple[int, str, np.ndarray]]:
+    """``(layer index, name, values)`` of every parameter, in model order."""
+    return [(i, p.name, p.value) for i, layer in enumerate(model.layers)
+            for p in layer.parameters()]
+
+
+def _named_buffers(model: Sequential) -> list[tuple[int, str, np.ndarray]]:
+    """``(layer index, name, values)`` of every running statistic, in model order."""
+    return [(i, name, np.asarray(getattr(layer, name))) for i, layer in enumerate(model.layers)
+            for name in LAYER_BUFFERS.get(type(layer).__name__, ())]
+
+
+_BUFFER_NAMES = frozenset(name for names in LAYER_BUFFERS.values() for name in names)
 
 
 def _check_classes(classes: Any, where: str) -> list[Any]:
@@ -396,7 +471,8 @@ def _check_classes(classes: Any, where: str) -> list[Any]:
 # ---------------------------------------------------------------------------------------------
 # The metadata's fields and their JSON types
 
-#: The JSON type of each documented metadata field; the first eight are required.
+#: The JSON type of each documented metadata field; the first eight are required
+#: (``buffers``, batch norm's running statistics, is there when the model has any).
 _FIELDS: dict[str, str] = {
     "format": "string",
     "format_version": "integer",
@@ -411,6 +487,7 @@ _FIELDS: dict[str, str] = {
     "seeds": "object",
     "training_data_sha256": "string",
     "metrics": "object",
+    "buffers": "array",
 }
 _PARAMETER_ENTRY = {"key": "string", "name": "string", "shape": "array", "dtype": "string",
                     "sha256": "string"}
@@ -434,15 +511,25 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
+#: Compound argument types of the layer entries: what each must be, in words.
+_COMPOUND_TYPES = {"pair": "pair of integers [height, width]",
+                   "shape": "non-empty array of at most 8 integers"}
+
+
 def _is(value: Any, expected: str) -> bool:
     found = _json_type(value)
+    if expected in _COMPOUND_TYPES:
+        if found != "array" or not all(_json_type(size) == "integer" for size in value):
+            return False
+        return len(value) == 2 if expected == "pair" else 1 <= len(value) <= 8
     return found == expected or (expected == "number" and found == "integer")
 
 
 def _type_problem(where: str, value: Any, expected: str) -> str | None:
     if _is(value, expected):
         return None
-    article = "an" if expected[0] in "aeiou" else "a"
+    words = _COMPOUND_TYPES.get(expected, expected)
+    article = "an" if words[0] in "aeiou" else "a"
     found = _json_type(value)
     try:
         shown = json.dumps(value, default=str)
@@ -450,7 +537,7 @@ def _type_problem(where: str, value: Any, expected: str) -> str | None:
         shown = repr(value)
     shown = shown if len(shown) <= 60 else shown[:59] + "…"
     got = "null" if found == "null" else f"{'an' if found[0] in 'aeiou' else 'a'} {found} {shown}"
-    return f"the field {where!r} must be {article} {expected}, got {got}"
+    return f"the field {where!r} must be {article} {words}, got {got}"
 
 
 def _field_problem(key: str, value: Any) -> str | None:
@@ -492,8 +579,8 @@ def _architecture_problem(value: Mapping[str, Any]) -> str | None:
         for index, spec in enumerate(value["layers"]))
 
 
-def _parameters_problem(value: list[Any]) -> str | None:
-    return _first(_parameter_entry_problem(f"parameters[{index}]", entry)
+def _entries_problem(field_name: str, value: list[Any]) -> str | None:
+    return _first(_parameter_entry_problem(f"{field_name}[{index}]", entry)
                   for index, entry in enumerate(value))
 
 
@@ -516,7 +603,8 @@ _FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "training_data_sha256": _sha256_problem,
     "versions": _versions_problem,
     "architecture": _architecture_problem,
-    "parameters": _parameters_problem,
+    "parameters": lambda value: _entries_problem("parameters", value),
+    "buffers": lambda value: _entries_problem("buffers", value),
 }
 
 
@@ -777,6 +865,8 @@ class _Plan:
     shapes: list[tuple[int, ...]]
     dtype: np.dtype
     sha256: list[str]
+    n_parameters: int = 0  # the first n_parameters arrays are parameters, the rest buffers
+    kinds: list[str] = field(default_factory=list)  # the type of each layer
 
 
 def _check_document(path: str, document: dict[str, Any], max_parameters: int) -> _Plan:
@@ -793,10 +883,30 @@ def _check_document(path: str, document: dict[str, Any], max_parameters: int) ->
             f"{path}: the dtype {dtype_name!r:.60} in the metadata is not float32 or float64."
         )
     dtype = FLOAT_DTYPES[dtype_name]
-    expected, n_outputs = _expected_parameters(path, document["architecture"], dtype)
+    if document["format_version"] == 1:
+        newer = [(index, spec["type"]) for index, spec in enumerate(
+            document["architecture"]["layers"]) if spec["type"] not in VERSION_1_LAYERS]
+        if newer or "buffers" in document:
+            what = (f"layer {newer[0][0]} is a {newer[0][1]}" if newer
+                    else "it lists running statistics ('buffers')")
+            raise ModelFileError(
+                f"{path} says it is format version 1, but {what}, which version 1 does not "
+                f"have (version 2 does); the file was altered. {_RESAVE}"
+            )
+    expected, buffers, n_outputs = _expected_arrays(path, document["architecture"], dtype)
     _check_output(path, document["output"], len(classes), n_outputs)
-    _check_size(path, expected, dtype, max_parameters)
-    return _parameter_plan(path, document["parameters"], expected, dtype)
+    _check_size(path, expected + buffers, dtype, max_parameters)
+    plan = _parameter_plan(path, document["parameters"], expected, dtype, "parameters")
+    extra = _parameter_plan(path, document.get("buffers", []), buffers, dtype, "buffers")
+    plan.keys += extra.keys
+    plan.names += extra.names
+    plan.shapes += extra.shapes
+    plan.sha256 += extra.sha256
+    plan.n_parameters = len(expected)
+    plan.kinds = [spec["type"] for spec in document["architecture"]["layers"]]
+    if len(set(plan.keys)) != len(plan.keys):
+        raise ModelFileError(f"{path}: the metadata lists an array twice; the file was altered.")
+    return plan
 
 
 def _check_format(path: str, document: dict[str, Any]) -> None:
@@ -822,7 +932,7 @@ def _check_fields(path: str, document: dict[str, Any]) -> None:
     """Every required field is there, and every documented field has its type and form."""
     for key in _FIELDS:
         if key not in document:
-            if key in RESERVED_KEYS:
+            if key in RESERVED_KEYS and key != "buffers":  # buffers: only with batch norm
                 raise ModelFileError(
                     f"{path}: the metadata has no {key!r} field; the file was altered or not "
                     f"written by nnscratch. {_RESAVE}"
@@ -861,17 +971,21 @@ def _check_size(path: str, expected: list[tuple[str, tuple[int, ...]]], dtype: n
 
 
 def _parameter_plan(path: str, entries: list[dict[str, Any]],
-                    expected: list[tuple[str, tuple[int, ...]]], dtype: np.dtype) -> _Plan:
-    """Which archive member holds each parameter the architecture needs, and its checksum."""
+                    expected: list[tuple[str, tuple[int, ...]]], dtype: np.dtype,
+                    field_name: str) -> _Plan:
+    """Which archive member holds each parameter (or buffer: ``field_name``) the architecture
+    needs, and its checksum."""
     if len(entries) != len(expected):
+        what = "parameter arrays" if field_name == "parameters" else "running-statistics arrays"
         raise ModelFileError(
-            f"{path}: the architecture has {len(expected)} parameter arrays but the metadata "
-            f"lists {len(entries)}; the file was altered."
+            f"{path}: the architecture has {len(expected)} {what} but the metadata's "
+            f"{field_name!r} lists {len(entries)}; the file was altered."
         )
+    pattern = _KEY_PATTERN if field_name == "parameters" else _BUFFER_KEY_PATTERN
     plan = _Plan([], [], [], dtype, [])
     for entry, (name, shape) in zip(entries, expected, strict=True):
         key, listed, sha = entry["key"], entry["shape"], entry["sha256"]
-        if not (_KEY_PATTERN.fullmatch(key) and _SHA256_PATTERN.fullmatch(sha)):
+        if not (pattern.fullmatch(key) and _SHA256_PATTERN.fullmatch(sha)):
             raise ModelFileError(
                 f"{path}: the metadata entry for {name} is malformed: {entry!r:.200}."
             )
@@ -885,41 +999,186 @@ def _parameter_plan(path: str, entries: list[dict[str, Any]],
         plan.names.append(name)
         plan.shapes.append(shape)
         plan.sha256.append(sha)
-    if len(set(plan.keys)) != len(plan.keys):
-        raise ModelFileError(f"{path}: the metadata lists an array twice; the file was altered.")
     return plan
 
 
-def _expected_parameters(
-    path: str, architecture: dict[str, Any], dtype: np.dtype
-) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
-    """Name and shape of each parameter the architecture implies, and its number of outputs.
+_Shape = tuple[int, ...]
+_Expected = list[tuple[str, _Shape]]
 
-    The layer entries' types and argument names were checked by :func:`_field_problem`.
+
+def _expected_arrays(path: str, architecture: dict[str, Any],
+                     dtype: np.dtype) -> tuple[_Expected, _Expected, int]:
+    """Name and shape of each parameter and running statistic the architecture implies, and
+    its number of outputs.
+
+    The shape of one sample is followed through every layer — from a first ``Reshape``'s
+    shape, a first ``Dense`` layer's width, or (for a model that starts with a convolution)
+    ``(in_channels, 28, 28)`` — so that every layer must fit the output of the one before:
+    a kernel larger than its padded input, a channel count or a width that does not chain,
+    or a sample larger than :data:`MAX_SAMPLE_VALUES` is refused here, before anything is
+    allocated. The layer entries' types and argument names were checked by
+    :func:`_field_problem`.
     """
-    expected: list[tuple[str, tuple[int, ...]]] = []
+    params: _Expected = []
+    buffers: _Expected = []
+    shape: _Shape | None = None  # one sample's shape after the layers so far; None: unknown
     width: int | None = None  # the output width of the last Dense seen
     for index, spec in enumerate(architecture["layers"]):
-        if spec["type"] != "Dense":
-            continue
-        n_in, n_out = spec["in_features"], spec["out_features"]
-        if n_in < 1 or n_out < 1:
-            raise ModelFileError(f"{path}: layer {index} (Dense) has invalid sizes: {spec}.")
-        if spec["dtype"] != dtype.name:
+        kind = spec["type"]
+        where = f"{path}: layer {index} ({kind})"
+        if "dtype" in spec and spec["dtype"] != dtype.name:
             raise ModelFileError(
-                f"{path}: layer {index} (Dense) is {spec['dtype']!r:.30} but the model is "
-                f"{dtype.name}; the file was altered."
+                f"{where} is {spec['dtype']!r:.30} but the model is {dtype.name}; the file was "
+                "altered."
             )
-        if width is not None and n_in != width:
+        shape = _layer_output(where, spec, shape)
+        if shape is not None and math.prod(shape) > MAX_SAMPLE_VALUES:
             raise ModelFileError(
-                f"{path}: layer {index} (Dense) takes {n_in} inputs but the layer before gives "
-                f"{width}; the file was altered."
+                f"{where} makes {math.prod(shape):,} values per sample (shape {list(shape)}), "
+                f"more than the limit of {MAX_SAMPLE_VALUES:,}; the file declares absurd sizes "
+                f"and is refused before anything is allocated. {_RESAVE}"
             )
-        width = n_out
-        expected += [(f"{index}.W", (n_in, n_out)), (f"{index}.b", (n_out,))]
+        if kind == "Dense":
+            width = spec["out_features"]
+            params += [(f"{index}.W", (spec["in_features"], width)), (f"{index}.b", (width,))]
+        elif kind == "Conv2D":
+            kernel = (spec["out_channels"], spec["in_channels"], *spec["kernel_size"])
+            params += [(f"{index}.W", kernel), (f"{index}.b", (spec["out_channels"],))]
+        elif kind == "BatchNorm":
+            features = (spec["num_features"],)
+            params += [(f"{index}.gamma", features), (f"{index}.beta", features)]
+            buffers += [(f"{index}.{name}", features) for name in LAYER_BUFFERS["BatchNorm"]]
+        elif kind == "LayerNorm":
+            normalized = tuple(spec["normalized_shape"])
+            params += [(f"{index}.gamma", normalized), (f"{index}.beta", normalized)]
     if width is None:
         raise ModelFileError(f"{path}: the architecture has no Dense layer. {_RESAVE}")
-    return expected, width
+    if shape is not None and shape != (width,):
+        raise ModelFileError(
+            f"{path}: the model's output per sample has shape {list(shape)}, not the "
+            f"{width} logits of its last Dense layer; the file was altered. {_RESAVE}"
+        )
+    return params, buffers, width
+
+
+def _sizes(where: str, spec: Mapping[str, Any], names: Iterable[str], low: int = 1) -> None:
+    for name in names:
+        values = spec[name] if isinstance(spec[name], list) else [spec[name]]
+        if any(value < low for value in values):
+            raise ModelFileError(f"{where} has invalid sizes (each {name} must be >= {low}): "
+                                 f"{dict(spec)!r:.300}.")
+
+
+def _layer_output(where: str, spec: Mapping[str, Any], shape: _Shape | None) -> _Shape | None:
+    """The shape of one sample after the layer ``spec``, given the shape before it."""
+    kind = spec["type"]
+    if kind == "Dense":
+        _sizes(where, spec, ("in_features", "out_features"))
+        if shape is not None and shape != (spec["in_features"],):
+            raise ModelFileError(
+                f"{where} takes {spec['in_features']} inputs but the layer before gives "
+                f"{_shape_words(shape)}; the file was altered."
+            )
+        return (spec["out_features"],)
+    if kind == "Reshape":
+        _sizes(where, spec, ("shape",))
+        if shape is not None and math.prod(shape) != math.prod(spec["shape"]):
+            raise ModelFileError(
+                f"{where} reshapes to {spec['shape']} ({math.prod(spec['shape']):,} values) but "
+                f"the layer before gives {_shape_words(shape)}; the file was altered."
+            )
+        return tuple(spec["shape"])
+    if kind == "Flatten":
+        return None if shape is None else (math.prod(shape),)
+    if kind in ("Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D"):
+        return _image_layer_output(where, spec, shape)
+    if kind == "BatchNorm":
+        _sizes(where, spec, ("num_features",))
+        if shape is not None and (len(shape) not in (1, 3) or shape[0] != spec["num_features"]):
+            raise ModelFileError(
+                f"{where} normalises {spec['num_features']} features (or channels) but the "
+                f"layer before gives {_shape_words(shape)}; the file was altered."
+            )
+        return shape
+    if kind == "LayerNorm":
+        _sizes(where, spec, ("normalized_shape",))
+        normalized = tuple(spec["normalized_shape"])
+        if shape is not None and shape[len(shape) - len(normalized):] != normalized:
+            raise ModelFileError(
+                f"{where} normalises over {list(normalized)} but the layer before gives "
+                f"{_shape_words(shape)}; the file was altered."
+            )
+        return shape if shape is not None else normalized
+    return shape  # activations and Dropout keep the shape
+
+
+def _image_layer_output(where: str, spec: Mapping[str, Any],
+                        shape: _Shape | None) -> _Shape:
+    kind = spec["type"]
+    if shape is None and kind == "Conv2D":
+        shape = (spec["in_channels"], 28, 28)  # a model that takes MNIST images as they are
+    if shape is None or len(shape) != 3:
+        given = "nothing known" if shape is None else _shape_words(shape)
+        raise ModelFileError(
+            f"{where} needs images (channels, height, width), but the layer before gives "
+            f"{given}; the file was altered. {_RESAVE}"
+        )
+    if kind == "GlobalAvgPool2D":
+        return shape[:1]
+    channels, height, width = shape
+    if kind == "Conv2D":
+        _sizes(where, spec, ("in_channels", "out_channels", "kernel_size", "stride"))
+        _sizes(where, spec, ("padding",), low=0)
+        if channels != spec["in_channels"]:
+            raise ModelFileError(
+                f"{where} takes {spec['in_channels']} channel(s) but the layer before gives "
+                f"{channels}; the file was altered."
+            )
+        padding, channels = spec["padding"], spec["out_channels"]
+    else:
+        _sizes(where, spec, ("kernel_size", "stride"))
+        padding = [0, 0]
+    sizes = []
+    for side, kernel, stride, pad in zip((height, width), spec["kernel_size"], spec["stride"],
+                                         padding, strict=True):
+        if kernel > side + 2 * pad:
+            raise ModelFileError(
+                f"{where} has a {spec['kernel_size'][0]}x{spec['kernel_size'][1]} kernel, "
+                f"larger than its {height}x{width} input padded by {padding}; the file was "
+                f"altered. {_RESAVE}"
+            )
+        sizes.append((side + 2 * pad - kernel) // stride + 1)
+    return (channels, *sizes)
+
+
+def sample_shapes(model: Sequential) -> list[tuple[int, ...]]:
+    """The shape of one sample at the model's input and after each layer.
+
+    ``[(784,), (1, 28, 28), (32, 28, 28), ...]`` for a CNN that reshapes rows of 784 pixels;
+    a model that starts with a convolution is taken to read ``(in_channels, 28, 28)``.
+
+    Raises
+    ------
+    ValueError
+        If the layers do not chain (a width, a channel count or a kernel that does not fit).
+    """
+    config = model.get_config()["layers"]
+    shape: _Shape | None = (model.in_features,) if model.in_features is not None else None
+    if shape is None and config and config[0]["type"] == "Conv2D":
+        shape = (config[0]["in_channels"], 28, 28)
+    shapes = [shape]
+    for index, spec in enumerate(config):
+        shape = _layer_output(f"layer {index} ({spec['type']})", spec, shape)
+        shapes.append(shape)
+    if any(found is None for found in shapes):
+        raise ValueError("the model's input shape is unknown: start it with Reshape or Dense.")
+    return shapes  # type: ignore[return-value]
+
+
+def _shape_words(shape: _Shape) -> str:
+    if len(shape) == 1:
+        return f"{shape[0]} values"
+    return f"shape {list(shape)}"
 
 
 def _read_parameters(path: str, archive: Any, plan: _Plan) -> list[np.ndarray]:
@@ -942,6 +1201,7 @@ def _read_parameters(path: str, archive: Any, plan: _Plan) -> list[np.ndarray]:
             )
     arrays = []
     for key, name, sha in zip(plan.keys, plan.names, plan.sha256, strict=True):
+        layer_index, param_name = name.split(".")
         array = archive[key]
         if sha256_of_arrays(array) != sha:
             raise ModelFileError(
@@ -950,8 +1210,8 @@ def _read_parameters(path: str, archive: Any, plan: _Plan) -> list[np.ndarray]:
             )
         finite = np.isfinite(array)
         if not finite.all():
-            layer_index, param_name = name.split(".")
-            problem = _describe_non_finite(int(layer_index), "Dense", param_name, array, finite)
+            problem = _describe_non_finite(int(layer_index), plan.kinds[int(layer_index)],
+                                           param_name, array, finite)
             raise ModelFileError(
                 f"{path}: {problem}. A model with NaN or infinite weights cannot predict (its "
                 "training diverged before it was saved); retrain it, e.g. with a lower learning "
@@ -970,8 +1230,11 @@ def _rebuild(
         raise ModelFileError(
             f"{path}: the architecture in the metadata is invalid ({error}). {_RESAVE}"
         ) from None
-    for param, array in zip(model.parameters(), arrays, strict=True):
+    for param, array in zip(model.parameters(), arrays[:plan.n_parameters], strict=True):
         param.value[...] = array
+    for (layer_index, name, _), array in zip(_named_buffers(model), arrays[plan.n_parameters:],
+                                             strict=True):
+        getattr(model.layers[layer_index], name)[...] = array
     try:
         return SavedModel(model=model, classes=np.asarray(document["classes"]),
                           metadata=document)
@@ -989,13 +1252,25 @@ def _build_architecture(config: Mapping[str, Any]) -> Sequential:
     for spec in config["layers"]:
         spec = dict(spec)
         kind = spec.pop("type")
-        if kind == "Dense":
+        if kind in ("Dense", "Conv2D"):
             # The recorded initialiser name is kept for the record; the weights come from the
             # file, so the layer starts from zeros rather than spending time on random draws.
             init = spec.pop("init", "glorot_uniform")
-            layer = Dense(spec.pop("in_features"), spec.pop("out_features"), init=_zeros,
-                          dtype=spec.pop("dtype"), **spec)
-            layer.init = init
+            if kind == "Dense":
+                layer: Layer = Dense(spec.pop("in_features"), spec.pop("out_features"),
+                                     init=_zeros, dtype=spec.pop("dtype"), **spec)
+            else:
+                layer = Conv2D(spec.pop("in_channels"), spec.pop("out_channels"),
+                               tuple(spec.pop("kernel_size")), stride=tuple(spec.pop("stride")),
+                               padding=tuple(spec.pop("padding")), init=_zeros,
+                               dtype=spec.pop("dtype"))
+            layer.init = init  # type: ignore[attr-defined]
+        elif kind in ("MaxPool2D", "AvgPool2D"):
+            layer = LAYER_TYPES[kind](tuple(spec["kernel_size"]), tuple(spec["stride"]))
+        elif kind in ("Reshape", "LayerNorm"):
+            name = "shape" if kind == "Reshape" else "normalized_shape"
+            spec[name] = tuple(spec[name])
+            layer = LAYER_TYPES[kind](**spec)
         else:
             layer = LAYER_TYPES[kind](**spec)
         layers.append(layer)

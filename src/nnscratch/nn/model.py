@@ -289,3 +289,128 @@ def build_mlp(
     layers.append(Dense(sizes[-1], check_int(out_features, "out_features", low=1), init=init,
                         rng=rng, dtype=dtype))
     return Sequential(layers)
+
+
+def build_cnn(
+    image_shape: Sequence[int],
+    conv_layers: Sequence[int],
+    hidden_layers: Sequence[int],
+    out_features: int,
+    *,
+    pool_every: int = 2,
+    batch_norm: bool = True,
+    activation: str = "relu",
+    init: str | None = None,
+    dropout: float = 0.0,
+    rng: RandomSource | int | None = None,
+    dtype: Any = np.float32,
+) -> Sequential:
+    """Build a convolutional network for flat image rows: ``Reshape(image_shape)``, then
+    ``Conv2D 3×3 pad 1 [→ BatchNorm] → activation`` per entry of ``conv_layers`` with a
+    ``MaxPool2D 2×2`` after every ``pool_every`` of them, then ``Flatten`` and the dense part
+    of :func:`build_mlp` (``Dense → activation [→ Dropout]`` per hidden layer, then the logits).
+
+    Parameters
+    ----------
+    image_shape : sequence of 3 int
+        ``(channels, height, width)`` of one image; the model takes rows of
+        ``prod(image_shape)`` values (784 for MNIST's ``(1, 28, 28)``).
+    conv_layers : sequence of int
+        The output channels of each convolution, first to last; at least one.
+    hidden_layers : sequence of int
+        Width of each dense hidden layer after the convolutions; may be empty.
+    out_features : int
+        Number of logits: 1 for a binary task, ``n_classes`` otherwise.
+    pool_every : int, default=2
+        A 2×2 max-pool (stride 2) follows every ``pool_every``-th convolution; each halves the
+        height and width (rounding down), so the image must stay at least 2×2 before each.
+    batch_norm : bool, default=True
+        Put a ``BatchNorm`` between each convolution and its activation; the convolutions then
+        have no use for their bias, which stays but is redundant.
+    activation, init, dropout, rng, dtype
+        As in :func:`build_mlp`; ``dropout`` applies after the dense hidden layers only.
+
+    Returns
+    -------
+    Sequential
+
+    Raises
+    ------
+    ValueError
+        For an image shape that is not 3 positive sizes, no convolution, a size below 1, or
+        more pools than the image can take.
+
+    Examples
+    --------
+    >>> model = build_cnn((1, 28, 28), [8, 16], [32], 10, rng=0)
+    >>> model.forward(np.zeros((2, 784), dtype=np.float32)).shape
+    (2, 10)
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
+    check_real(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
+    dtype = check_dtype(dtype)
+    rng = check_rng(rng)
+    shape = tuple(check_int(size, "image_shape", low=1) for size in image_shape)
+    if len(shape) != 3:
+        raise ValueError(
+            f"image_shape must be (channels, height, width), got {tuple(image_shape)}; MNIST's "
+            "is (1, 28, 28)."
+        )
+    channels = [check_int(width, "conv_layers", low=1) for width in conv_layers]
+    if not channels:
+        raise ValueError("conv_layers must list at least one convolution's channels, e.g. "
+                         "[32, 64]; use build_mlp for a network without convolutions.")
+    pool_every = check_int(pool_every, "pool_every", low=1)
+    if init is None:
+        relu_family = activation in ("relu", "leaky_relu", "elu", "gelu")
+        init = "he_normal" if relu_family else "glorot_uniform"
+    layers: list[Layer] = [Reshape(shape)]
+    in_channels, height, width = shape
+    for position, out_channels in enumerate(channels, start=1):
+        layers.append(Conv2D(in_channels, out_channels, 3, padding=1, init=init, rng=rng,
+                             dtype=dtype))
+        if batch_norm:
+            layers.append(BatchNorm(out_channels, dtype=dtype))
+        layers.append(get_activation(activation))
+        in_channels = out_channels
+        if position % pool_every == 0:
+            if height < 2 or width < 2:
+                raise ValueError(
+                    f"conv_layers {channels} with pool_every {pool_every} pool a "
+                    f"{height}x{width} image; use fewer convolutions or a larger pool_every."
+                )
+            layers.append(MaxPool2D(2))
+            height, width = height // 2, width // 2
+    layers.append(Flatten())
+    sizes = [in_channels * height * width]
+    sizes += [check_int(size, "hidden_layers", low=1) for size in hidden_layers]
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        layers.append(Dense(fan_in, fan_out, init=init, rng=rng, dtype=dtype))
+        layers.append(get_activation(activation))
+        if dropout > 0:
+            layers.append(Dropout(dropout, rng=rng))
+    layers.append(Dense(sizes[-1], check_int(out_features, "out_features", low=1), init=init,
+                        rng=rng, dtype=dtype))
+    return Sequential(layers)
+
+
+#: Rows per forward pass when a model with convolutions predicts (:func:`forward_in_chunks`):
+#: a convolution's intermediate arrays take tens of kilobytes per image where an MLP's take a
+#: few, so 60,000 rows at once would need gigabytes.
+IMAGE_MODEL_ROWS = 256
+
+
+def forward_in_chunks(model: Sequential, X: np.ndarray) -> np.ndarray:
+    """``model.forward(X, training=False)``, :data:`IMAGE_MODEL_ROWS` rows at a time for a model
+    with image layers (any other runs in one pass). At inference no row's output depends on
+    the other rows, so the result is the same up to the rounding of the matrix products."""
+    if len(X) <= IMAGE_MODEL_ROWS or not has_image_layers(model):
+        return model.forward(X, training=False)
+    return np.concatenate([model.forward(X[start:start + IMAGE_MODEL_ROWS], training=False)
+                           for start in range(0, len(X), IMAGE_MODEL_ROWS)])
+
+
+def has_image_layers(model: Sequential) -> bool:
+    """Whether ``model`` has a convolution or a pool (its inference runs in small chunks)."""
+    return any(isinstance(layer, _IMAGE_LAYERS) for layer in model.layers)

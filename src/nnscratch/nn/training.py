@@ -42,7 +42,7 @@ from nnscratch._validation import (
     check_sample_weight,
 )
 from nnscratch.nn.losses import Loss
-from nnscratch.nn.model import Sequential
+from nnscratch.nn.model import IMAGE_MODEL_ROWS, Sequential, has_image_layers
 from nnscratch.nn.optimizers import Optimizer, Schedule
 
 #: A callback gets the epoch number and its logs; returning True stops training.
@@ -328,7 +328,11 @@ def stratified_split(
 def evaluate(
     model: Sequential, loss: Loss, X: np.ndarray, y: np.ndarray, *, batch_size: int = 8192
 ) -> tuple[float, float | None]:
-    """Mean loss and accuracy (None for regression) of ``model`` on ``(X, y)``, in batches."""
+    """Mean loss and accuracy (None for regression) of ``model`` on ``(X, y)``, in batches
+    (of at most :data:`~nnscratch.nn.model.IMAGE_MODEL_ROWS` for a model with convolutions,
+    whose intermediate arrays would take gigabytes for 8192 images)."""
+    if has_image_layers(model):
+        batch_size = min(batch_size, IMAGE_MODEL_ROWS)
     total_loss, correct, n_samples = 0.0, 0, X.shape[0]
     for start in range(0, n_samples, batch_size):
         X_batch, y_batch = X[start:start + batch_size], y[start:start + batch_size]

@@ -130,6 +130,7 @@ class Figures:
     history_rows : list of dict
         The rows of ``history.csv``.
     first_layer_W : ndarray of shape (784, n_units)
+        Or, for a CNN, ``(kh * kw, out_channels)``: :func:`first_layer_weights`.
     digits : list of int or str
         The label of each class index: the digit for MNIST, the class name (``"Sneaker"``)
         for Fashion-MNIST.
@@ -297,13 +298,26 @@ def record_run(
     }
     model = predictor.model_
     figures = Figures(
-        recipe.kind, cost_history, history_rows, model.layers[0].W.value, labels, confusion,
+        recipe.kind, cost_history, history_rows, first_layer_weights(model), labels, confusion,
         data.X_test, data.y_test, test_pred, _second_class_scores(predictor, data),
         getattr(predictor, "augment", None), data.X_train, data.y_train,
     )
     return Run(settings, metrics, history_rows,
                provenance(data.files, training_data_sha256, dataset=data.dataset),
                model, np.asarray(labels), model_metadata, figures)
+
+
+def first_layer_weights(model: Any) -> np.ndarray:
+    """The first layer's weights as a matrix of one column per unit, for the weights figure.
+
+    A Dense layer's ``W`` of shape ``(784, n_units)``; a convolution's filters on its first
+    input channel, ``(kh * kw, out_channels)``, each column a ``kh × kw`` picture.
+    """
+    layer = next(layer for layer in model.layers if layer.parameters())
+    weights = layer.parameters()[0].value
+    if weights.ndim == 4:  # Conv2D: (out_channels, in_channels, kh, kw)
+        return weights[:, 0].reshape(weights.shape[0], -1).T
+    return weights
 
 
 def model_classes(data: ImageDataset) -> list[Any]:

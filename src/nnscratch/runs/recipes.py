@@ -33,10 +33,11 @@ class Recipe:
     Attributes
     ----------
     name : str
-    kind : {"tutorial", "mlp"}
+    kind : {"tutorial", "mlp", "cnn"}
         ``tutorial`` trains :class:`~nnscratch.classic.NeuralNet` (full-batch gradient descent,
         sigmoid layers, two digits); ``mlp`` trains
-        :class:`~nnscratch.classifier.NeuralNetClassifier`.
+        :class:`~nnscratch.classifier.NeuralNetClassifier`; ``cnn`` trains it with
+        convolutions first (``conv_layers``, :func:`~nnscratch.nn.model.build_cnn`).
     description : str
     settings : dict
         The defaults; keys are the CLI option names with ``_`` for ``-``.
@@ -59,9 +60,13 @@ MLP_KEYS = (
     "schedule", "warmup_epochs", "early_stopping", "validation_fraction", "patience",
     "augment",
 )
+#: Settings of the cnn kind only (it also has every mlp setting; ``layers`` are then the dense
+#: hidden layers after the convolutions).
+CNN_KEYS = ("conv_layers", "pool_every", "batch_norm")
 #: Every setting a user can change (each is a ``nnscratch train`` flag of the same name, with
 #: ``-`` for ``_``); ``recipe`` itself is chosen, not changed.
-SETTING_KEYS = tuple(key for key in COMMON_KEYS + TUTORIAL_KEYS + MLP_KEYS if key != "recipe")
+SETTING_KEYS = tuple(key for key in COMMON_KEYS + TUTORIAL_KEYS + MLP_KEYS + CNN_KEYS
+                     if key != "recipe")
 
 RECIPES: dict[str, Recipe] = {
     "tutorial": Recipe(
@@ -144,6 +149,47 @@ RECIPES: dict[str, Recipe] = {
             "augment": {"flip": True},
         },
     ),
+    "mnist-cnn": Recipe(
+        name="mnist-cnn",
+        kind="cnn",
+        description=(
+            "All ten digits with convolutions: 3x3 convolutions of 32 and 64 channels, each "
+            "with batch norm, ReLU and a 2x2 max-pool, then Dense 128 with dropout 0.3; "
+            "trained on digits shifted and rotated afresh every epoch; Adam, batch 128, cosine "
+            "schedule over 8 epochs, float32 (sized for 20 minutes on 2 cores; its accuracy "
+            "is not yet measured)."
+        ),
+        settings={
+            "dataset": "mnist", "digits": list(range(10)), "conv_layers": [32, 64],
+            "pool_every": 1, "batch_norm": True, "layers": [128], "activation": "relu",
+            "optimizer": "adam", "learning_rate": 2e-3, "batch_size": 128, "epochs": 8,
+            "momentum": 0.9, "weight_decay": 0.0, "dropout": 0.3, "schedule": "cosine",
+            "warmup_epochs": 0, "early_stopping": False, "validation_fraction": 0.1,
+            "patience": 5, "seed": 0, "dtype": "float32",
+            "augment": {"shift": 2.0, "rotation": 10.0},
+        },
+    ),
+    "fashion-cnn": Recipe(
+        name="fashion-cnn",
+        kind="cnn",
+        description=(
+            "The ten Fashion-MNIST classes with convolutions: the mnist-cnn network (3x3 "
+            "convolutions of 32 and 64 channels with batch norm, each followed by a 2x2 "
+            "max-pool, Dense 128 with dropout 0.3), trained on pictures mirrored left-right and "
+            "shifted by up to 2 pixels at random every epoch; Adam, batch 128, cosine schedule "
+            "over 8 epochs, float32 (sized for 20 minutes on 2 cores; its accuracy is not yet "
+            "measured)."
+        ),
+        settings={
+            "dataset": "fashion-mnist", "digits": list(range(10)), "conv_layers": [32, 64],
+            "pool_every": 1, "batch_norm": True, "layers": [128], "activation": "relu",
+            "optimizer": "adam", "learning_rate": 2e-3, "batch_size": 128, "epochs": 8,
+            "momentum": 0.9, "weight_decay": 0.0, "dropout": 0.3, "schedule": "cosine",
+            "warmup_epochs": 0, "early_stopping": False, "validation_fraction": 0.1,
+            "patience": 5, "seed": 0, "dtype": "float32",
+            "augment": {"flip": True, "shift": 2.0},
+        },
+    ),
 }
 
 
@@ -157,7 +203,9 @@ def get_recipe(name: str) -> Recipe:
 
 def allowed_keys(recipe: Recipe) -> tuple[str, ...]:
     """The setting names that apply to ``recipe``."""
-    return COMMON_KEYS + (TUTORIAL_KEYS if recipe.kind == "tutorial" else MLP_KEYS)
+    if recipe.kind == "tutorial":
+        return COMMON_KEYS + TUTORIAL_KEYS
+    return COMMON_KEYS + MLP_KEYS + (CNN_KEYS if recipe.kind == "cnn" else ())
 
 
 def train_recipe(
@@ -186,7 +234,8 @@ def train_recipe(
 
     Returns
     -------
-    NeuralNet (the ``tutorial`` kind) or NeuralNetClassifier (the ``mlp`` kind), fitted.
+    NeuralNet (the ``tutorial`` kind) or NeuralNetClassifier (the ``mlp`` and ``cnn`` kinds),
+    fitted.
     """
     if recipe.kind == "tutorial":
         from nnscratch.classic import NeuralNet
@@ -206,6 +255,11 @@ def train_recipe(
     from nnscratch.data.augment import Augmentation
 
     augment = settings.get("augment") or {}
+    convolutions = {}
+    if recipe.kind == "cnn":
+        convolutions = {"conv_layers": tuple(settings["conv_layers"]),
+                        "pool_every": settings["pool_every"],
+                        "batch_norm": settings["batch_norm"]}
     classifier = NeuralNetClassifier(
         hidden_layers=tuple(settings["layers"]), activation=settings["activation"],
         optimizer=settings["optimizer"], learning_rate=settings["learning_rate"],
@@ -215,6 +269,6 @@ def train_recipe(
         warmup_epochs=settings["warmup_epochs"], early_stopping=settings["early_stopping"],
         validation_fraction=settings["validation_fraction"], patience=settings["patience"],
         dtype=settings["dtype"], random_state=settings["seed"], verbose=verbose,
-        augment=Augmentation.from_settings(augment) if augment else None,
+        augment=Augmentation.from_settings(augment) if augment else None, **convolutions,
     )
     return classifier.fit(X, y, validation_data=validation_data, callbacks=callbacks)

@@ -83,6 +83,8 @@ BOUNDS: dict[str, Bound] = {
     "validation_fraction": Bound(0.0, 1.0, low_inclusive=False, high_inclusive=False),
     "patience": Bound(0),
     "layers": Bound(1),
+    "conv_layers": Bound(1),
+    "pool_every": Bound(1),
 }
 #: Stricter ranges for the mlp recipes, whose classifier (like scikit-learn's) trains at least
 #: one epoch with a positive learning rate; the tutorial accepts 0 iterations or a zero
@@ -229,16 +231,16 @@ def _check_number(value: Any, name: str, bound: Bound | None) -> None:
         raise SettingError(f"{name} must be {bound.describe()}, got {value}.")
 
 
-def _check_layers(value: Any, name: str) -> None:
+def _check_layers(value: Any, name: str, what: str = "layer size") -> None:
     if not isinstance(value, list) or not value:
-        raise SettingError(f"{name} must list at least one layer size, got {value!r}.")
+        raise SettingError(f"{name} must list at least one {what}, got {value!r}.")
     for size in value:
         if not _type_holds(size, int):
             raise SettingError(
                 f"{name} must hold whole numbers, got {_kind_of(size)} {size!r}."
             )
         if not BOUNDS["layers"].holds(size):
-            raise SettingError(f"{name}: every layer size must be >= 1, got {size}.")
+            raise SettingError(f"{name}: every {what} must be >= 1, got {size}.")
 
 
 def _check_value(key: str, value: Any, name: str, bounds: Mapping[str, Bound]) -> None:
@@ -248,6 +250,8 @@ def _check_value(key: str, value: Any, name: str, bounds: Mapping[str, Bound]) -
                            f"{value!r}.")
     if key == "layers":
         _check_layers(value, name)
+    elif key == "conv_layers":
+        _check_layers(value, name, "convolution's channel count")
     elif key in CHOICES and value not in CHOICES[key]:
         raise SettingError(f"{name} must be one of {', '.join(CHOICES[key])}, got {value!r}.")
     elif kind in (int, float):
@@ -279,9 +283,26 @@ def check_settings(settings: dict[str, Any], sources: Mapping[str, str]) -> None
     for key, value in settings.items():
         if key in SETTING_KEYS and key != "digits":
             _check_value(key, value, setting_name(key, sources.get(key, "recipe")), bounds)
+    if "conv_layers" in settings:
+        _check_pools(settings, sources)
     if _is_tutorial(settings) and settings["layers"][-1] != 1:
         raise SettingError(
             f"{setting_name('layers', sources.get('layers', 'recipe'))}: the tutorial's last "
             f"layer is its one sigmoid output, so it must be 1, got {settings['layers']}; use "
             "--recipe binary-fast or mnist10 for other outputs."
         )
+
+
+def _check_pools(settings: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """Every 2x2 max-pool of a cnn recipe must find at least 2x2 pixels of the 28x28 image."""
+    n_pools = len(settings["conv_layers"]) // settings["pool_every"]
+    side = 28
+    for _ in range(n_pools):
+        if side < 2:
+            raise SettingError(
+                f"{setting_name('conv_layers', sources.get('conv_layers', 'recipe'))} "
+                f"{settings['conv_layers']} with pool_every {settings['pool_every']} pools the "
+                f"28x28 image {n_pools} times, more than the 4 it can take; use fewer "
+                "convolutions or a larger --pool-every."
+            )
+        side //= 2

@@ -6,7 +6,8 @@ Routes:
   ``/static/``. Nothing comes from elsewhere: its Content-Security-Policy allows this server only.
 - ``POST /api/predict``: the raw bytes of a PNG or JPEG picture (``Content-Type: image/png`` or
   ``image/jpeg``), or JSON ``{"pixels": [[...28 rows of 28 numbers in [0, 1]...]]}``. Answers
-  ``{"label", "probabilities", "classes", "input", "hidden"}`` (see
+  ``{"label", "probabilities", "classes", "input", "hidden"}``, and ``"feature_maps"`` for a
+  convolutional network (see
   :class:`~nnscratch.serve.predictor.Prediction`), with a ``Server-Timing`` header giving the
   milliseconds of each step (decode, preprocess, forward, json).
 - ``GET /api/model``: the model's facts; ``GET /healthz``: ``{"status": "ok"}``.
@@ -101,6 +102,11 @@ class PredictionDocument(BaseModel):
                     "black; it can be sent back as pixels")
     hidden: list[float] = Field(
         description="the activations of the first hidden layer (empty without one)")
+    feature_maps: list[list[list[int]]] | None = Field(
+        default=None,
+        description="a convolutional network only: its first convolution's feature maps "
+                    "(channels x height x width), gray levels 0..255, each map stretched over "
+                    "the range on its own")
 
 
 class ErrorDocument(BaseModel):
@@ -299,7 +305,9 @@ def create_app(predictor: Predictor) -> FastAPI:
     @app.get("/api/model", summary="The model being served", tags=["model"])
     async def model_facts() -> dict[str, Any]:
         """The architecture (`layer_sizes`, `layers`, `summary`), `classes`, `dtype`,
-        `n_parameters`, the first hidden layer (`hidden_units`, `hidden_activation`), the
+        `n_parameters`, the first hidden layer (`hidden_units`, `hidden_activation`), a
+        convolutional network's first feature maps (`feature_maps`: `channels`, `height`,
+        `width` and the `layers` they come out of; null without convolutions), the
         `test_accuracy` of its run (from the run's metrics.json, else the model file; null
         when unknown), the model `file` and its `sha256`, and the request `limits`."""
         return {**predictor.facts(),

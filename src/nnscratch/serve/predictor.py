@@ -2,7 +2,9 @@
 
 :class:`Predictor` wraps a model file. It reads a picture (PNG or JPEG bytes, or 28×28 pixels
 already in MNIST form) and returns what the page shows: the label, every class's probability,
-the 28×28 input the network received and the activations of its first hidden layer.
+the 28×28 input the network received and the activations of its first hidden layer — for a
+convolutional network, the feature maps of its first convolution (after its batch norm and
+activation), one small grey picture per channel.
 
 The path from a picture to the probabilities is the one ``nnscratch predict`` takes, piece for
 piece: :func:`nnscratch.images.preprocess_digit` makes the picture look like an MNIST digit,
@@ -32,8 +34,11 @@ import numpy as np
 
 from nnscratch.data import preprocess_images
 from nnscratch.images import BlankImageError, decode_picture, preprocess_digit
+from nnscratch.nn.activations import ACTIVATIONS
+from nnscratch.nn.conv import Conv2D
 from nnscratch.nn.layers import Dense
 from nnscratch.nn.model import Sequential
+from nnscratch.nn.normalization import BatchNorm, LayerNorm
 from nnscratch.runs import read_metrics
 from nnscratch.serialization import SavedModel, load_model
 
@@ -43,6 +48,8 @@ __all__ = [
     "PixelsError",
     "Prediction",
     "Predictor",
+    "feature_maps_layer",
+    "forward_with_features",
     "forward_with_hidden",
 ]
 
@@ -85,15 +92,58 @@ def forward_with_hidden(model: Sequential, X: np.ndarray) -> tuple[np.ndarray, n
     The activations are picked up on the way through, not cached on the model, so concurrent
     calls stay independent.
     """
-    hidden = None
+    logits, hidden, _ = forward_with_features(model, X)
+    return logits, hidden
+
+
+#: Layers that work on each value of a convolution's output, and so still show its maps.
+_ELEMENTWISE = (BatchNorm, LayerNorm, *ACTIVATIONS.values())
+
+
+def feature_maps_layer(model: Sequential) -> int | None:
+    """The index of the layer whose output shows the first convolution's feature maps.
+
+    The first :class:`~nnscratch.nn.conv.Conv2D`, or the last of the batch norms and
+    activations right after it (``Conv2D → BatchNorm → ReLU``: the ReLU); ``None`` for a model
+    without convolutions.
+    """
+    for start, layer in enumerate(model.layers):
+        if isinstance(layer, Conv2D):
+            end = start
+            while end + 1 < len(model.layers) and isinstance(model.layers[end + 1],
+                                                             _ELEMENTWISE):
+                end += 1
+            return end
+    return None
+
+
+def forward_with_features(
+    model: Sequential, X: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Run ``model`` forward for inference, keeping the first hidden layer's activations and
+    the first convolution's feature maps.
+
+    Returns
+    -------
+    logits : ndarray of shape (n_samples, out_features)
+        The same arrays as ``model.forward(X, training=False)``: the same layer calls, in order.
+    hidden : ndarray of shape (n_samples, n_hidden) or None
+        As :func:`forward_with_hidden`.
+    feature_maps : ndarray of shape (n_samples, channels, height, width) or None
+        The output of :func:`feature_maps_layer`; ``None`` without a convolution.
+    """
+    hidden = maps = None
     n_dense = 0
-    for layer in model.layers:
+    shown = feature_maps_layer(model)
+    for index, layer in enumerate(model.layers):
         if isinstance(layer, Dense):
             n_dense += 1
             if n_dense == 2:
                 hidden = X
         X = layer.forward(X, training=False)
-    return X, hidden
+        if index == shown:
+            maps = X
+    return X, hidden, maps
 
 
 @dataclass(frozen=True)
@@ -113,6 +163,9 @@ class Prediction:
     seconds : dict of str to float
         Time spent in each step (``decode``, ``preprocess``, ``forward``), for the server's
         ``Server-Timing`` header.
+    feature_maps : ndarray of shape (channels, height, width) or None
+        A convolutional network's first feature maps (:func:`feature_maps_layer`); ``None``
+        for a network without convolutions.
     """
 
     label: Any
@@ -120,16 +173,41 @@ class Prediction:
     input: np.ndarray
     hidden: np.ndarray
     seconds: dict[str, float] = field(default_factory=dict)
+    feature_maps: np.ndarray | None = None
 
     def to_json(self, classes: list[Any]) -> dict[str, Any]:
-        """The JSON document of ``POST /api/predict``."""
-        return {
+        """The JSON document of ``POST /api/predict``; a CNN's answer adds ``feature_maps``
+        (:meth:`feature_map_pictures`)."""
+        document = {
             "label": self.label,
             "probabilities": self.probabilities.tolist(),
             "classes": classes,
             "input": self.input.tolist(),
             "hidden": self.hidden.tolist(),
         }
+        if self.feature_maps is not None:
+            document["feature_maps"] = self.feature_map_pictures().tolist()
+        return document
+
+    def feature_map_pictures(self) -> np.ndarray:
+        r"""Each feature map as a grey picture: gray levels 0..255 (uint8), of shape
+        ``(channels, height, width)``, each map stretched over the full range on its own,
+        :math:`g = \mathrm{round}(255 (v - \min) / (\max - \min))` (0 for a uniform map),
+        so that each shows where its filter responds most. Integers keep the answer a fifth
+        the size of the floats (32 maps of 28×28 are 25,088 values).
+
+        Raises
+        ------
+        ValueError
+            For a model without convolutions.
+        """
+        if self.feature_maps is None:
+            raise ValueError("this model has no convolution, hence no feature maps.")
+        maps = self.feature_maps.astype(np.float64)
+        low = maps.min(axis=(1, 2), keepdims=True)
+        span = maps.max(axis=(1, 2), keepdims=True) - low
+        scaled = np.divide(maps - low, span, out=np.zeros_like(maps), where=span > 0)
+        return np.rint(255 * scaled).astype(np.uint8)
 
 
 class Predictor:
@@ -241,7 +319,7 @@ class Predictor:
         return self._predict(X, watch)
 
     def _predict(self, X: np.ndarray, watch: _Stopwatch) -> Prediction:
-        logits, hidden = forward_with_hidden(self.saved.model, X)
+        logits, hidden, maps = forward_with_features(self.saved.model, X)
         probabilities = self.saved.loss.class_probabilities(logits)[0]
         label = self.classes[int(np.argmax(probabilities))]
         watch.lap("forward")
@@ -251,6 +329,7 @@ class Predictor:
             input=X.reshape(_SIZE, _SIZE),
             hidden=hidden[0] if hidden is not None else np.empty(0, dtype=self.dtype),
             seconds=watch.seconds,
+            feature_maps=maps[0] if maps is not None else None,
         )
 
     # -----------------------------------------------------------------------------------------
@@ -283,6 +362,7 @@ class Predictor:
             "dtype": self.dtype.name,
             "hidden_units": hidden_units,
             "hidden_activation": _hidden_activation(model),
+            "feature_maps": _feature_maps_facts(model),
             "recipe": (metadata.get("config") or {}).get("recipe"),
             "test_accuracy": test_accuracy,
             "test_accuracy_source": source,
@@ -337,14 +417,36 @@ def _check_pixels(pixels: Any) -> np.ndarray:
 
 
 def _summary(model: Sequential) -> str:
-    """``784 → 512 ReLU → 256 ReLU → 10``: widths with the activation after each."""
+    """``784 → 512 ReLU → 256 ReLU → 10``: widths with the activation after each; a CNN's
+    convolutions and pools as ``conv 32 3×3 BatchNorm ReLU → MaxPool2D 2×2``."""
     parts = [str(model.in_features)]
     for layer in model.layers:
+        name = type(layer).__name__
         if isinstance(layer, Dense):
             parts.append(str(layer.out_features))
-        elif type(layer).__name__ != "Dropout":
-            parts[-1] += f" {type(layer).__name__}"
+        elif isinstance(layer, Conv2D):
+            parts.append(f"conv {layer.out_channels} {'×'.join(map(str, layer.kernel_size))}")
+        elif name in ("MaxPool2D", "AvgPool2D"):
+            parts.append(f"{name} {'×'.join(map(str, layer.kernel_size))}")  # type: ignore[attr-defined]
+        elif name == "Reshape":
+            parts.append("×".join(map(str, layer.shape)))  # type: ignore[attr-defined]
+        elif name not in ("Dropout", "Flatten"):
+            parts[-1] += f" {name}"
     return " → ".join(parts)
+
+
+def _feature_maps_facts(model: Sequential) -> dict[str, Any] | None:
+    """What the page says of the feature maps it shows: their number, size and layers."""
+    shown = feature_maps_layer(model)
+    if shown is None or model.in_features is None:
+        return None
+    probe = np.zeros((1, model.in_features), dtype=model.dtype)
+    for layer in model.layers[:shown + 1]:
+        probe = layer.forward(probe, training=False)
+    start = next(i for i, layer in enumerate(model.layers) if isinstance(layer, Conv2D))
+    channels, height, width = probe.shape[1:]
+    return {"channels": channels, "height": height, "width": width,
+            "layers": " ".join(type(layer).__name__ for layer in model.layers[start:shown + 1])}
 
 
 def _hidden_activation(model: Sequential) -> str | None:

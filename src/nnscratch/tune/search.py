@@ -133,7 +133,7 @@ def plan(options: TuneOptions) -> _Plan:
         recipe = get_recipe(options.recipe)
     except ValueError as error:
         raise TuneError(f"--recipe: {error}") from None
-    if recipe.kind != "mlp":
+    if recipe.kind not in ("mlp", "cnn"):
         raise TuneError(
             f"--recipe {recipe.name}: the tutorial recipe trains full-batch without epochs to "
             f"prune at; tune a mini-batch recipe ({', '.join(_mlp_recipes())})."
@@ -175,7 +175,7 @@ def plan(options: TuneOptions) -> _Plan:
 
 
 def _mlp_recipes() -> list[str]:
-    return [name for name, recipe in RECIPES.items() if recipe.kind == "mlp"]
+    return [name for name, recipe in RECIPES.items() if recipe.kind in ("mlp", "cnn")]
 
 
 def _check_counts(options: TuneOptions) -> None:

@@ -162,13 +162,19 @@ def default_space(recipe: Recipe) -> dict[str, Any]:
     rate, layers, batch = settings["learning_rate"], settings["layers"], settings["batch_size"]
     return {
         "learning_rate": {"low": rate / 10, "high": rate * 10, "log": True},
-        "layers": {"choices": [list(layers), [max(1, w // 2) for w in layers], list(layers[:1])]},
+        "layers": {"choices": _distinct([list(layers), [max(1, w // 2) for w in layers],
+                                         list(layers[:1])])},
         "activation": {"choices": ["relu", "gelu", "tanh"]},
         "dropout": {"low": 0.0, "high": 0.5},
         "batch_size": {"choices": [max(1, batch // 2), batch, batch * 2]},
         "optimizer": {"choices": ["adam", "adamw"]},
         "weight_decay": {"choices": [0.0, 1e-5, 1e-4, 1e-3]},
     }
+
+
+def _distinct(choices: list[list[int]]) -> list[list[int]]:
+    """``choices`` without repeats, in order (a one-layer recipe's first layer is itself)."""
+    return [choice for i, choice in enumerate(choices) if choice not in choices[:i]]
 
 
 def parse_space(table: dict[str, Any], recipe: Recipe, *, where: str = "the space") -> Space:

@@ -250,7 +250,11 @@
     status.textContent = "";
     setBars(answer.probabilities);
     drawSeen(answer.input);
-    drawHidden(answer.hidden);
+    if (answer.feature_maps) {
+      drawMaps(answer.feature_maps);
+    } else {
+      drawHidden(answer.hidden);
+    }
   }
 
   function showBlank() {
@@ -313,6 +317,54 @@
     context.putImageData(image, 0, 0);
   }
 
+  function mapColumns(channels) {
+    // A near-square grid, full if a column count up to twice the square root divides the
+    // maps evenly (32 maps: 8 × 4), else the square root rounded up.
+    const least = Math.ceil(Math.sqrt(channels));
+    for (let columns = least; columns <= 2 * least; columns++) {
+      if (channels % columns === 0) return columns;
+    }
+    return least;
+  }
+
+  function layOutMaps(channels, height, width) {
+    // The grid of the maps, one pixel per value, a one-pixel gap between them.
+    const columns = mapColumns(channels);
+    const rows = Math.ceil(channels / columns);
+    const canvasWidth = columns * (width + 1) - 1;
+    const canvasHeight = rows * (height + 1) - 1;
+    if (hidden.width !== canvasWidth || hidden.height !== canvasHeight) {
+      hidden.width = canvasWidth;
+      hidden.height = canvasHeight;
+      hidden.style.height = `${(hidden.clientWidth * canvasHeight) / canvasWidth}px`;
+    }
+    return columns;
+  }
+
+  function drawMaps(maps) {
+    // A convolution's feature maps: gray levels 0..255, each map stretched on its own.
+    const height = maps[0].length;
+    const width = maps[0][0].length;
+    const columns = layOutMaps(maps.length, height, width);
+    const context = hidden.getContext("2d");
+    const image = context.createImageData(hidden.width, hidden.height);
+    image.data.fill(255); // the gaps: white lines between the maps
+    maps.forEach((map, k) => {
+      const top = Math.floor(k / columns) * (height + 1);
+      const left = (k % columns) * (width + 1);
+      map.forEach((row, r) => row.forEach((gray, c) => {
+        image.data.set([gray, gray, gray, 255], 4 * ((top + r) * hidden.width + left + c));
+      }));
+    });
+    context.putImageData(image, 0, 0);
+    for (let k = maps.length; k < Math.ceil(maps.length / columns) * columns; k++) {
+      // The cells of a last, partial row show the page behind them.
+      const top = Math.floor(k / columns) * (height + 1);
+      const left = (k % columns) * (width + 1);
+      context.clearRect(left - 1, top - 1, width + 2, height + 2);
+    }
+  }
+
   // -------------------------------------------------------------------------------------------
   // The model's facts
 
@@ -332,7 +384,14 @@
     code.textContent = `SHA-256 ${facts.sha256.slice(0, 16)}…`;
     code.title = facts.sha256;
     file.replaceChildren(`${facts.file} `, code);
-    if (facts.hidden_units > 0) {
+    const maps = facts.feature_maps;
+    if (maps) {
+      layOutMaps(maps.channels, maps.height, maps.width);
+      hidden.setAttribute("aria-label", "the first convolution's feature maps");
+      document.getElementById("hidden-caption").textContent =
+        `The first convolution: ${maps.channels} feature maps of ${maps.height}×${maps.width} ` +
+        `(after ${maps.layers}), each brighter where its filter responds more.`;
+    } else if (facts.hidden_units > 0) {
       layOutHidden(facts.hidden_units);
       document.getElementById("hidden-caption").textContent =
         `The first hidden layer: ${facts.hidden_units} ${facts.hidden_activation || ""} units, ` +
