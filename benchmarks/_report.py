@@ -125,7 +125,7 @@ def summarise_pair(reps: list[dict[str, Any]]) -> dict[str, Any]:
         "memory_method": middle.get("memory_method"),
     }
     for key in ("accuracy", "test_correct", "train_correct", "n_test", "n_train", "compute_dtype",
-                "recipe", "reached", "epochs", "train_seconds", "curve"):
+                "recipe", "reached", "epochs", "train_seconds", "curve", "layouts"):
         if key in middle:
             summary[key] = middle[key]
     if len(ok) < len(reps):
@@ -318,6 +318,27 @@ def _repeats_line(repeats: int | dict[str, int]) -> str:
     return "; ".join(groups)
 
 
+def layout_lines(entries: list[dict[str, Any]]) -> list[str]:
+    """The "Layouts" section: which layout won each product of the GEMM ceiling (and by how much
+    against nnscratch's storage), and which layout nnscratch's ``matmul`` chose for each."""
+    lines = ["", "## Layouts", "",
+             "GEMM ceiling: each product timed in its 8 layouts (`AB>C`: A and B stored row-major "
+             "`C` or as a transpose `F`, the result written row-major `C` or as C^T `F`); the "
+             "fastest counts. nnscratch: the layout its `matmul` chose on first sight of each "
+             "product (`direct` = `a @ b`, `transposed` = `(b.T @ a.T).T`).", ""]
+    for entry in entries:
+        ceiling = entry["results"].get(CEILING, {})
+        for layout in ceiling.get("layouts") or []:
+            lines.append(f"- `{entry['key']}` ceiling `{layout['gemm']}`: fastest "
+                         f"`{layout['fastest']}`, {layout['fastest_over_nnscratch']:.2f} x the "
+                         f"time of nnscratch's `{layout['nnscratch_layout']}`")
+        for layout in entry["results"].get("nnscratch", {}).get("layouts") or []:
+            times = ", ".join(f"{name} {ms:.3g} ms" for name, ms in layout["ms"].items())
+            lines.append(f"- `{entry['key']}` nnscratch `{layout['gemm']}`: "
+                         f"`{layout['layout']}` ({times})")
+    return lines
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """``results.md``: the machine, the command, the table, the targets and the recipes."""
     machine = report["machine"]
@@ -364,6 +385,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 if isinstance(recipe, dict):
                     recipe = ", ".join(f"{key}={value}" for key, value in recipe.items())
                 lines.append(f"- `{entry['key']}` {LABELS[name]}: `{recipe}`")
+    lines += layout_lines(report["tasks"])
     if report.get("plots"):
         lines += ["", "## Time to accuracy", ""]
         lines += [f"![{Path(p).stem}]({Path(p).name})" for p in report["plots"]]
