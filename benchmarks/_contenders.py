@@ -620,6 +620,72 @@ class ScikitLearn(Contender):
                           "path)"}
 
 
+# -- the tutorial's own code ---------------------------------------------------------------------
+class TutorialCode(Contender):
+    """The tutorial's own NumPy code, in its feature-major layout, for the tutorial tasks only.
+
+    As the tutorial writes it: ``W`` stored ``(out, in)``, ``b`` as ``(out, 1)``, the
+    activations ``(features, n_samples)`` starting from ``X.T``, a sigmoid on every layer, the
+    cost from ``np.log`` of the probabilities every iteration, gradients ``dZ @ A.T / m``, and
+    no input gradient for the first layer; in the task's dtype. Its initial weights are
+    nnscratch's (the same ``randn(out, in) / sqrt(in)`` draw after seed 42).
+    """
+
+    name = "tutorial-code"
+
+    @staticmethod
+    def _train(X: np.ndarray, y: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarray],
+               learning_rate: float, iterations: int) -> None:
+        A0, Y, m = X.T, y.reshape(1, -1), X.shape[0]
+        for _ in range(iterations):
+            activations = [A0]
+            for W, b in zip(weights, biases, strict=True):
+                activations.append(1 / (1 + np.exp(-(W @ activations[-1] + b))))
+            A = activations[-1]
+            float(-np.mean(Y * np.log(A) + (1 - Y) * np.log(1 - A)))  # the logged cost
+            dZ = A - Y
+            for layer in reversed(range(len(weights))):
+                dW = dZ @ activations[layer].T / m
+                db = dZ.sum(axis=1, keepdims=True) / m
+                if layer > 0:
+                    a = activations[layer]
+                    dZ = (weights[layer].T @ dZ) * a * (1 - a)
+                weights[layer] = weights[layer] - learning_rate * dW
+                biases[layer] = biases[layer] - learning_rate * db
+
+    @staticmethod
+    def _predict(X: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarray]
+                 ) -> np.ndarray:
+        A = X.T
+        for W, b in zip(weights, biases, strict=True):
+            A = 1 / (1 + np.exp(-(W @ A + b)))
+        return (A > 0.5).astype(np.int64).reshape(-1)
+
+    def tutorial(self, task: dict[str, Any], data: Data) -> dict[str, Any]:
+        p, dtype = task["params"], np.dtype(task["dtype"])
+        y = data.y_train.astype(dtype)
+
+        def initial() -> tuple[list[np.ndarray], list[np.ndarray]]:
+            pairs = tutorial_weights(p["layers"], dtype)
+            return ([np.ascontiguousarray(W.T) for W, _ in pairs],
+                    [b.reshape(-1, 1).copy() for _, b in pairs])
+
+        self._train(data.X_train, y, *initial(), p["learning_rate"], p["warmup_iterations"])
+        weights, biases = initial()
+        start = clock()
+        self._train(data.X_train, y, weights, biases, p["learning_rate"], p["iterations"])
+        seconds = clock() - start
+        return {
+            "seconds": seconds,
+            **_scores(_count_correct(self._predict(data.X_train, weights, biases), data.y_train),
+                      _count_correct(self._predict(data.X_test, weights, biases), data.y_test),
+                      data),
+            "compute_dtype": weights[0].dtype.name,
+            "recipe": "the tutorial's loop: A = 1 / (1 + exp(-(W @ A + b))) with W (out, in) "
+                      "and A (features, n); cost from np.log; dW = dZ @ A.T / m",
+        }
+
+
 # -- the NumPy GEMM ceiling --------------------------------------------------------------------
 #: The layouts one product C = A B can be asked of BLAS in: A stored row by row ("C") or as the
 #: transpose of a row-major array ("F"), the same for B, and C written row by row or column by
@@ -759,5 +825,7 @@ def make_contender(name: str, threads: int, block_seconds: float) -> Contender:
         return ScikitLearn()
     if name == GemmCeiling.name:
         return GemmCeiling(block_seconds)
+    if name == TutorialCode.name:
+        return TutorialCode()
     raise ValueError(f"unknown contender {name!r}.")
 

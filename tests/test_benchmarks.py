@@ -58,7 +58,18 @@ def test_quick_run_writes_json_with_every_task_and_contender(quick_run) -> None:
             # A contender whose library is missing is skipped with a note, never an error.
             assert results[name]["status"] in ("ok", "skipped"), (task["key"], results[name])
         assert set(FIGURES) <= results["nnscratch"].keys()
-        assert {"nnscratch/pytorch", "nnscratch/sklearn"} == task["ratios"].keys()
+        assert {"nnscratch/pytorch", "nnscratch/sklearn",
+                "nnscratch/tutorial-code"} == task["ratios"].keys()
+        if task["kind"] == "tutorial":
+            # The tutorial's own code learns the same counts as nnscratch, to rounding.
+            assert results["tutorial-code"]["status"] == "ok"
+            assert abs(results["tutorial-code"]["test_correct"]
+                       - results["nnscratch"]["test_correct"]) <= 1
+        else:
+            assert "tutorial-code" not in results
+        if task["kind"] != "tta":
+            layouts = results["numpy-gemm"]["layouts"]
+            assert layouts and all(layout["fastest"] for layout in layouts)
         if task["kind"] == "tta":
             assert "numpy-gemm" not in results
             assert results["nnscratch"]["curve"]["seconds"]
@@ -68,7 +79,7 @@ def test_quick_run_writes_json_with_every_task_and_contender(quick_run) -> None:
             assert task["ceiling_seconds"] > 0
             assert results["nnscratch"]["ceiling_fraction"] > 0
     names = [target["name"] for target in report["targets"]]
-    assert len(names) == 8 and all("nnscratch" in name for name in names)
+    assert len(names) == 11 and all("nnscratch" in name for name in names)
 
 
 @pytest.mark.slow
