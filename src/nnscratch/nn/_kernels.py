@@ -304,6 +304,7 @@ def _tune(key: tuple[Any, ...], a: np.ndarray, b: np.ndarray, order: str | None)
         # ABBA: the first call of a process (cold caches, sleeping BLAS threads) is only one
         # of direct's two timings, and each layout keeps its faster.
         for layout in ("direct", "transposed", "transposed", "direct"):
+            results.pop(layout, None)  # at most two results alive at once
             start = time.perf_counter()
             results[layout] = _PRODUCTS[layout](a, b, order)
             seconds[layout] = min(seconds[layout], time.perf_counter() - start)
