@@ -154,3 +154,24 @@ def test_serve_latency_quick_run_prints_its_figures(tmp_path: Path) -> None:
     assert 0 < figures["in_server_ms"]["total"] < figures["latency_ms"]["p99"]
     assert figures["server_overhead_ms"] == pytest.approx(
         figures["latency_ms"]["p50"] - figures["bare_ms"]["total"])
+
+
+@pytest.mark.slow
+def test_layouts_quick_prints_each_kernel_sets_table_and_the_choice() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "layouts.py"), "--quick", "--kernels",
+         "default,Prescott"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.count("chooses") == 4  # two columns, two kernel sets
+    assert "Katmai" in completed.stdout or "Prescott" in completed.stdout
+
+
+@pytest.mark.slow
+def test_profile_paths_quick_splits_both_paths(mnist_dir: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "profile_paths.py"), "--quick", "--data-dir",
+         str(mnist_dir)], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for step in ("inference, 1,000 rows", "one epoch, batch 512", "matrix products",
+                 "bias add", "Adam update"):
+        assert step in completed.stdout
