@@ -38,6 +38,7 @@ import numpy as np
 from _tasks import Gemm, Plan, Task, epoch_plan, plan_flops, recipe_layers, task_plan
 
 from nnscratch import Adam, BinaryCrossEntropy, NeuralNet, SoftmaxCrossEntropy, build_mlp, fit
+from nnscratch.nn._kernels import clear_matmul_layouts, matmul_layouts
 from nnscratch.nn.activations import ReLU, softmax
 from nnscratch.nn.conv import Conv2D, MaxPool2D
 from nnscratch.nn.layers import Dense, Flatten, Reshape
@@ -98,6 +99,16 @@ def cnn_model(params: dict[str, Any], dtype: np.dtype) -> Sequential:
         if index < len(widths) - 2:
             layers.append(ReLU())
     return Sequential(layers)
+
+
+def chosen_layouts() -> list[dict[str, Any]]:
+    """The layout nnscratch's ``matmul`` chose for each product it timed in this process, as
+    ``{"gemm": "(m, k) @ (k, n) dtype, operands C/F, result asked", "layout", "ms"}``."""
+    return [{"gemm": f"{tuple(c['a'])} @ {tuple(c['b'])} {c['dtype']}, operands "
+                     f"{c['a_order']}{c['b_order']}, result {c['order'] or 'any'}",
+             "layout": c["layout"],
+             "ms": {name: 1e3 * value for name, value in c["seconds"].items()}}
+            for c in matmul_layouts()]
 
 
 def rows_with_every_class(y: np.ndarray, count: int) -> np.ndarray:
@@ -205,6 +216,12 @@ class NNScratch(Contender):
 
     name = "nnscratch"
 
+    def run(self, task: dict[str, Any], data: Data) -> dict[str, Any]:
+        # Each task chooses its layouts afresh, as in a process of its own (its warm-up makes
+        # the choices), and reports only its own.
+        clear_matmul_layouts()
+        return super().run(task, data)
+
     def library_info(self) -> dict[str, Any]:
         import nnscratch
 
@@ -224,7 +241,7 @@ class NNScratch(Contender):
             "seconds": seconds,
             **_scores(_count_correct(net.predict(data.X_train), data.y_train),
                       _count_correct(net.predict(data.X_test), data.y_test), data),
-            "compute_dtype": net.model_.dtype.name,
+            "compute_dtype": net.model_.dtype.name, "layouts": chosen_layouts(),
             "recipe": "NeuralNet(layers, dtype).fit(X, y, learning_rate, n_iterations)",
         }
 
@@ -250,7 +267,7 @@ class NNScratch(Contender):
         return {
             "seconds": seconds,
             **_scores(None, _count_correct(np.argmax(logits, axis=1), data.y_test), data),
-            "compute_dtype": model.dtype.name,
+            "compute_dtype": model.dtype.name, "layouts": chosen_layouts(),
             "recipe": "build_mlp(784, [256, 128], 10, activation='relu', rng=0); "
                       "fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=Adam(lr=1e-3), "
                       f"epochs=1, batch_size={batch_size})",
@@ -328,6 +345,7 @@ class NNScratch(Contender):
         seconds = time_calls(lambda x: softmax(model.forward(x, training=False)), inputs,
                              p["warmup_calls"])
         return {"seconds": seconds, "compute_dtype": model.dtype.name,
+                "layouts": chosen_layouts(),
                 "recipe": "softmax(model.forward(x, training=False)) "
                           "(Sequential from build_mlp; nnscratch.nn.activations.softmax)"}
 
@@ -705,16 +723,109 @@ class ScikitLearn(Contender):
                           "path)"}
 
 
-# -- the NumPy GEMM ceiling --------------------------------------------------------------------
-class GemmCeiling(Contender):
-    """The task's matrix products alone, with ``np.matmul(a, b, out=c)`` on operands laid out as
-    nnscratch's Dense layer has them, in the task's dtype (for ``cnn-epoch``, the im2col
-    products of :func:`_tasks.cnn_training_gemms` on operands already unfolded: the unfolding,
-    the pooling and the folding back are not in the ceiling).
+# -- the tutorial's own code ---------------------------------------------------------------------
+class TutorialCode(Contender):
+    """The tutorial's own NumPy code, in its feature-major layout, for the tutorial tasks only.
 
-    Each distinct group of GEMMs is run once to warm up, then in 3 blocks of as many rounds as
-    fill ``block_seconds``; the median block gives the time of one round, multiplied by how many
-    times the task performs that group.
+    As the tutorial writes it: ``W`` stored ``(out, in)``, ``b`` as ``(out, 1)``, the
+    activations ``(features, n_samples)`` starting from ``X.T``, a sigmoid on every layer, the
+    cost from ``np.log`` of the probabilities every iteration, gradients ``dZ @ A.T / m``, and
+    no input gradient for the first layer; in the task's dtype. Its initial weights are
+    nnscratch's (the same ``randn(out, in) / sqrt(in)`` draw after seed 42).
+    """
+
+    name = "tutorial-code"
+
+    @staticmethod
+    def _train(X: np.ndarray, y: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarray],
+               learning_rate: float, iterations: int) -> None:
+        A0, Y, m = X.T, y.reshape(1, -1), X.shape[0]
+        for _ in range(iterations):
+            activations = [A0]
+            for W, b in zip(weights, biases, strict=True):
+                activations.append(1 / (1 + np.exp(-(W @ activations[-1] + b))))
+            A = activations[-1]
+            float(-np.mean(Y * np.log(A) + (1 - Y) * np.log(1 - A)))  # the logged cost
+            dZ = A - Y
+            for layer in reversed(range(len(weights))):
+                dW = dZ @ activations[layer].T / m
+                db = dZ.sum(axis=1, keepdims=True) / m
+                if layer > 0:
+                    a = activations[layer]
+                    dZ = (weights[layer].T @ dZ) * a * (1 - a)
+                weights[layer] = weights[layer] - learning_rate * dW
+                biases[layer] = biases[layer] - learning_rate * db
+
+    @staticmethod
+    def _predict(X: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarray]
+                 ) -> np.ndarray:
+        A = X.T
+        for W, b in zip(weights, biases, strict=True):
+            A = 1 / (1 + np.exp(-(W @ A + b)))
+        return (A > 0.5).astype(np.int64).reshape(-1)
+
+    def tutorial(self, task: dict[str, Any], data: Data) -> dict[str, Any]:
+        p, dtype = task["params"], np.dtype(task["dtype"])
+        y = data.y_train.astype(dtype)
+
+        def initial() -> tuple[list[np.ndarray], list[np.ndarray]]:
+            pairs = tutorial_weights(p["layers"], dtype)
+            return ([np.ascontiguousarray(W.T) for W, _ in pairs],
+                    [b.reshape(-1, 1).copy() for _, b in pairs])
+
+        self._train(data.X_train, y, *initial(), p["learning_rate"], p["warmup_iterations"])
+        weights, biases = initial()
+        start = clock()
+        self._train(data.X_train, y, weights, biases, p["learning_rate"], p["iterations"])
+        seconds = clock() - start
+        return {
+            "seconds": seconds,
+            **_scores(_count_correct(self._predict(data.X_train, weights, biases), data.y_train),
+                      _count_correct(self._predict(data.X_test, weights, biases), data.y_test),
+                      data),
+            "compute_dtype": weights[0].dtype.name,
+            "recipe": "the tutorial's loop: A = 1 / (1 + exp(-(W @ A + b))) with W (out, in) "
+                      "and A (features, n); cost from np.log; dW = dZ @ A.T / m",
+        }
+
+
+# -- the NumPy GEMM ceiling --------------------------------------------------------------------
+#: The layouts one product C = A B can be asked of BLAS in: A stored row by row ("C") or as the
+#: transpose of a row-major array ("F"), the same for B, and C written row by row or column by
+#: column (as C^T = B^T A^T). nnscratch's Dense stores x @ W as "CC>C" (x.T @ G as "FC>C",
+#: G @ W.T as "CF>C"); the tutorial's feature-major code computes x @ W as "CF>F".
+GEMM_LAYOUTS = tuple(f"{a}{b}>{c}" for a in "CF" for b in "CF" for c in "CF")
+#: nnscratch's own storage of each kind of product (see ``_tasks.Gemm``), for the report.
+NNSCRATCH_STORAGE = {"nn": "CC", "tn": "FC", "nt": "CF"}
+
+
+def gemm_operands(gemm: Gemm, layout: str, dtype: np.dtype, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(a, b, out)`` such that ``np.matmul(a, b, out=out)`` computes one product of ``gemm``
+    in ``layout`` (one of :data:`GEMM_LAYOUTS`)."""
+    _, m, k, n = gemm
+
+    def stored(rows: int, cols: int, order: str) -> np.ndarray:
+        if order == "F":
+            return rng.standard_normal((cols, rows)).astype(dtype).T
+        return rng.standard_normal((rows, cols)).astype(dtype)
+
+    a, b = stored(m, k, layout[0]), stored(k, n, layout[1])
+    if layout[-1] == "F":  # C^T = B^T A^T, into a row-major (n, m) array
+        return b.T, a.T, np.empty((n, m), dtype=dtype)
+    return a, b, np.empty((m, n), dtype=dtype)
+
+
+class GemmCeiling(Contender):
+    """The task's matrix products alone, each in the fastest of its eight layouts, with
+    ``np.matmul(a, b, out=c)``, in the task's dtype: the floor of any code that computes them.
+
+    For each product, every layout of :data:`GEMM_LAYOUTS` is timed (one warm-up, then as many
+    calls as fill a sixteenth of ``block_seconds``, twice, the faster kept) and the fastest is
+    kept. Each distinct group of products, in those layouts, is then run once to warm up and in
+    3 blocks of as many rounds as fill ``block_seconds``; the median block gives the time of
+    one round, multiplied by how many times the task performs that group. The result names the
+    winning layout of every product (``layouts``).
     """
 
     name = "numpy-gemm"
@@ -722,17 +833,43 @@ class GemmCeiling(Contender):
     def __init__(self, block_seconds: float) -> None:
         self.block_seconds = block_seconds
 
-    def _round_seconds(self, gemms: list[Gemm], dtype: np.dtype) -> float:
+    @staticmethod
+    def _calls_per_second_block(call: Callable[[], Any], seconds: float) -> float:
+        """Seconds per call: the faster of two blocks of calls filling ``seconds`` each."""
+        call()
+        start = clock()
+        call()
+        calls = max(1, math.ceil(seconds / max(clock() - start, 1e-7)))
+        best = math.inf
+        for _ in range(2):
+            start = clock()
+            for _ in range(calls):
+                call()
+            best = min(best, (clock() - start) / calls)
+        return best
+
+    def _fastest_layout(self, gemm: Gemm, dtype: np.dtype, rng: np.random.Generator
+                        ) -> tuple[str, dict[str, float]]:
+        seconds = {}
+        for layout in GEMM_LAYOUTS:
+            a, b, out = gemm_operands(gemm, layout, dtype, rng)
+            seconds[layout] = self._calls_per_second_block(
+                lambda a=a, b=b, out=out: np.matmul(a, b, out=out), self.block_seconds / 16)
+        return min(seconds, key=seconds.__getitem__), seconds
+
+    def _round_seconds(self, gemms: list[Gemm], dtype: np.dtype
+                       ) -> tuple[float, list[dict[str, Any]]]:
         rng = np.random.default_rng(SEED)
-
-        def operand(rows: int, cols: int) -> np.ndarray:
-            return rng.standard_normal((rows, cols)).astype(dtype)
-
-        operands = []
-        for layout, m, k, n in gemms:
-            a = operand(k, m).T if layout == "tn" else operand(m, k)
-            b = operand(n, k).T if layout == "nt" else operand(k, n)
-            operands.append((a, b, np.empty((m, n), dtype=dtype)))
+        operands, layouts = [], []
+        for gemm in gemms:
+            layout, seconds = self._fastest_layout(gemm, dtype, rng)
+            kind, m, k, n = gemm
+            ours = f"{NNSCRATCH_STORAGE[kind]}>C"
+            layouts.append({"gemm": f"{kind} {m}x{k}x{n}", "fastest": layout,
+                            "nnscratch_layout": ours,
+                            "fastest_over_nnscratch": seconds[layout] / seconds[ours],
+                            "ms": {name: 1e3 * value for name, value in seconds.items()}})
+            operands.append(gemm_operands(gemm, layout, dtype, rng))
 
         def one_round() -> None:
             for a, b, out in operands:
@@ -749,14 +886,19 @@ class GemmCeiling(Contender):
             for _ in range(rounds):
                 one_round()
             blocks.append((clock() - start) / rounds)
-        return statistics.median(blocks)
+        return statistics.median(blocks), layouts
 
     def _run(self, task: dict[str, Any], data: Data) -> dict[str, Any]:
         plan = task_plan_for(task, data)
         dtype = np.dtype(task["dtype"])
-        seconds = sum(times * self._round_seconds(gemms, dtype) for times, gemms in plan)
-        return {"seconds": seconds, "compute_dtype": dtype.name,
-                "recipe": "np.matmul(a, b, out=c) on the task's GEMM shapes, timed alone"}
+        seconds, layouts = 0.0, []
+        for times, gemms in plan:
+            round_seconds, group_layouts = self._round_seconds(gemms, dtype)
+            seconds += times * round_seconds
+            layouts += group_layouts
+        return {"seconds": seconds, "compute_dtype": dtype.name, "layouts": layouts,
+                "recipe": "np.matmul(a, b, out=c) on the task's GEMM shapes, each in its "
+                          "fastest of 8 layouts, timed alone"}
 
     tutorial = epoch = inference = cnn = _run
 
@@ -787,5 +929,7 @@ def make_contender(name: str, threads: int, block_seconds: float) -> Contender:
         return ScikitLearn()
     if name == GemmCeiling.name:
         return GemmCeiling(block_seconds)
+    if name == TutorialCode.name:
+        return TutorialCode()
     raise ValueError(f"unknown contender {name!r}.")
 

@@ -33,6 +33,8 @@ Plan = list[tuple[int, list[Gemm]]]
 CONTENDERS = ("nnscratch", "pytorch", "sklearn")
 #: The pseudo-contender that times the task's GEMMs alone with np.matmul.
 CEILING = "numpy-gemm"
+#: The pseudo-contender that runs the tutorial's own feature-major NumPy code (tutorial tasks).
+TUTORIAL_CODE = "tutorial-code"
 MLP_LAYERS = [784, 256, 128, 10]
 TUTORIAL_LAYERS = [784, 196, 1]
 #: The ``cnn-epoch`` network: Conv2D(1,32,3,padding=1)-ReLU-MaxPool2D(2)-Conv2D(32,64,3,

@@ -52,7 +52,7 @@ from _report import (
     table_rows,
     targets_table,
 )
-from _tasks import CEILING, CONTENDERS, NO_CNN, TASK_GROUPS, Task, build_tasks
+from _tasks import CEILING, CONTENDERS, NO_CNN, TASK_GROUPS, TUTORIAL_CODE, Task, build_tasks
 
 from nnscratch.data import load_digits
 
@@ -85,7 +85,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "inference, cnn); default: all")
     parser.add_argument("--contenders", default=",".join(CONTENDERS),
                         help=f"comma-separated subset of {','.join(CONTENDERS)} "
-                             "(the NumPy GEMM ceiling always runs)")
+                             "(the NumPy GEMM ceiling always runs, and the tutorial's own "
+                             "code on the tutorial tasks)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="measurements per task and contender, median reported "
                              "(default: 5 for epoch and inference tasks, 3 for tutorial and "
@@ -223,7 +224,8 @@ def plan_jobs(tasks: list[Task], contenders: list[str], repeats: dict[str, int],
     """
     def runners(task: Task) -> list[str]:
         mine = [name for name in contenders if not (task.kind == "cnn" and name in NO_CNN)]
-        return mine + ([] if task.kind == "tta" else [CEILING])
+        return (mine + ([] if task.kind == "tta" else [CEILING])
+                + ([TUTORIAL_CODE] if task.kind == "tutorial" else []))
 
     def rotated(names: list[str], rep: int) -> list[str]:
         shift = rep % len(names)
@@ -233,7 +235,8 @@ def plan_jobs(tasks: list[Task], contenders: list[str], repeats: dict[str, int],
         rounds = max(repeats.values(), default=0)
         return [[(task, name, rep) for task in tasks
                  if name in runners(task) and rep < repeats[task.key]]
-                for rep in range(rounds) for name in rotated([*contenders, CEILING], rep)]
+                for rep in range(rounds)
+                for name in rotated([*contenders, CEILING, TUTORIAL_CODE], rep)]
     return [[(task, name, rep)] for task in tasks for rep in range(repeats[task.key])
             for name in rotated(runners(task), rep)]
 

@@ -9,8 +9,12 @@ in one process, alternating the two variants round by round and reporting median
   (the tutorial's 12,700 x 196 activations; Adam over the 784-256-128-10 network's weights);
 - in place: whole training work with the kernels as shipped against the same work with the
   plain expressions put in their place: three full-batch iterations of the tutorial's recipe in
-  float32 and float64, and a batch-128 Adam epoch of 784-256-128-10 and of 784-512-256-10 (the
-  ``mnist10`` network) on all ten digits.
+  float32 and float64, a batch-128 Adam epoch of 784-256-128-10 and of 784-512-256-10 (the
+  ``mnist10`` network) on all ten digits, a batch-512 epoch of 784-256-128-10, and its
+  inference on the 10,000 test rows.
+
+The layouts of ``matmul`` are one of the tricks: "plain" computes every product as the plain
+``a @ b``; "alone" also times ``matmul`` against the direct layout on the tutorial's products.
 
 Run it on an otherwise idle machine (it uses the BLAS's default threads). ``--quick`` runs every
 path on small data for a round or two; its figures say nothing about speed.
@@ -28,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch import SoftmaxCrossEntropy, _kernels, activations, build_mlp, fit, layers
+from nnscratch import SoftmaxCrossEntropy, build_mlp, fit
 from nnscratch import optimizers as optim
 from nnscratch.classic import NeuralNet
 from nnscratch.data import load_digits
+from nnscratch.nn import _kernels, activations, layers
 
 
 # -- the plain expressions, exactly as each kernel's docstring gives them ---------------------
@@ -44,8 +49,17 @@ def plain_sigmoid_backward(grad_output: np.ndarray, y: np.ndarray) -> np.ndarray
     return grad_output * y * (1 - y)
 
 
-def plain_times_transpose(grad_output: np.ndarray, W: np.ndarray) -> np.ndarray:
+def plain_times_transpose(grad_output: np.ndarray, W: np.ndarray,
+                          like: np.ndarray | None = None) -> np.ndarray:
     return grad_output @ W.T
+
+
+def plain_affine(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return x @ W + b
+
+
+def plain_transpose_times(x: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
+    return x.T @ grad_output
 
 
 def plain_adam_update(value: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
@@ -63,6 +77,8 @@ PLAIN = {
     (activations, "sigmoid"): plain_sigmoid,
     (activations, "sigmoid_backward"): plain_sigmoid_backward,
     (layers, "times_transpose"): plain_times_transpose,
+    (layers, "affine"): plain_affine,
+    (layers, "transpose_times"): plain_transpose_times,
     (optim, "adam_update"): plain_adam_update,
 }
 
@@ -140,6 +156,37 @@ def alone(rounds: int, rows: int) -> None:
                         rounds)
     report("alone: adam_update over 784-256-128-10 (float32)",
            {k: v / 10 for k, v in medians.items()}, "per step")
+    # The in-place bias add, with the product's layout held to "direct" on both sides.
+    for rows_affine, fan_in, fan_out in ((10_000, 784, 256), (512, 784, 256), (rows, 784, 196)):
+        x = rng.standard_normal((rows_affine, fan_in)).astype(np.float32)
+        W = rng.standard_normal((fan_in, fan_out)).astype(np.float32)
+        b = rng.standard_normal(fan_out).astype(np.float32)
+        previous = _kernels.set_matmul_layout("direct")
+        medians = alternate({"plain": functools.partial(plain_affine, x, W, b),
+                             "kernel": functools.partial(_kernels.affine, x, W, b)}, rounds)
+        _kernels.set_matmul_layout(previous)
+        report(f"alone: affine, direct layout, float32 ({rows_affine} x {fan_in} x {fan_out})",
+               medians, "per call")
+    # The layouts: each product of the tutorial's float64 iteration, direct against the layout
+    # timing chose (the same, where they tie).
+    for dtype in (np.float64, np.float32):
+        x = rng.random((rows, 784)).astype(dtype)
+        W = rng.standard_normal((784, 196)).astype(dtype)
+        g = rng.standard_normal((rows, 196)).astype(dtype)
+        for title, a, b_, order in (("x @ W", x, W, None), ("x.T @ G", x.T, g, "C")):
+            _kernels.matmul(a, b_, order=order)  # times the layouts once
+            chosen = _kernels.matmul_layouts()[-1]["layout"]
+
+            def direct(a=a, b_=b_, order=order) -> None:
+                previous = _kernels.set_matmul_layout("direct")
+                _kernels.matmul(a, b_, order=order)
+                _kernels.set_matmul_layout(previous)
+
+            medians = alternate({"plain": direct,
+                                 "kernel": functools.partial(_kernels.matmul, a, b_,
+                                                             order=order)}, rounds)
+            report(f"alone: matmul {title}, {np.dtype(dtype).name} ({rows} x 784 x 196), "
+                   f"chose {chosen}", medians, "per call")
 
 
 def in_place(rounds: int, data_dir: str | None, quick: bool) -> None:
@@ -155,14 +202,24 @@ def in_place(rounds: int, data_dir: str | None, quick: bool) -> None:
     data = load_digits("all", data_dir=data_dir, dtype=np.float32, progress=False)
     X, y = (data.X_train[:2048], data.y_train[:2048]) if quick else (data.X_train,
                                                                      data.y_train)
-    for hidden, dropout in (([256, 128], 0.0), ([512, 256], 0.2)):
+    for hidden, dropout, batch_size in (([256, 128], 0.0, 128), ([512, 256], 0.2, 128),
+                                        ([256, 128], 0.0, 512)):
         model = build_mlp(784, hidden, 10, dropout=dropout, rng=0)
         optimizer = optim.Adam(model.parameters(), learning_rate=1e-3)
 
-        epoch = functools.partial(_epoch, model, optimizer, X, y)
+        epoch = functools.partial(_epoch, model, optimizer, X, y, batch_size)
         medians = alternate(variants(epoch), rounds)
         sizes = "-".join(map(str, [784, *hidden, 10]))
-        report(f"in place: batch-128 Adam epoch, {sizes}", medians, "per epoch")
+        report(f"in place: batch-{batch_size} Adam epoch, {sizes}", medians, "per epoch")
+    model = build_mlp(784, [256, 128], 10, rng=0)
+    X_test = data.X_test[:1000] if quick else data.X_test
+
+    def predict() -> None:
+        activations.softmax(model.forward(X_test, training=False))
+
+    medians = alternate(variants(predict), rounds)
+    report(f"in place: inference, {X_test.shape[0]:,} rows, 784-256-128-10", medians,
+           "per call")
 
 
 TUTORIAL_ITERATIONS = 3
@@ -172,9 +229,9 @@ def _tutorial(X: np.ndarray, y: np.ndarray, dtype: type) -> None:
     NeuralNet([196, 1], dtype=dtype).fit(X, y, n_iterations=TUTORIAL_ITERATIONS)
 
 
-def _epoch(model: Any, optimizer: Any, X: np.ndarray, y: np.ndarray) -> None:
-    fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=optimizer, epochs=1, batch_size=128,
-        verbose=0)
+def _epoch(model: Any, optimizer: Any, X: np.ndarray, y: np.ndarray, batch_size: int) -> None:
+    fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=optimizer, epochs=1,
+        batch_size=batch_size, verbose=0)
 
 
 def variants(work: Callable[[], None]) -> dict[str, Callable[[], None]]:

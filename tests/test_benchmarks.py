@@ -58,7 +58,18 @@ def test_quick_run_writes_json_with_every_task_and_contender(quick_run) -> None:
             # A contender whose library is missing is skipped with a note, never an error.
             assert results[name]["status"] in ("ok", "skipped"), (task["key"], results[name])
         assert set(FIGURES) <= results["nnscratch"].keys()
-        assert {"nnscratch/pytorch", "nnscratch/sklearn"} == task["ratios"].keys()
+        assert {"nnscratch/pytorch", "nnscratch/sklearn",
+                "nnscratch/tutorial-code"} == task["ratios"].keys()
+        if task["kind"] == "tutorial":
+            # The tutorial's own code learns the same counts as nnscratch, to rounding.
+            assert results["tutorial-code"]["status"] == "ok"
+            assert abs(results["tutorial-code"]["test_correct"]
+                       - results["nnscratch"]["test_correct"]) <= 1
+        else:
+            assert "tutorial-code" not in results
+        if task["kind"] != "tta":
+            layouts = results["numpy-gemm"]["layouts"]
+            assert layouts and all(layout["fastest"] for layout in layouts)
         if task["kind"] == "tta":
             assert "numpy-gemm" not in results
             assert results["nnscratch"]["curve"]["seconds"]
@@ -68,7 +79,7 @@ def test_quick_run_writes_json_with_every_task_and_contender(quick_run) -> None:
             assert task["ceiling_seconds"] > 0
             assert results["nnscratch"]["ceiling_fraction"] > 0
     names = [target["name"] for target in report["targets"]]
-    assert len(names) == 10 and all("nnscratch" in name for name in names)
+    assert len(names) == 13 and all("nnscratch" in name for name in names)
     cnn = next(task for task in report["tasks"] if task["key"] == "cnn-epoch")
     assert cnn["results"]["sklearn"]["status"] == "skipped"  # scikit-learn has no CNN
     assert cnn["results"]["nnscratch"]["peak_mib"] > 0
@@ -164,3 +175,24 @@ def test_serve_latency_quick_run_prints_its_figures(tmp_path: Path) -> None:
     assert 0 < figures["in_server_ms"]["total"] < figures["latency_ms"]["p99"]
     assert figures["server_overhead_ms"] == pytest.approx(
         figures["latency_ms"]["p50"] - figures["bare_ms"]["total"])
+
+
+@pytest.mark.slow
+def test_layouts_quick_prints_each_kernel_sets_table_and_the_choice() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "layouts.py"), "--quick", "--kernels",
+         "default,Prescott"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.count("chooses") == 4  # two columns, two kernel sets
+    assert "Katmai" in completed.stdout or "Prescott" in completed.stdout
+
+
+@pytest.mark.slow
+def test_profile_paths_quick_splits_both_paths(mnist_dir: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "profile_paths.py"), "--quick", "--data-dir",
+         str(mnist_dir)], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for step in ("inference, 1,000 rows", "one epoch, batch 512", "matrix products",
+                 "bias add", "Adam update"):
+        assert step in completed.stdout

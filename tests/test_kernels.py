@@ -6,26 +6,43 @@ written here as deliberately plain Python loops over every index.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from _numerics import assert_close
+from nnscratch.nn import _kernels
 from nnscratch.nn._kernels import (
+    MATMUL_LAYOUT_ENV,
+    MATMUL_LAYOUTS,
+    MATMUL_TUNE_MIN,
     adam_update,
+    affine,
     avg_pool2d,
     avg_pool2d_backward,
     channels_first,
+    clear_matmul_layouts,
     conv2d,
     conv2d_grad_input,
     conv2d_grad_weight,
     im2col,
+    matmul,
+    matmul_layouts,
     max_pool2d,
     max_pool2d_backward,
+    set_matmul_layout,
     sigmoid,
     sigmoid_backward,
     times_transpose,
+    transpose_times,
 )
 
 DTYPES = [np.float32, np.float64]
@@ -63,12 +80,19 @@ def test_sigmoid_backward_is_grad_times_y_times_one_minus_y(rng, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("out_features", [1, 2, 5])
-def test_times_transpose_is_the_product_with_the_transpose(rng, dtype, out_features):
+@pytest.mark.parametrize("like_order", [None, "C", "F"])
+def test_times_transpose_is_the_product_with_the_transpose(rng, dtype, out_features,
+                                                           like_order):
     grad_output = rng.standard_normal((33, out_features)).astype(dtype)
     W = rng.standard_normal((7, out_features)).astype(dtype)
-    result = times_transpose(grad_output, W)
+    like = None if like_order is None else np.zeros((33, 7), dtype=dtype, order=like_order)
+    result = times_transpose(grad_output, W, like=like)
     assert result.shape == (33, 7) and result.dtype == dtype
     assert_close(result, grad_output @ W.T)
+    if like_order == "C":
+        assert result.flags.c_contiguous
+    if like_order == "F":
+        assert result.flags.f_contiguous
 
 
 def _plain_adam(value, grad, m, v, *, learning_rate, beta1, beta2, eps, t):
@@ -324,3 +348,221 @@ def test_pool_kernels_keep_float32(rng, kernel, stride):
     assert max_pool2d_backward(G, argmax, x.shape, kernel, stride).dtype == np.float32
     assert avg_pool2d(x, kernel, stride).dtype == np.float32
     assert avg_pool2d_backward(G, x.shape, kernel, stride).dtype == np.float32
+# -- matrix products in the fastest layout ---------------------------------------------------
+LAYOUT_SETTINGS = ["auto", *MATMUL_LAYOUTS]
+
+
+@pytest.fixture
+def fresh_layouts():
+    """Every product timed afresh, and the layout setting restored afterwards."""
+    previous = set_matmul_layout("auto")
+    clear_matmul_layouts()
+    yield
+    clear_matmul_layouts()
+    set_matmul_layout(previous)
+
+
+@pytest.fixture(params=LAYOUT_SETTINGS)
+def layout(request, fresh_layouts):
+    """Each layout forced in turn, and ``auto`` (timing chooses)."""
+    set_matmul_layout(request.param)
+    return request.param
+
+
+def _operand(rng, shape, dtype, stored_transposed):
+    """An array of ``shape``, either C-ordered or the transposed view of a C-ordered array."""
+    if stored_transposed:
+        return np.ascontiguousarray(rng.standard_normal(shape[::-1]).astype(dtype)).T
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("a_transposed", [False, True])
+@pytest.mark.parametrize("b_transposed", [False, True])
+@pytest.mark.parametrize("order", [None, "C", "F"])
+# (7, 5, 3) is far below the timing threshold; (80, 64, 70) is above it, so "auto" times it.
+@pytest.mark.parametrize(("m", "k", "n"), [(7, 5, 3), (80, 64, 70), (64, 96, 1)])
+def test_matmul_is_the_matrix_product_in_every_layout(rng, layout, dtype, a_transposed,
+                                                      b_transposed, order, m, k, n):
+    a = _operand(rng, (m, k), dtype, a_transposed)
+    b = _operand(rng, (k, n), dtype, b_transposed)
+    result = matmul(a, b, order=order)
+    assert result.shape == (m, n) and result.dtype == dtype
+    assert_close(result, a @ b)
+    if order == "C":
+        assert result.flags.c_contiguous
+    if order == "F":
+        assert result.flags.f_contiguous
+
+
+def test_matmul_forced_layouts_store_the_result_as_named(rng, fresh_layouts):
+    a, b = rng.standard_normal((9, 4)), rng.standard_normal((4, 6))
+    set_matmul_layout("direct")
+    assert matmul(a, b).flags.c_contiguous
+    set_matmul_layout("transposed")
+    assert matmul(a, b).flags.f_contiguous
+    assert matmul(a, b, order="C").flags.c_contiguous
+
+
+def test_matmul_times_a_shape_once_and_keeps_its_choice(rng, fresh_layouts):
+    a, b = rng.standard_normal((80, 64)), rng.standard_normal((64, 70))
+    assert 80 * 64 * 70 >= MATMUL_TUNE_MIN
+    first = matmul(a, b)
+    (choice,) = matmul_layouts()
+    assert choice["layout"] in MATMUL_LAYOUTS
+    assert (choice["a"], choice["b"], choice["dtype"]) == ([80, 64], [64, 70], "float64")
+    assert (choice["a_order"], choice["b_order"], choice["order"]) == ("C", "C", None)
+    assert set(choice["seconds"]) == set(MATMUL_LAYOUTS)
+    assert all(0 < seconds < 10 for seconds in choice["seconds"].values())
+    # The first call already returns the chosen layout's result: every later call, and the
+    # chosen layout forced, give the same bits.
+    np.testing.assert_array_equal(matmul(a, b), first)
+    set_matmul_layout(choice["layout"])
+    np.testing.assert_array_equal(matmul(a, b), first)
+    assert len(matmul_layouts()) == 1
+
+
+def test_matmul_times_each_key_separately(rng, fresh_layouts):
+    a, b = rng.standard_normal((80, 64)), rng.standard_normal((64, 70))
+    matmul(a, b)
+    matmul(a, b, order="C")
+    matmul(np.asfortranarray(a), b)
+    matmul(a.astype(np.float32), b.astype(np.float32))
+    keys = [(c["a_order"], c["order"], c["dtype"]) for c in matmul_layouts()]
+    assert keys == [("C", None, "float64"), ("C", "C", "float64"), ("F", None, "float64"),
+                    ("C", None, "float32")]
+
+
+def test_matmul_small_and_non_2d_products_are_not_timed(rng, fresh_layouts):
+    matmul(rng.standard_normal((8, 8)), rng.standard_normal((8, 8)))
+    batched, W = rng.standard_normal((3, 80, 64)), rng.standard_normal((64, 70))
+    assert_close(matmul(batched, W), batched @ W)
+    assert matmul_layouts() == []
+
+
+def test_matmul_threads_share_one_choice(rng, fresh_layouts):
+    a, b = rng.standard_normal((96, 64)), rng.standard_normal((64, 80))
+    barrier = threading.Barrier(8)
+
+    def product(_):
+        barrier.wait()
+        return matmul(a, b)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(product, range(8)))
+    assert len(matmul_layouts()) == 1
+    for result in results[1:]:
+        np.testing.assert_array_equal(result, results[0])
+
+
+def test_seeded_training_is_deterministic_in_a_process_while_layouts_are_chosen(fresh_layouts):
+    from nnscratch.nn.losses import SoftmaxCrossEntropy
+    from nnscratch.nn.model import build_mlp
+    from nnscratch.nn.optimizers import Adam
+    from nnscratch.nn.training import fit
+
+    data = np.random.default_rng(0)
+    X = data.random((300, 64))
+    y = data.integers(0, 5, 300)
+
+    def train():
+        model = build_mlp(64, [96, 80], 5, activation="relu", rng=0, dtype=np.float64)
+        fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=Adam(model.parameters(), 1e-2),
+            epochs=2, batch_size=100, seed=0, verbose=0)
+        return [p.value.copy() for p in model.parameters()]
+
+    first = train()  # its first batch chooses the layouts of all of its products
+    assert len(matmul_layouts()) >= 5
+    for again, before in zip(train(), first, strict=True):
+        np.testing.assert_array_equal(again, before)
+
+
+def test_set_matmul_layout_returns_the_previous_setting(fresh_layouts):
+    assert set_matmul_layout("transposed") == "auto"
+    assert set_matmul_layout("direct") == "transposed"
+    assert set_matmul_layout("auto") == "direct"
+
+
+def test_set_matmul_layout_rejects_an_unknown_layout(fresh_layouts):
+    with pytest.raises(ValueError, match=r"layout must be one of \['auto', 'direct'"):
+        set_matmul_layout("fastest")
+
+
+def _forced_layout_in_a_fresh_process(value):
+    code = "from nnscratch.nn import _kernels; print(_kernels.set_matmul_layout('auto'))"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, MATMUL_LAYOUT_ENV: value}, check=False, timeout=120)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("transposed", "transposed"),
+                                                 (" Direct ", "direct"), ("", "auto")])
+def test_the_environment_variable_forces_a_layout(value, expected):
+    completed = _forced_layout_in_a_fresh_process(value)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == expected
+
+
+def test_an_unknown_layout_in_the_environment_names_the_variable_and_the_choices():
+    completed = _forced_layout_in_a_fresh_process("fast")
+    assert completed.returncode != 0
+    assert f"{MATMUL_LAYOUT_ENV}='fast' is not a matrix-product layout" in completed.stderr
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_affine_is_x_times_w_plus_b(rng, layout, dtype):
+    x = rng.standard_normal((90, 64)).astype(dtype)
+    W = rng.standard_normal((64, 50)).astype(dtype)
+    b = rng.standard_normal(50).astype(dtype)
+    result = affine(x, W, b)
+    assert result.dtype == dtype
+    assert_close(result, x @ W + b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_order", ["C", "F"])
+def test_transpose_times_is_the_weight_gradient_in_the_weights_order(rng, layout, dtype,
+                                                                     x_order):
+    x = np.asarray(rng.standard_normal((90, 64)).astype(dtype), order=x_order)
+    grad_output = rng.standard_normal((90, 50)).astype(dtype)
+    result = transpose_times(x, grad_output)
+    assert result.dtype == dtype and result.flags.c_contiguous
+    assert_close(result, x.T @ grad_output)
+
+
+@pytest.mark.parametrize("out_features", [50, 1])
+def test_dense_is_its_plain_expressions_in_every_layout(rng, layout, out_features):
+    from nnscratch.nn.layers import Dense
+
+    layer = Dense(64, out_features, rng=1, dtype=np.float64)
+    layer.b.value[...] = rng.standard_normal(out_features)
+    x = rng.standard_normal((90, 64))
+    grad_output = rng.standard_normal((90, out_features))
+    y = layer.forward(x)
+    assert_close(y, x @ layer.W.value + layer.b.value)
+    grad_input = layer.backward(grad_output)
+    assert_close(layer.W.grad, x.T @ grad_output)
+    assert layer.W.grad.flags.c_contiguous
+    assert_close(grad_input, grad_output @ layer.W.value.T)
+    if layout == "transposed" and out_features > 1:
+        assert y.flags.f_contiguous  # the layout shows in the output's memory order ...
+    assert grad_input.flags.c_contiguous  # ... but the input gradient follows the input
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("forced", MATMUL_LAYOUTS)
+def test_real_mnist_tutorial_counts_hold_in_every_layout(mnist_dir, forced, fresh_layouts):
+    """The tutorial's exact counts and costs with each layout forced (~2 min each)."""
+    from nnscratch.classic import NeuralNet
+    from nnscratch.data import load_digits
+
+    reference = json.loads((Path(__file__).parent / "tutorial_recipe.json").read_text())
+    set_matmul_layout(forced)
+    data = load_digits((1, 2), data_dir=mnist_dir, dtype=np.float64, progress=False)
+    net = NeuralNet([196, 1]).fit(data.X_train, data.y_train, learning_rate=0.1,
+                                  n_iterations=1000, log_every=1)
+    train_correct = int(np.count_nonzero(net.predict(data.X_train) == data.y_train))
+    test_correct = int(np.count_nonzero(net.predict(data.X_test) == data.y_test))
+    assert (train_correct, test_correct) == (reference["train_correct"],
+                                             reference["test_correct"])
+    np.testing.assert_allclose(net.costs_, reference["cost"], rtol=1e-6)
+    assert _kernels.matmul_layouts() == []  # forced: nothing was timed

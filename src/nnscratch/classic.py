@@ -13,7 +13,10 @@ What changed from the tutorial (none of it changes a number): it no longer mutat
 caller's list of sizes, the cost is computed from logits with ``logaddexp`` (finite for any
 weights, where ``log(a)`` could give ``-inf``), the output sigmoid is fused into the loss, the
 random draws come from a private ``RandomState(seed)`` instead of the global state, and it
-returns values instead of printing them.
+returns values instead of printing them. Its matrix products run in whichever BLAS layout is
+fastest on the machine (:func:`nnscratch.nn._kernels.matmul`; the tutorial's own code is
+feature-major, this one sample-major): the costs agree to rounding and the counts exactly in
+either layout.
 
 What is left out: anything beyond the tutorial's recipe; use ``NeuralNetClassifier`` for
 other activations, optimisers and more than two classes.

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch._validation import check_dtype, check_int, check_real, check_rng
-from nnscratch.nn._kernels import times_transpose
+from nnscratch.nn._kernels import affine, times_transpose, transpose_times
 from nnscratch.nn.initializers import Initializer, RandomSource, get_initializer
 from nnscratch.nn.parameter import Parameter
 
@@ -134,6 +134,11 @@ class Dense(Layer):
     are plain sums. :meth:`fill_parameter_grads` computes the first two only: training needs no
     gradient with respect to the data.
 
+    The three products run through :mod:`nnscratch.nn._kernels` (``affine``,
+    ``transpose_times``, ``times_transpose``), which compute each in the BLAS layout that is
+    fastest on the machine for its shapes: the same numbers up to rounding, and the output may
+    be stored column by column (F order). See :func:`nnscratch.nn._kernels.matmul`.
+
     Examples
     --------
     >>> import numpy as np
@@ -167,7 +172,7 @@ class Dense(Layer):
             raise self._wrong_width(x)
         if training:
             self._x = x
-        return x @ self.W.value + self.b.value
+        return affine(x, self.W.value, self.b.value)  # x @ W + b
 
     def _wrong_width(self, x: np.ndarray) -> ValueError:
         per_sample = int(np.prod(x.shape[1:])) if x.ndim >= 1 else 0
@@ -181,13 +186,13 @@ class Dense(Layer):
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         """Fill ``W.grad`` and ``b.grad``; return ``grad_output @ W.T``, shaped like ``x``."""
         self.fill_parameter_grads(grad_output)
-        return times_transpose(grad_output, self.W.value)  # grad_output @ W.T
+        return times_transpose(grad_output, self.W.value, like=self._x)  # grad_output @ W.T
 
     def fill_parameter_grads(self, grad_output: np.ndarray) -> None:
         """Fill ``W.grad = x.T @ grad_output`` and ``b.grad = grad_output.sum(axis=0)``."""
         if self._x is None:
             raise self._missing_cache()
-        self.W.grad = self._x.T @ grad_output
+        self.W.grad = transpose_times(self._x, grad_output)  # x.T @ grad_output
         self.b.grad = grad_output.sum(axis=0)
 
     def parameters(self) -> list[Parameter]:
