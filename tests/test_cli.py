@@ -65,6 +65,13 @@ def assert_one_line_error(stderr: str, message: str) -> None:
     assert "Traceback" not in stderr
 
 
+def assert_usage_error(stderr: str, message: str) -> None:
+    """One line, ``nnscratch COMMAND: error: ...`` (exit status 2), naming `message`."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert re.match(r"nnscratch \w+: error: ", lines[0]) and message in lines[0], stderr
+
+
 @pytest.fixture
 def digit_model(tmp_path) -> Path:
     """An untrained 784-16-10 model on all ten digits, saved as train saves one."""
@@ -341,6 +348,21 @@ def test_dataset_and_augment_errors(argv, message):
 
     with pytest.raises(SettingError, match=re.escape(message)):
         _settings(*argv)
+
+
+@pytest.mark.parametrize("digits", [["-1", "3"], ["3", "-8"], ["+3", "4"], ["3.", "4"],
+                                    ["(3)", "4"]])
+def test_digits_are_plain_numbers(tmp_path, digits, capsys):
+    # "-1" used to be read as 1 (class names are matched without punctuation): exit 2 naming it.
+    assert main(["train", "--recipe", "binary-fast", "--digits", *digits,
+                 "--out", str(tmp_path / "run")]) == 2
+    bad = next(d for d in digits if not d.isdigit())
+    assert_usage_error(capsys.readouterr().err, f"--digits: digit {bad!r} is not a plain number")
+    config = tmp_path / "run.toml"
+    config.write_text(f'[train]\nrecipe = "binary-fast"\ndigits = {json.dumps(digits)}\n')
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
+    assert f"digit {bad!r} is not a plain number" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_augment_flag_usage_errors(capsys):
