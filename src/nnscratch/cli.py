@@ -265,7 +265,7 @@ def _check_data_settings(recipe: Recipe, settings: dict[str, Any],
 def _augment_table(text: str) -> dict[str, Any]:
     """``--augment`` values: ``none``, or ``KEY=VALUE`` (numbers; ``flip=true``)."""
     if text.strip().lower() == "none":
-        return {}
+        return {"": True}  # none's marker (no key is empty): refused beside other items
     key, equals, value = text.partition("=")
     if not equals or not key:
         raise argparse.ArgumentTypeError(
@@ -286,7 +286,14 @@ class _AugmentAction(argparse.Action):
                  values: Any, option_string: str | None = None) -> None:
         table: dict[str, Any] = {}
         for item in values:
+            key = next(iter(item))
+            if key == "" and len(values) > 1:
+                parser.error(f"{option_string}: 'none' must stand alone (it means no "
+                             "augmentation); drop it or the KEY=VALUE items.")
+            if key in table:
+                parser.error(f"{option_string}: {key} is given twice; give each setting once.")
             table.update(item)
+        table.pop("", None)
         setattr(namespace, self.dest, table)
 
 
