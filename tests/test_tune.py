@@ -154,6 +154,17 @@ def test_layers_as_a_range_draw_each_width():
     ({"optimizer": {"low": 1, "high": 2}}, "is not a number"),
     ({"layers": {"choices": [[16, 0]]}}, "hidden layer widths"),
     ({"learning_rate": {"lo": 1e-3, "high": 1e-1}}, "neither a range nor choices"),
+    # Bounds that keep a trial finite, and steps that do not collapse a range (issue 22).
+    ({"epochs": {"low": 1, "high": 10**9}}, "epochs = 1000000000: expected at most 10,000"),
+    ({"epochs": 10**9}, "expected at most 10,000"),
+    ({"batch_size": {"choices": [64, 10**7]}}, "expected at most 60,000"),
+    ({"layers": {"low": 8, "high": 16, "depth": 100_000}}, "depth must be a whole number from 1 "
+                                                            "to 64, got 100000"),
+    ({"batch_size": {"low": 64, "high": 128, "step": 100}}, "step 100 is larger than the range "
+                                                             "64..128"),
+    ({"dropout": {"low": 0.1, "high": 0.2, "step": 0.5}}, "step 0.5 is larger than the range"),
+    ({"batch_size": {"low": 64, "high": 128, "step": 2.5}}, "its step must be one too"),
+    ({"dropout": {"low": 0.1, "high": 0.2, "step": float("nan")}}, "step must be a positive"),
 ])
 def test_bad_spaces_name_the_setting_and_the_fix(table, message):
     with pytest.raises(SpaceError, match=r"the space: .*") as error:
@@ -453,6 +464,7 @@ def _wait_for(condition, process: subprocess.Popen[str], timeout: float = 120) -
     ("[space]\nactivation = { choices = [] }\n", "empty list of choices"),
     ("[space]\ndropout = { low = 0.5, high = 0.1 }\n", "above high 0.1; swap them"),
     ("[nothing]\n", "has no [space] table"),
+    ("[space]\n", "has an empty [space] table; name at least one setting"),
     ("[space\n", "is not valid TOML"),
 ])
 def test_a_bad_space_is_one_line_exit_1_and_no_folder(tmp_path, data_args, capsys, space,
@@ -472,7 +484,6 @@ def test_a_bad_space_is_one_line_exit_1_and_no_folder(tmp_path, data_args, capsy
     (["--storage", "mysql+nosuchdriver://u@h/db"], "is not a database URL"),
     (["--sampler", "grid", "--space", "SPACE"], "grid sampler needs a list of values"),
     ([], "give --trials N or --timeout SECONDS"),
-    (["--trials", "1", "--timeout", "-5"], "--timeout must be a positive number"),
     (["--digits", "3", "3"], "--digits"),
 ])
 def test_bad_options_are_one_line_exit_1_and_no_folder(tmp_path, data_args, capsys, args,
@@ -516,6 +527,41 @@ def test_a_folder_that_is_not_a_tune_folder_is_refused(tmp_path, data_args, caps
     status = main(["tune", *data_args, "--trials", "1", "--out", str(tmp_path / "busy")])
     assert status == 1 and "not a tune folder" in capsys.readouterr().err
     assert os.listdir(tmp_path / "busy") == ["notes.txt"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--study", "../../../x"], "argument --study: '../../../x' is not a study name"),
+    (["--study", "/tmp/elsewhere"], "argument --study: '/tmp/elsewhere' is not a study name"),
+    (["--study", ""], "argument --study: '' is not a study name"),
+    (["--study", ".."], "is not a study name"),
+    (["--seed", "-1"], "argument --seed: must be a whole number in 0..4294967295, got -1"),
+    (["--seed", str(2**32)], "argument --seed: must be a whole number in 0..4294967295"),
+    (["--timeout", "inf"], "argument --timeout: must be a positive number of seconds up to "
+                           "31,536,000 (a year), got inf"),
+    (["--timeout", "nan"], "argument --timeout: must be a positive number"),
+    (["--timeout", "-5"], "argument --timeout: must be a positive number"),
+])
+def test_bad_study_seed_and_timeout_are_usage_errors_before_any_work(tmp_path, data_args,
+                                                                     capsys, args, message):
+    # Before: --study ../../../x wrote outside runs/tune, --seed -1 failed after loading the
+    # data without naming the flag, --timeout inf was accepted.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tune", *data_args, "--trials", "1", *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "x").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_the_library_checks_study_seed_and_timeout_too(tmp_path):
+    from nnscratch.tune import TuneError, TuneOptions, plan
+
+    for options, message in ((TuneOptions(study="a/b", trials=1), "is not a study name"),
+                             (TuneOptions(seed=-1, trials=1), "--seed must be"),
+                             (TuneOptions(timeout=float("inf")), "--timeout must be")):
+        with pytest.raises(TuneError, match=message):
+            plan(options)
+    assert plan(TuneOptions(study="wide.v2_1-b", trials=1, out=str(tmp_path / "t"))).study \
+        == "wide.v2_1-b"
 
 
 def test_the_tutorial_recipe_and_zero_trials_are_usage_errors(capsys):

@@ -1071,16 +1071,18 @@ def _add_tune_command(commands: Any, common: argparse.ArgumentParser,
     how = tune.add_argument_group("how to search")
     how.add_argument("--trials", type=_positive_int, metavar="N",
                      help="trials this command runs (Optuna's n_trials)")
-    how.add_argument("--timeout", type=float, metavar="SECONDS",
-                     help="start no trial after this long")
+    how.add_argument("--timeout", type=functools.partial(_tune_option, "timeout"),
+                     metavar="SECONDS", help="start no trial after this long (at most a year)")
     how.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                      help="worker processes on this machine, sharing its cores (default: 1)")
     how.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default: tpe")
     how.add_argument("--pruner", choices=PRUNERS, default="median", help="default: median")
-    how.add_argument("--seed", type=int, help="seeds the sampler (worker i gets SEED + i)")
+    how.add_argument("--seed", type=functools.partial(_tune_option, "seed"),
+                     help="seeds the sampler (worker i gets SEED + i), 0..2**32-1")
     study = tune.add_argument_group("study")
-    study.add_argument("--study", metavar="NAME",
-                       help="study name (default: the recipe, and the digits if not its own)")
+    study.add_argument("--study", metavar="NAME", type=functools.partial(_tune_option, "study"),
+                       help="study name: letters, digits, '.', '_', '-' (default: the recipe, "
+                            "and the digits if not its own)")
     study.add_argument("--storage", metavar="URL",
                        help="SQLAlchemy URL of the study database (default: sqlite:/// "
                             "OUT/study.db), e.g. postgresql+psycopg://user@host/db")
@@ -1113,6 +1115,21 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
     return value
+
+
+def _tune_option(name: str, text: str) -> Any:
+    """An argparse type for tune's --study, --seed and --timeout: usage errors (exit 2) with
+    the bounds that :func:`nnscratch.tune.plan` checks."""
+    from nnscratch import tune
+
+    try:
+        value: Any = text if name == "study" else (int if name == "seed" else float)(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    try:
+        return tune.check_option(name, value)
+    except tune.TuneError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--{name} ")) from None
 
 
 def _one_line(message: str) -> str:

@@ -32,6 +32,7 @@ import csv
 import io
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import sys
@@ -69,6 +70,13 @@ PRUNERS = ("median", "hyperband", "none")
 TOP = 10
 #: States that end a trial (Optuna's names).
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+#: A study name is a name, and the default tune folder runs/tune/NAME: letters, digits, ``.``,
+#: ``_`` and ``-``, starting with a letter or digit (so no ``..``, ``/`` or absolute path).
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: The longest --timeout: a year of seconds (``inf`` would never end).
+MAX_TIMEOUT = 365 * 24 * 3600
+#: The sampler seeds, as train's: 0 .. 2**32 - 1 (worker i gets SEED + i, wrapped).
+MAX_SEED = 2**32 - 1
 
 
 class TuneError(ValueError):
@@ -158,7 +166,8 @@ def plan(options: TuneOptions) -> _Plan:
             space.grid()
         except SpaceError as error:
             raise TuneError(f"--sampler grid: {error}") from None
-    study = options.study or _default_study_name(recipe, settings)
+    study = (check_study_name(options.study) if options.study is not None
+             else _default_study_name(recipe, settings))
     out = Path(options.out) if options.out else Path("runs") / "tune" / study
     if out.exists() and not out.is_dir():
         raise TuneError(f"--out {out} is a file; give a folder for the tune results.")
@@ -174,6 +183,43 @@ def plan(options: TuneOptions) -> _Plan:
     return _Plan(recipe, settings, space, study, out, storage, options, identity)
 
 
+def check_option(name: str, value: Any) -> Any:
+    """Check the option ``--study``, ``--timeout`` or ``--seed`` (`name` without dashes).
+
+    Raises
+    ------
+    TuneError
+        For a study name that is no name (:func:`check_study_name`), a timeout outside
+        (0, :data:`MAX_TIMEOUT`] seconds (``inf`` included) or a seed outside 0..2**32 - 1.
+    """
+    if name == "study":
+        return check_study_name(value)
+    if name == "timeout" and not 0 < value <= MAX_TIMEOUT:
+        raise TuneError(f"--timeout must be a positive number of seconds up to {MAX_TIMEOUT:,} "
+                        f"(a year), got {value}.")
+    if name == "seed" and not 0 <= value <= MAX_SEED:
+        raise TuneError(f"--seed must be a whole number in 0..{MAX_SEED}, got {value}.")
+    return value
+
+
+def check_study_name(name: str) -> str:
+    """A study name, checked: it names the study and the default folder ``runs/tune/NAME``.
+
+    Raises
+    ------
+    TuneError
+        If `name` is empty, longer than 128 characters, or holds anything but letters, digits,
+        ``.``, ``_`` and ``-`` after a first letter or digit (a path such as ``../x`` or
+        ``/tmp/x`` would write outside ``runs/tune``; ``--out`` chooses the folder).
+    """
+    if not isinstance(name, str) or STUDY_NAME.fullmatch(name) is None:
+        raise TuneError(
+            f"--study {name!r} is not a study name: use 1 to 128 letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit (give --out DIR to choose the folder)."
+        )
+    return name
+
+
 def _mlp_recipes() -> list[str]:
     return [name for name, recipe in RECIPES.items() if recipe.kind == "mlp"]
 
@@ -183,8 +229,9 @@ def _check_counts(options: TuneOptions) -> None:
                         ("--heartbeat", options.heartbeat)):
         if value is not None and value < 1:
             raise TuneError(f"{name} must be at least 1, got {value}.")
-    if options.timeout is not None and not options.timeout > 0:
-        raise TuneError(f"--timeout must be a positive number of seconds, got {options.timeout}.")
+    for name in ("timeout", "seed"):
+        if getattr(options, name) is not None:
+            check_option(name, getattr(options, name))
     if options.trials is None and options.timeout is None and options.sampler != "grid":
         raise TuneError("give --trials N or --timeout SECONDS (or both): how long to search.")
     if options.sampler not in SAMPLERS:
@@ -213,7 +260,11 @@ def _read_space(path: str | None, recipe: Recipe) -> Space:
     except (OSError, ValueError) as error:
         raise TuneError(f"--space {error}") from None
     table = document.get("space")
-    if not isinstance(table, dict) or not table:
+    if isinstance(table, dict) and not table:
+        raise TuneError(f"--space {path} has an empty [space] table; name at least one "
+                        "setting to search, e.g. learning_rate = { low = 1e-4, high = 1e-1, "
+                        "log = true } (docs/tune.md).")
+    if not isinstance(table, dict):
         raise TuneError(f"--space {path} has no [space] table of settings to search; see "
                         "docs/tune.md for the format.")
     try:
@@ -566,7 +617,8 @@ def _run_workers(the_plan: _Plan, study: optuna.Study, bar: Any) -> list[int]:
     shares = _shares(options.trials, options.jobs)
     threads = max(1, (os.cpu_count() or 1) // len(shares))
     context = multiprocessing.get_context("spawn")
-    seeds = [None if options.seed is None else options.seed + i for i in range(len(shares))]
+    seeds = [None if options.seed is None else (options.seed + i) % (MAX_SEED + 1)
+             for i in range(len(shares))]
     workers = [context.Process(target=_worker, args=(the_plan, n, s, threads), daemon=False)
                for n, s in zip(shares, seeds, strict=True)]
     interrupted = []
