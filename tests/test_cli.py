@@ -210,6 +210,41 @@ def test_config_errors(tmp_path):
         _settings("--config", str(other))
 
 
+def test_a_deeply_nested_config_is_a_usage_error_naming_the_file(tmp_path, capsys):
+    config = tmp_path / "deep.toml"
+    config.write_text("[train]\nlayers = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
+    assert_usage_error(capsys.readouterr().err, f"config file {config} nests arrays or tables "
+                                                "too deeply")
+
+
+def test_a_huge_layers_list_gives_a_short_error_line(tmp_path, capsys):
+    config = tmp_path / "big.toml"
+    config.write_text('[train]\nrecipe = "mnist10"\nlayers = [' + ", ".join(["10"] * 200_000)
+                      + "]\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert len(err) < 2100 and "[10, 10, 10, 10, 10, 10, 10, 10, ... (200,000 elements)]" in err
+
+
+def test_every_error_line_is_cut_to_a_bound():
+    from nnscratch.cli import MAX_MESSAGE, _one_line
+
+    line = _one_line("start " + "x" * 10**6 + " the fix")
+    assert len(line) <= MAX_MESSAGE and line.startswith("start ") and line.endswith("the fix")
+    assert "characters cut" in line
+
+
+def test_a_huge_weight_decay_is_a_usage_error(capsys):
+    from nnscratch.runs.settings_check import SettingError
+
+    with pytest.raises(SettingError, match=r"--weight-decay must be >= 0\.0 and <= 1\.0, got "
+                                           r"1e\+300"):
+        _settings("--recipe", "binary-fast", "--weight-decay", "1e300")
+    assert main(["train", "--recipe", "binary-fast", "--weight-decay", "1e300"]) == 2
+    assert "warning" not in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------------
 # predict and info, on a synthetic model
 
@@ -523,11 +558,28 @@ def test_gradcheck_fails_above_the_tolerance(capsys):
     ("argv", "message"),
     [(["--loss", "binary", "--classes", "3"], "the binary loss has 2 classes"),
      (["--inputs", "0"], "--inputs must be at least 1"),
-     (["--step", "2"], "--step must be between 0 and 1")],
+     (["--samples", "0"], "--samples must be at least 1"),
+     (["--step", "2"], "--step must be between 0 and 1"),
+     (["--step", "0"], "--step must be between 0 and 1"),
+     (["--step", "nan"], "--step must be between 0 and 1 (e.g. 1e-6), got nan"),
+     (["--tolerance", "-1"], "--tolerance must be a positive number (e.g. 1e-7), got -1.0"),
+     (["--tolerance", "inf"], "--tolerance must be a positive number"),
+     # Estimated before any work (issue 22): this one used to run unbounded.
+     (["--layers", "100000", "--inputs", "1000"], "a gradient check of 1000-100000-3 with "
+                                                  "--samples 8 takes 200,816,006 loss "
+                                                  "evaluations"),
+     (["--layers", "100", "--inputs", "784"], "the limits are 1,000,000 and 1e+11")],
 )
 def test_gradcheck_errors(argv, message, capsys):
-    assert main(["gradcheck", *argv]) == 1
-    assert_one_line_error(capsys.readouterr().err, message)
+    assert main(["gradcheck", *argv]) == 2  # usage errors
+    assert_usage_error(capsys.readouterr().err, message)
+
+
+def test_gradcheck_estimates_memory_first(monkeypatch, capsys):
+    monkeypatch.setenv("NNSCRATCH_MEMORY_AVAILABLE", "1G")
+    assert main(["gradcheck", "--samples", "1000000000"]) == 2
+    assert_usage_error(capsys.readouterr().err, "with --samples 1000000000 needs about 357.6 "
+                                                "GiB of memory, but 1.0 GiB is available")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -165,6 +165,7 @@ def test_layers_as_a_range_draw_each_width():
     ({"dropout": {"low": 0.1, "high": 0.2, "step": 0.5}}, "step 0.5 is larger than the range"),
     ({"batch_size": {"low": 64, "high": 128, "step": 2.5}}, "its step must be one too"),
     ({"dropout": {"low": 0.1, "high": 0.2, "step": float("nan")}}, "step must be a positive"),
+    ({"weight_decay": {"choices": [0.0, 1e300]}}, "expected a number in [0.0, 1.0]"),
 ])
 def test_bad_spaces_name_the_setting_and_the_fix(table, message):
     with pytest.raises(SpaceError, match=r"the space: .*") as error:
@@ -465,6 +466,8 @@ def _wait_for(condition, process: subprocess.Popen[str], timeout: float = 120) -
     ("[space]\ndropout = { low = 0.5, high = 0.1 }\n", "above high 0.1; swap them"),
     ("[nothing]\n", "has no [space] table"),
     ("[space]\n", "has an empty [space] table; name at least one setting"),
+    ("[space]\nlayers = " + "[" * 100_000 + "]" * 100_000 + "\n", "nests arrays or tables too "
+                                                              "deeply"),
     ("[space\n", "is not valid TOML"),
 ])
 def test_a_bad_space_is_one_line_exit_1_and_no_folder(tmp_path, data_args, capsys, space,

@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import functools
 import hashlib
+import itertools
 import os
 import sys
 import time
@@ -208,7 +209,8 @@ def _check_memory(recipe: Recipe, settings: dict[str, Any]) -> None:
     if estimate.total > available:
         smaller = "" if tutorial else ", a smaller --batch-size"
         raise CLIError(
-            f"training layers {settings['layers']} needs about {format_bytes(estimate.total)} "
+            f"training layers {_short(settings['layers'])} needs about "
+            f"{format_bytes(estimate.total)} "
             f"of memory ({estimate.describe()}), but {format_bytes(available)} is available. "
             f"Use fewer or smaller --layers{smaller} or --dtype float32."
         )
@@ -694,23 +696,58 @@ _GRADCHECK_LOSSES = {
 }
 
 
+#: The most a gradient check may do (minutes): two loss evaluations per input and parameter
+#: entry (about 0.5 ms each for a small model), each of samples x parameters multiply-adds.
+GRADCHECK_MAX_EVALUATIONS = 10**6
+GRADCHECK_MAX_WORK = 10**11
+
+
+def _check_gradcheck(args: argparse.Namespace, classes: int, outputs: int) -> None:
+    """Usage errors (exit 2) before any work: sizes, step, tolerance, and the cost."""
+    if args.loss == "binary" and classes != 2:
+        raise SettingError(f"--classes {classes}: the binary loss has 2 classes (one logit).")
+    if classes < 2 and args.loss == "softmax":
+        raise SettingError(f"--classes {classes}: softmax needs at least 2 classes.")
+    for name, value in (("--inputs", args.inputs), ("--samples", args.samples),
+                        ("--classes", classes), *(("--layers", n) for n in args.layers)):
+        if value < 1:
+            raise SettingError(f"{name} must be at least 1, got {value}.")
+    if not 0 < args.step < 1:  # NaN fails too
+        raise SettingError(f"--step must be between 0 and 1 (e.g. 1e-6), got {args.step}.")
+    if not 0 < args.tolerance < float("inf"):
+        raise SettingError(f"--tolerance must be a positive number (e.g. 1e-7), got "
+                           f"{args.tolerance}.")
+    sizes = [args.inputs, *args.layers, outputs]
+    n_parameters = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    evaluations = 2 * (args.samples * args.inputs + n_parameters)
+    work = evaluations * args.samples * n_parameters
+    # Parameters, gradients and their two copies; inputs and their numerical gradient; the
+    # activations of the batch (input, output, gradient), all in float64.
+    needed = 8 * (4 * n_parameters + 2 * args.samples * args.inputs
+                  + 3 * args.samples * sum(sizes[1:]))
+    available = available_memory()
+    if available is not None and needed > available:
+        raise SettingError(
+            f"a gradient check of {'-'.join(map(str, sizes))} with --samples {args.samples} "
+            f"needs about {format_bytes(needed)} of memory, but {format_bytes(available)} is "
+            "available; use smaller --layers, --inputs or --samples.")
+    if evaluations > GRADCHECK_MAX_EVALUATIONS or work > GRADCHECK_MAX_WORK:
+        raise SettingError(
+            f"a gradient check of {'-'.join(map(str, sizes))} with --samples {args.samples} "
+            f"takes {evaluations:,} loss evaluations (two per input and parameter entry), "
+            f"about {work:.1e} multiply-adds; the limits are {GRADCHECK_MAX_EVALUATIONS:,} "
+            f"and {GRADCHECK_MAX_WORK:.0e} (minutes); use smaller --layers, --inputs or "
+            "--samples.")
+
+
 def _gradcheck(args: argparse.Namespace) -> int:
     from nnscratch.nn.gradcheck import check_model
     from nnscratch.nn.losses import LOSSES
     from nnscratch.nn.model import build_mlp
 
     classes = args.classes if args.classes is not None else (2 if args.loss == "binary" else 3)
-    if args.loss == "binary" and classes != 2:
-        raise CLIError(f"--classes {classes}: the binary loss has 2 classes (one logit).")
-    if classes < 2 and args.loss == "softmax":
-        raise CLIError(f"--classes {classes}: softmax needs at least 2 classes.")
-    for name, value in (("--inputs", args.inputs), ("--samples", args.samples),
-                        ("--classes", classes), *(("--layers", n) for n in args.layers)):
-        if value < 1:
-            raise CLIError(f"{name} must be at least 1, got {value}.")
-    if not 0 < args.step < 1:
-        raise CLIError(f"--step must be between 0 and 1 (e.g. 1e-6), got {args.step}.")
     outputs = 1 if args.loss == "binary" else classes
+    _check_gradcheck(args, classes, outputs)
     rng = np.random.default_rng(args.seed)
     model = build_mlp(args.inputs, args.layers, outputs, activation=args.activation,
                       rng=rng, dtype=np.float64)
@@ -1132,9 +1169,30 @@ def _tune_option(name: str, text: str) -> Any:
         raise argparse.ArgumentTypeError(str(error).removeprefix(f"--{name} ")) from None
 
 
+#: The longest error line: a value of millions of elements is cut in the middle.
+MAX_MESSAGE = 2000
+
+
 def _one_line(message: str) -> str:
-    """Join a multi-line message (a list of places looked in, say) into one line."""
-    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+    """Join a multi-line message (a list of places looked in, say) into one line, at most
+    :data:`MAX_MESSAGE` characters (the start and the end, which says the fix, are kept)."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    if len(line) <= MAX_MESSAGE:
+        return line
+    cut = len(line) - MAX_MESSAGE + 40
+    return f"{line[:MAX_MESSAGE - 440]} ... [{cut:,} characters cut] ... {line[-400:]}"
+
+
+def _short(value: Any) -> str:
+    """``repr`` of a setting's value, long lists cut: ``[10, 10, ... (2,000,000 elements)]``."""
+    import reprlib
+
+    shortener = reprlib.Repr()  # keyword arguments only from Python 3.12
+    shortener.maxlist, shortener.maxlevel = 8, 3
+    text = shortener.repr(value)
+    if isinstance(value, list) and len(value) > 8:
+        text = f"{text[:-1]} ({len(value):,} elements)]"
+    return text
 
 
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int,

@@ -681,6 +681,9 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise RunFolderError(str(error)) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigSyntaxError(f"config file {path} is not valid TOML: {error}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigSyntaxError(f"config file {path} nests arrays or tables too deeply for "
+                                "the TOML reader; a config needs a few levels at most.") from None
     except ValueError as error:  # not UTF-8
         raise RunFolderError(f"config file {error}") from None
 

@@ -257,6 +257,9 @@ def _read_space(path: str | None, recipe: Recipe) -> Space:
                         "table (docs/tune.md).") from None
     except tomllib.TOMLDecodeError as error:
         raise TuneError(f"--space {path} is not valid TOML: {error}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise TuneError(f"--space {path} nests arrays or tables too deeply for the TOML "
+                        "reader; a space needs a few levels at most.") from None
     except (OSError, ValueError) as error:
         raise TuneError(f"--space {error}") from None
     table = document.get("space")

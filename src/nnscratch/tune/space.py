@@ -49,7 +49,7 @@ MAX_DEPTH = 64
 REAL_SETTINGS = {
     "learning_rate": (0.0, math.inf, False, False),
     "dropout": (0.0, 1.0, True, False),
-    "weight_decay": (0.0, math.inf, True, False),
+    "weight_decay": (0.0, 1.0, True, True),  # as train's bound
     "momentum": (0.0, 1.0, True, False),
     "validation_fraction": (0.0, 1.0, False, False),
 }
