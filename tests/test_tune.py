@@ -488,6 +488,10 @@ def test_a_bad_space_is_one_line_exit_1_and_no_folder(tmp_path, data_args, capsy
     (["--sampler", "grid", "--space", "SPACE"], "grid sampler needs a list of values"),
     ([], "give --trials N or --timeout SECONDS"),
     (["--digits", "3", "3"], "--digits"),
+    # The study would vanish at exit (a 78-line traceback and exit 0 before, issue 22).
+    (["--storage", "sqlite://"], "--storage sqlite:// is an in-memory SQLite database"),
+    (["--storage", "sqlite:///:memory:"], "--storage sqlite:///:memory: is an in-memory SQLite"),
+    (["--storage", "sqlite:///file::memory:?cache=shared&uri=true"], "in-memory SQLite"),
 ])
 def test_bad_options_are_one_line_exit_1_and_no_folder(tmp_path, data_args, capsys, args,
                                                        message):
@@ -501,6 +505,26 @@ def test_bad_options_are_one_line_exit_1_and_no_folder(tmp_path, data_args, caps
     assert status == 1 and len(err) == 1, err
     assert err[0].startswith("nnscratch: error: ") and message in err[0], err
     assert not out.exists()
+
+
+def test_a_read_only_sqlite_file_is_named_with_read_only(tmp_path, data_args, capsys,
+                                                          monkeypatch):
+    db = tmp_path / "study.db"
+    optuna.create_study(storage=sqlite_url(db), study_name="other")  # a real study database
+    read_only = f"sqlite:///file:{db}?mode=ro&uri=true"
+    out = tmp_path / "tune"
+    status = main(["tune", *data_args, "--out", str(out), "--trials", "1", "--storage",
+                   read_only])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(err) == 1, err
+    assert f"the SQLite file {db} is read-only" in err[0] and not out.exists()
+    # A database found read-only only when written (a read-only mount): the same one line.
+    monkeypatch.setattr("nnscratch.tune.search.check_sqlite_storage", lambda url: None)
+    status = main(["tune", *data_args, "--out", str(out), "--trials", "1", "--storage",
+                   read_only])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(err) == 1, err
+    assert "is read-only" in err[0] and "readonly database" in err[0] and not out.exists()
 
 
 def test_a_password_never_reaches_the_messages(tmp_path, data_args, capsys):

@@ -175,6 +175,7 @@ def plan(options: TuneOptions) -> _Plan:
         raise TuneError(f"--out {out} is a folder with other files in it, not a tune folder; "
                         "choose a new or empty folder.")
     storage = options.storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    check_sqlite_storage(storage)
     identity = {
         "recipe": recipe.name, "dataset": settings["dataset"], "digits": settings["digits"],
         "space": space.table,
@@ -343,6 +344,46 @@ def open_storage(url: str, heartbeat: int) -> optuna.storages.RDBStorage:
                         "file in the tune folder.") from None
 
 
+def check_sqlite_storage(url: str) -> None:
+    """Refuse a SQLite storage that cannot keep the study: in memory, or a read-only file.
+
+    Other URLs (and malformed ones) are left to :func:`open_storage`.
+
+    Raises
+    ------
+    TuneError
+        For ``sqlite://``, ``sqlite:///:memory:`` (the study would vanish when the command
+        ends, and worker processes could not share it), or a file or folder that cannot be
+        written (named, with "read-only").
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database or ""
+    query = {key: str(value) for key, value in parsed.query.items()}
+    shown = redact(url)
+    if database in ("", ":memory:") or query.get("mode") == "memory" or \
+            database.startswith("file::memory:"):
+        raise TuneError(f"--storage {shown} is an in-memory SQLite database: the study would be "
+                        "lost when tune ends, and worker processes could not share it; give a "
+                        "file (sqlite:///PATH/study.db) or leave --storage out.")
+    path = Path(database.removeprefix("file:").partition("?")[0]).absolute()
+    folder = path.parent
+    read_only = query.get("mode") == "ro" or (path.exists() and not os.access(path, os.W_OK)) \
+        or (folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK))
+    if read_only:
+        which = path if query.get("mode") == "ro" or path.exists() else folder
+        raise TuneError(f"--storage {shown}: the SQLite file {which} is read-only, so the study "
+                        "cannot be written; make it writable (chmod u+w) or give another "
+                        "--storage or --out.")
+
+
 def _retry_callback() -> dict[str, Any]:
     """The storage argument that queues a dead worker's trial again (renamed in Optuna 4.9)."""
     import optuna
@@ -380,7 +421,9 @@ def redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     with contextlib.suppress(Exception):
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        # Without a password the URL is shown as given (rendering would escape ':' as %3A).
+        return url if parsed.password is None else parsed.render_as_string(hide_password=True)
     return url
 
 
@@ -695,8 +738,15 @@ def tune(options: TuneOptions) -> TuneResult:
     data = _load_data(the_plan, progress=not options.quiet)
     with _new_folder_removed_on_error(the_plan.out):
         storage = open_storage(the_plan.storage, options.heartbeat)
-        study = _load_study(the_plan, storage, seed=options.seed)
-        _claim_study(study, the_plan.identity, the_plan.study)
+        try:
+            study = _load_study(the_plan, storage, seed=options.seed)
+            _claim_study(study, the_plan.identity, the_plan.study)
+        except optuna.exceptions.StorageInternalError as error:
+            cause = str(error.__cause__ or error).strip().splitlines()[0]
+            if "readonly" not in cause and "read-only" not in cause:
+                raise
+            raise TuneError(f"--storage {redact(the_plan.storage)} is read-only ({cause}); "
+                            "make the database writable or give another --storage.") from None
         _write_tune_toml(the_plan)
     if not options.quiet:
         print(f"nnscratch tune: study {the_plan.study!r} in {redact(the_plan.storage)}, "
