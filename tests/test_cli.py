@@ -310,6 +310,73 @@ def test_predict_errors(tmp_path, digit_model, inputs, capsys):
     assert_one_line_error(capsys.readouterr().err, "is a folder without a model.npz")
 
 
+@pytest.mark.parametrize(("array", "message"), [
+    # One rule with serve, which answers 422 for pixels that span less than 0.1 (issue 22).
+    (np.zeros((28, 28), dtype=np.uint8), "x.npy holds no digit: its gray levels span 0.000"),
+    (np.full((3, 784), 200, dtype=np.uint8), "x.npy[0] holds no digit: its gray levels span "
+                                             "0.000 of the range (at least 0.1 is needed) "
+                                             "(3 of its 3 images are)"),
+    (np.ones((28, 28), dtype=bool), "x.npy holds booleans; expected integer gray levels"),
+])
+def test_predict_refuses_blank_and_boolean_arrays_as_serve_does(tmp_path, digit_model, capsys,
+                                                                 array, message):
+    np.save(tmp_path / "x.npy", array)
+    assert main(["predict", str(digit_model), str(tmp_path / "x.npy")]) == 1
+    assert_one_line_error(capsys.readouterr().err, message)
+
+
+def test_the_blank_rule_is_the_one_of_serve():
+    from nnscratch.images import MIN_INK_RANGE
+    from nnscratch.serve.predictor import _MIN_PIXEL_RANGE
+
+    assert _MIN_PIXEL_RANGE == MIN_INK_RANGE == 0.1
+
+
+def test_predict_refuses_bytes_after_a_npy_array(tmp_path, digit_model, capsys, rng):
+    path = tmp_path / "digits.npy"
+    np.save(path, rng.integers(0, 256, (2, 28, 28), dtype=np.uint8))
+    with open(path, "ab") as handle:
+        handle.write(b"\0" * 100)
+    assert main(["predict", str(digit_model), str(path)]) == 1
+    assert_one_line_error(capsys.readouterr().err, "100 bytes follow the array's data of shape "
+                                                   "(2, 28, 28) (1,568 bytes)")
+
+
+def test_predict_refuses_an_animated_picture(tmp_path, digit_model, capsys):
+    frames = []
+    for column in (5, 15):
+        digit = np.zeros((28, 28), dtype=np.uint8)
+        digit[4:24, column:column + 4] = 255
+        frames.append(Image.fromarray(digit))
+    frames[0].save(tmp_path / "two.gif", save_all=True, append_images=frames[1:])
+    assert main(["predict", str(digit_model), str(tmp_path / "two.gif")]) == 1
+    assert_one_line_error(capsys.readouterr().err, "two.gif is an animated picture of 2 frames")
+    frames[0].save(tmp_path / "one.gif")  # one frame: read as before
+    assert main(["predict", str(digit_model), str(tmp_path / "one.gif")]) == 0
+
+
+def test_predict_escapes_a_newline_in_a_file_name(tmp_path, digit_model, inputs, capsys):
+    odd = tmp_path / "two\nlines\t.png"
+    shutil.copy(inputs["png"], odd)
+    assert main(["predict", str(digit_model), str(odd), str(inputs["png"])]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 3 and "two\\nlines\\t.png" in table[1]
+    assert main(["predict", str(digit_model), str(odd), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["input"] == str(odd)  # JSON escapes itself
+
+
+def test_predict_and_evaluate_refuse_a_model_of_an_unknown_data_set(tmp_path, inputs, capsys):
+    path = tmp_path / "model.npz"
+    save_model(path, build_mlp(784, [16], 10, rng=0), list(range(10)),
+               metadata={"preprocessing": PREPROCESSING, "dataset": "kmnist"})
+    assert main(["predict", str(path), str(inputs["png"])]) == 1
+    predict_error = capsys.readouterr().err
+    assert main(["evaluate", str(path), "--no-download"]) == 1
+    evaluate_error = capsys.readouterr().err
+    assert predict_error == evaluate_error and "kmnist" in predict_error, (predict_error,
+                                                                          evaluate_error)
+
+
 def test_info_describes_a_model(digit_model, capsys):
     assert main(["info", str(digit_model), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -477,7 +544,7 @@ def test_train_evaluate_predict_and_plot_a_fashion_model(tmp_path, fashion_dir, 
     assert text.split("\n\n")[1].splitlines()[0].split()[0] == "class"
 
     images = tmp_path / "some.npy"
-    np.save(images, np.zeros((2, 28, 28), dtype=np.uint8))
+    np.save(images, np.random.default_rng(0).integers(0, 256, (2, 28, 28), dtype=np.uint8))
     photo = np.full((90, 60), 255, dtype=np.uint8)  # a dark product on white, not a digit
     photo[10:80, 15:45] = 40
     Image.fromarray(photo).save(tmp_path / "photo.png")

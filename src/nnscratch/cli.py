@@ -299,15 +299,23 @@ class _AugmentAction(argparse.Action):
         setattr(namespace, self.dest, table)
 
 
-def _model_dataset(saved: Any, path: Path) -> tuple[str, list[int]]:
-    """The data set a model was trained on, and the class number of each of its outputs."""
-    from nnscratch.data import get_source, parse_classes
+def _model_source(saved: Any, path: Path) -> tuple[str, Any]:
+    """The data set a model was trained on, by name, and its source; one rule for predict,
+    evaluate and plot: a data set this package does not know is refused."""
+    from nnscratch.data import get_source
 
     dataset = saved.metadata.get("dataset", "mnist")
     try:
-        source = get_source(dataset)
-    except ValueError as error:
+        return dataset, get_source(dataset)
+    except (TypeError, ValueError) as error:
         raise CLIError(f"{path}: {error}") from None
+
+
+def _model_dataset(saved: Any, path: Path) -> tuple[str, list[int]]:
+    """The data set a model was trained on, and the class number of each of its outputs."""
+    from nnscratch.data import parse_classes
+
+    dataset, source = _model_source(saved, path)
     labels = saved.classes.tolist()
     try:
         return dataset, list(parse_classes(labels, dataset))
@@ -538,7 +546,7 @@ def _predict(args: argparse.Namespace) -> int:
     path, saved = _load(args.model, max_parameters=args.max_parameters)
     _check_mnist_model(saved, path)
     # Pictures are prepared the way the model's data set was made.
-    fashion = saved.metadata.get("dataset") == "fashion-mnist"
+    fashion = _model_source(saved, path)[0] == "fashion-mnist"
     names, images = load_inputs(args.inputs, max_pixels=args.max_pixels,
                                 preprocess=preprocess_product if fashion else preprocess_digit)
     probabilities = _probabilities(saved, preprocess_images(images, saved.model.dtype))
@@ -552,10 +560,15 @@ def _predict(args: argparse.Namespace) -> int:
         ])
     elif not args.quiet:
         rows = [["input", "label", *(f"p({c})" for c in classes)]]
-        rows += [[name, str(label), *(f"{p:.3f}" for p in row)]
+        rows += [[_printable(name), str(label), *(f"{p:.3f}" for p in row)]
                  for name, label, row in zip(names, labels, probabilities, strict=True)]
         print(_table(rows))
     return 0
+
+
+def _printable(name: str) -> str:
+    """A file name for a table row: control characters (a newline...) escaped as ``\\n``."""
+    return "".join(repr(c)[1:-1] if not c.isprintable() else c for c in name)
 
 
 # ---------------------------------------------------------------------------------------------

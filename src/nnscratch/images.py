@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_PIXELS",
+    "MIN_INK_RANGE",
     "BlankImageError",
     "InputFormatError",
     "PictureTooLargeError",
@@ -87,7 +88,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 _SIZE = 28  # the MNIST field
 _BOX = 20  # the box the digit is scaled to fit
 _CENTRE = 14.0  # centre of mass of every MNIST digit, rounded to whole pixels (row, column)
-_MIN_CONTRAST = 0.1 * 255  # less ink than this above the background: nothing is drawn
+#: Gray levels that span less than this share of the range hold no digit: the one rule of
+#: pictures, ``.npy``/IDX arrays (``nnscratch predict``) and the pixels ``nnscratch serve``
+#: is sent (refused there with 422).
+MIN_INK_RANGE = 0.1
+_MIN_CONTRAST = MIN_INK_RANGE * 255  # less ink than this above the background: nothing is drawn
 _EDGE_LEVEL = 0.5  # an edge is where the ink fades to this fraction of the peak
 _INK_FRACTION = 0.1  # pixels above this fraction of the peak are kept by the crop
 _MARGIN = 2  # output pixels kept around the bounding box so faint edges are not cut off
@@ -492,6 +497,12 @@ def _decode_opened(file: IO[bytes], source: str, max_pixels: int, *,
             if width * height > max_pixels:
                 raise _too_many_pixels(
                     source, f"{width}×{height} = {width * height:,} pixels", max_pixels, fix)
+            frames = getattr(picture, "n_frames", 1)
+            if frames > 1:  # which frame holds the digit is not ours to guess
+                raise InputFormatError(
+                    f"{source} is an animated picture of {frames} frames; save the frame to "
+                    "read as a single-frame PNG or JPEG."
+                )
             mode = picture.mode  # 16-bit gray keeps its fixed range through reduction
             reduced, orientation = _load_reduced(picture)
             return _gray_levels(_apply_orientation(reduced, orientation), mode)
@@ -679,6 +690,12 @@ def _read_npy(path: Path, max_pixels: int) -> np.ndarray:
                 f"({declared:,} bytes), but the file holds only {available:,} bytes after the "
                 "header; the file is truncated or damaged. Save the array again."
             )
+        if declared < available:  # numpy.load ignores them; they are not what was saved
+            raise InputFormatError(
+                f"{path}: {available - declared:,} bytes follow the array's data of shape "
+                f"{shape} ({declared:,} bytes); a .npy file holds one array. The file is "
+                "damaged or two files were joined: save the array again."
+            )
         handle.seek(0)
         try:
             return np.load(handle, allow_pickle=False)
@@ -697,10 +714,31 @@ def _check_digit_header(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> 
             "(28, 28), (n, 28, 28), (784,) or (n, 784). Save pictures of other sizes as PNG "
             "files: those are scaled and centred the way MNIST was made."
         )
-    if not (np.issubdtype(dtype, np.integer) or dtype == np.bool_):
+    if dtype == np.bool_:
+        raise InputFormatError(
+            f"{path} holds booleans; expected integer gray levels 0..255 (uint8, as in MNIST), "
+            "as serve refuses true/false pixels. Save (array * 255).astype('uint8')."
+        )
+    if not np.issubdtype(dtype, np.integer):
         raise InputFormatError(
             f"{path} holds {dtype} values; expected integer gray levels 0..255 (uint8, as in "
             "MNIST). For values scaled to [0, 1], save (array * 255).round().astype('uint8')."
+        )
+
+
+def _check_ink(images: np.ndarray, path: Path, batched: bool) -> None:
+    """Refuse an image of an array file whose gray levels span less than
+    :data:`MIN_INK_RANGE` of 0..255, as serve refuses such pixels."""
+    flat = images.reshape(len(images), -1)
+    spans = (flat.max(axis=1).astype(np.int16) - flat.min(axis=1)) / 255
+    blank = np.flatnonzero(spans < MIN_INK_RANGE)
+    if blank.size:
+        i = int(blank[0])
+        which = f"{path}[{i}]" if batched else str(path)
+        more = f" ({blank.size:,} of its {len(images):,} images are)" if batched else ""
+        raise BlankImageError(
+            f"{which} holds no digit: its gray levels span {spans[i]:.3f} of the range (at "
+            f"least {MIN_INK_RANGE} is needed){more}; give white digits on black, 0..255."
         )
 
 
@@ -778,6 +816,7 @@ def load_inputs(paths: Iterable[str | os.PathLike[str]], *, max_pixels: int = MA
                                       preprocess=preprocess)[np.newaxis])
             continue
         array, batched = _read_array(path, kind, max_pixels)
+        _check_ink(array, path, batched)
         names.extend(f"{path}[{i}]" for i in range(len(array)) if batched)
         if not batched:
             names.append(str(path))

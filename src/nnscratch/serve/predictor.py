@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch.data import preprocess_images
-from nnscratch.images import BlankImageError, decode_picture, preprocess_digit
+from nnscratch.images import MIN_INK_RANGE, BlankImageError, decode_picture, preprocess_digit
 from nnscratch.nn.layers import Dense
 from nnscratch.nn.model import Sequential
 from nnscratch.runs import read_metrics
@@ -53,9 +53,9 @@ PICTURE_FORMATS = ("PNG", "JPEG")
 MAX_PICTURE_PIXELS = 4_000_000
 
 _SIZE = 28
-#: Pixels whose values span less than this are blank, as for pictures (10 % of the range,
-#: see :func:`nnscratch.images.preprocess_digit`).
-_MIN_PIXEL_RANGE = 0.1
+#: Pixels whose values span less than this are blank: the rule of pictures and of predict's
+#: array files (:data:`nnscratch.images.MIN_INK_RANGE`).
+_MIN_PIXEL_RANGE = MIN_INK_RANGE
 
 
 class PixelsError(ValueError):
