@@ -576,9 +576,12 @@ def _printable(name: str) -> str:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    from nnscratch.runs.folder import check_consistent, redraw_figures
+
     try:
         run = runs.read_run(args.run, max_parameters=args.max_parameters)
         recipe = run.recipe
+        check_consistent(run)  # a model.npz from another run: refused before any work
     except runs.RunFolderError as error:
         raise CLIError(str(error)) from None
     model_path = run.path / "model.npz"
@@ -599,7 +602,7 @@ def _plot(args: argparse.Namespace) -> int:
                                              labels=np.arange(len(labels)))
         if len(labels) == 2:
             figures.scores = _probabilities(run.saved, data.X_test)[:, 1]
-    written = runs.draw_figures(run.path, figures)
+    written = redraw_figures(run, figures)  # one transaction, as train writes its folder
     if args.json:
         _print_json({"run_dir": str(run.path), "plots": [str(p) for p in written]})
     elif not args.quiet:
