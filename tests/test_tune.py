@@ -527,6 +527,43 @@ def test_a_read_only_sqlite_file_is_named_with_read_only(tmp_path, data_args, ca
     assert "is read-only" in err[0] and "readonly database" in err[0] and not out.exists()
 
 
+def test_a_trial_too_large_for_the_memory_fails_and_the_search_goes_on(tmp_path, data_args,
+                                                                         capsys, monkeypatch):
+    # Before: "Unable to allocate 584 GiB", the whole tune dead and its folder left (issue 22).
+    monkeypatch.setenv("NNSCRATCH_MEMORY_AVAILABLE", "4G")
+    space = space_file(tmp_path, "[space]\nlayers = { choices = [[8], [100000000]] }\n"
+                                 "epochs = 1\nbatch_size = 64\n")
+    out = tmp_path / "tune"
+    assert main(["tune", *data_args, "--space", str(space), "--sampler", "grid", "--out",
+                 str(out), "--no-final", "--no-plots", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "layers [100000000] need about" in err and "the search goes on" in err
+    trials = {t.params["layers"]: t for t in load(sqlite_url(out / "study.db"), "mnist10").trials}
+    assert trials["100000000"].state.name == "FAIL"
+    assert "but 4.0 GiB is available" in trials["100000000"].user_attrs["fail_reason"]
+    assert trials["8"].state.name == "COMPLETE"
+
+
+def test_workers_are_capped_by_cores_and_memory(tmp_path, data_args, capsys, monkeypatch):
+    from nnscratch.tune import TuneOptions, plan
+    from nnscratch.tune.search import trial_memory, worker_count
+
+    the_plan = plan(TuneOptions(jobs=100, trials=1, out=str(tmp_path / "t")))
+    per_worker = trial_memory(the_plan.settings).total
+    monkeypatch.setenv("NNSCRATCH_MEMORY_AVAILABLE", str(3 * per_worker + 1))
+    jobs, why = worker_count(the_plan)
+    assert jobs == min(3, os.cpu_count() or 1)
+    assert why.startswith(f"--jobs 100: starting {jobs} worker(s), as many as ")
+    monkeypatch.setenv("NNSCRATCH_MEMORY_AVAILABLE", str(per_worker // 2))
+    assert worker_count(the_plan)[0] == 1  # one always runs; its trials check their own size
+    # The command says it in one line, and runs what fits (here one worker, in-process).
+    space = space_file(tmp_path, FAST_SPACE)
+    assert main(["tune", *data_args, "--space", str(space), "--jobs", "12", "--trials", "1",
+                 "--out", str(tmp_path / "tune"), "--no-final", "--no-plots", "--quiet"]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if "--jobs 12" in line]
+    assert len(warning) == 1 and "starting 1 worker(s)" in warning[0]
+
+
 def test_a_password_never_reaches_the_messages(tmp_path, data_args, capsys):
     out = tmp_path / "tune"
     status = main(["tune", *data_args, "--out", str(out), "--trials", "1", "--storage",

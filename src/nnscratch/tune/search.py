@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import multiprocessing
 import os
@@ -47,6 +48,7 @@ import numpy as np
 
 from nnscratch import runs
 from nnscratch._atomic import atomic_write
+from nnscratch._memory import MemoryEstimate, available_memory, format_bytes, training_bytes
 from nnscratch.runs.recipes import RECIPES, Recipe, get_recipe, train_recipe
 from nnscratch.tune.space import Space, SpaceError, default_space, parse_space
 
@@ -588,6 +590,15 @@ class Objective:
 
         settings = self.trial_settings(trial)
         trial.set_user_attr("settings", settings)
+        available, estimate = available_memory(), trial_memory(settings)
+        if available is not None and estimate.total > available:
+            reason = (f"trial {trial.number}: layers {settings['layers']} need about "
+                      f"{format_bytes(estimate.total)} of memory ({estimate.describe()}), but "
+                      f"{format_bytes(available)} is available; the trial is failed and the "
+                      "search goes on.")
+            trial.set_user_attr("fail_reason", reason)
+            warnings.warn(reason, UserWarning, stacklevel=2)
+            raise TrialMemoryError(reason)
 
         def report(epoch: int, logs: dict[str, float]) -> None:
             with _INTERRUPTS.paused():
@@ -623,7 +634,7 @@ def _optimize(study: optuna.Study, objective: Objective, n_trials: int | None,
 
     with _experimental_allowed(), _INTERRUPTS.installed(study):
         study.optimize(objective, n_trials=n_trials, timeout=timeout,
-                       catch=(TrainingDivergedError,), callbacks=callbacks)
+                       catch=(TrainingDivergedError, TrialMemoryError), callbacks=callbacks)
 
 
 def _worker(the_plan: _Plan, n_trials: int | None, seed: int | None, threads: int) -> None:
@@ -643,6 +654,49 @@ def _worker(the_plan: _Plan, n_trials: int | None, seed: int | None, threads: in
                   n_trials, the_plan.options.timeout, [])
     except KeyboardInterrupt:  # Optuna has marked the running trial failed
         sys.exit(130)
+
+
+def trial_memory(settings: dict[str, Any]) -> MemoryEstimate:
+    """The memory one trial of these settings needs, as ``nnscratch train`` estimates it
+    (:func:`nnscratch._memory.training_bytes`: the model, its optimiser, a batch, the data)."""
+    n_classes = len(settings["digits"])
+    widths = [*settings["layers"], 1 if n_classes == 2 else n_classes]
+    return training_bytes(widths, n_classes=n_classes, batch_size=settings["batch_size"],
+                          optimizer=settings["optimizer"], momentum=settings.get("momentum", 0.0),
+                          itemsize=np.dtype(settings["dtype"]).itemsize)
+
+
+def worker_count(the_plan: _Plan) -> tuple[int, str | None]:
+    """The ``--jobs`` workers this machine can run, and a line saying why, if fewer.
+
+    Each worker loads the data set and trains its own model, so the workers are capped by the
+    cores and by the memory available over the estimate of one trial of the recipe's settings.
+    """
+    asked = the_plan.options.jobs
+    cores = os.cpu_count() or 1
+    available = available_memory()
+    per_worker = trial_memory(the_plan.settings).total
+    by_memory = asked if available is None else max(1, available // per_worker)
+    jobs = min(asked, cores, by_memory)
+    if jobs == asked:
+        return jobs, None
+    memory = "" if available is None else (
+        f" and {format_bytes(available)} of memory (about {format_bytes(per_worker)} per "
+        "worker: each loads the data and trains a model)")
+    return jobs, (f"--jobs {asked}: starting {jobs} worker(s), as many as {cores} cores"
+                  f"{memory} allow.")
+
+
+def _capped_jobs(the_plan: _Plan) -> TuneOptions:
+    jobs, why = worker_count(the_plan)
+    if why is not None:
+        warnings.warn(why, UserWarning, stacklevel=3)
+    return dataclasses.replace(the_plan.options, jobs=jobs)
+
+
+class TrialMemoryError(MemoryError):
+    """One trial's settings need more memory than is available: that trial fails, the search
+    goes on."""
 
 
 def _shares(trials: int | None, jobs: int) -> list[int | None]:
@@ -735,6 +789,7 @@ def tune(options: TuneOptions) -> TuneResult:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     the_plan = plan(options)
+    options = the_plan.options = _capped_jobs(the_plan)
     data = _load_data(the_plan, progress=not options.quiet)
     with _new_folder_removed_on_error(the_plan.out):
         storage = open_storage(the_plan.storage, options.heartbeat)
