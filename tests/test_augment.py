@@ -238,6 +238,33 @@ def test_each_image_gets_its_own_map(rng):
     assert len({row.tobytes() for row in out}) == 4
 
 
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        # Past these bounds the images come out blank, or the work has no bound (issue 22).
+        ({"shift": 1e9}, r"shift must be <= 14\.0, got 1000000000\.0"),
+        ({"shift": 14.5}, r"shift must be <= 14\.0"),
+        ({"elastic_alpha": 1e9}, r"elastic_alpha must be <= 280\.0"),
+        ({"elastic_sigma": 1e7}, r"elastic_sigma must be <= 28\.0"),
+        ({"elastic_sigma": 1e9}, r"elastic_sigma must be <= 28\.0"),
+        ({"rotation": 181}, r"rotation must be <= 180\.0"),
+        ({"shear": 90}, r"shear must be < 90\.0"),
+        ({"shift": float("inf")}, "shift must be finite"),
+        ({"elastic_alpha": float("nan")}, "elastic_alpha must be finite"),
+        ({"shift": 9, "image_shape": (16, 40)}, r"shift must be <= 8\.0"),
+    ],
+)
+def test_every_augmentation_parameter_has_bounds(settings, match):
+    with pytest.raises(ValueError, match=match):
+        Augmentation(**settings)
+
+
+def test_the_largest_accepted_parameters_still_run(rng):
+    augment = Augmentation(shift=14, rotation=180, scale=0.99, shear=89, elastic_alpha=280,
+                           elastic_sigma=28)
+    assert augment(digit_like(rng, n=2).reshape(2, -1), rng).shape == (2, 784)
+
+
 def test_augmentation_settings_round_trip_and_errors():
     augment = Augmentation.from_settings({"shift": 2, "elastic_alpha": 34})
     assert augment == Augmentation(shift=2.0, elastic_alpha=34.0)

@@ -67,6 +67,13 @@ def assert_one_line_error(stderr: str, message: str) -> None:
     assert "Traceback" not in stderr
 
 
+def assert_usage_error(stderr: str, message: str) -> None:
+    """``nnscratch COMMAND: error: ...`` naming `message` (after argparse's usage, if any)."""
+    lines = stderr.strip().splitlines()
+    assert re.match(r"nnscratch \w+: error: ", lines[-1]) and message in lines[-1], stderr
+    assert "Traceback" not in stderr and not any("error" in line for line in lines[:-1])
+
+
 @pytest.fixture
 def digit_model(tmp_path) -> Path:
     """An untrained 784-16-10 model on all ten digits, saved as train saves one."""
@@ -205,6 +212,41 @@ def test_config_errors(tmp_path):
         _settings("--config", str(other))
 
 
+def test_a_deeply_nested_config_is_a_usage_error_naming_the_file(tmp_path, capsys):
+    config = tmp_path / "deep.toml"
+    config.write_text("[train]\nlayers = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
+    assert_usage_error(capsys.readouterr().err, f"config file {config} nests arrays or tables "
+                                                "too deeply")
+
+
+def test_a_huge_layers_list_gives_a_short_error_line(tmp_path, capsys):
+    config = tmp_path / "big.toml"
+    config.write_text('[train]\nrecipe = "mnist10"\nlayers = [' + ", ".join(["10"] * 200_000)
+                      + "]\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert len(err) < 2100 and "[10, 10, 10, 10, 10, 10, 10, 10, ... (200,000 elements)]" in err
+
+
+def test_every_error_line_is_cut_to_a_bound():
+    from nnscratch.cli import MAX_MESSAGE, _one_line
+
+    line = _one_line("start " + "x" * 10**6 + " the fix")
+    assert len(line) <= MAX_MESSAGE and line.startswith("start ") and line.endswith("the fix")
+    assert "characters cut" in line
+
+
+def test_a_huge_weight_decay_is_a_usage_error(capsys):
+    from nnscratch.runs.settings_check import SettingError
+
+    with pytest.raises(SettingError, match=r"--weight-decay must be >= 0\.0 and <= 1\.0, got "
+                                           r"1e\+300"):
+        _settings("--recipe", "binary-fast", "--weight-decay", "1e300")
+    assert main(["train", "--recipe", "binary-fast", "--weight-decay", "1e300"]) == 2
+    assert "warning" not in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------------
 # predict and info, on a synthetic model
 
@@ -268,6 +310,73 @@ def test_predict_errors(tmp_path, digit_model, inputs, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["predict", str(tmp_path / "empty"), str(inputs["png"])]) == 1
     assert_one_line_error(capsys.readouterr().err, "is a folder without a model.npz")
+
+
+@pytest.mark.parametrize(("array", "message"), [
+    # One rule with serve, which answers 422 for pixels that span less than 0.1 (issue 22).
+    (np.zeros((28, 28), dtype=np.uint8), "x.npy holds no digit: its gray levels span 0.000"),
+    (np.full((3, 784), 200, dtype=np.uint8), "x.npy[0] holds no digit: its gray levels span "
+                                             "0.000 of the range (at least 0.1 is needed) "
+                                             "(3 of its 3 images are)"),
+    (np.ones((28, 28), dtype=bool), "x.npy holds booleans; expected integer gray levels"),
+])
+def test_predict_refuses_blank_and_boolean_arrays_as_serve_does(tmp_path, digit_model, capsys,
+                                                                 array, message):
+    np.save(tmp_path / "x.npy", array)
+    assert main(["predict", str(digit_model), str(tmp_path / "x.npy")]) == 1
+    assert_one_line_error(capsys.readouterr().err, message)
+
+
+def test_the_blank_rule_is_the_one_of_serve():
+    from nnscratch.images import MIN_INK_RANGE
+    from nnscratch.serve.predictor import _MIN_PIXEL_RANGE
+
+    assert _MIN_PIXEL_RANGE == MIN_INK_RANGE == 0.1
+
+
+def test_predict_refuses_bytes_after_a_npy_array(tmp_path, digit_model, capsys, rng):
+    path = tmp_path / "digits.npy"
+    np.save(path, rng.integers(0, 256, (2, 28, 28), dtype=np.uint8))
+    with open(path, "ab") as handle:
+        handle.write(b"\0" * 100)
+    assert main(["predict", str(digit_model), str(path)]) == 1
+    assert_one_line_error(capsys.readouterr().err, "100 bytes follow the array's data of shape "
+                                                   "(2, 28, 28) (1,568 bytes)")
+
+
+def test_predict_refuses_an_animated_picture(tmp_path, digit_model, capsys):
+    frames = []
+    for column in (5, 15):
+        digit = np.zeros((28, 28), dtype=np.uint8)
+        digit[4:24, column:column + 4] = 255
+        frames.append(Image.fromarray(digit))
+    frames[0].save(tmp_path / "two.gif", save_all=True, append_images=frames[1:])
+    assert main(["predict", str(digit_model), str(tmp_path / "two.gif")]) == 1
+    assert_one_line_error(capsys.readouterr().err, "two.gif is an animated picture of 2 frames")
+    frames[0].save(tmp_path / "one.gif")  # one frame: read as before
+    assert main(["predict", str(digit_model), str(tmp_path / "one.gif")]) == 0
+
+
+def test_predict_escapes_a_newline_in_a_file_name(tmp_path, digit_model, inputs, capsys):
+    odd = tmp_path / "two\nlines\t.png"
+    shutil.copy(inputs["png"], odd)
+    assert main(["predict", str(digit_model), str(odd), str(inputs["png"])]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 3 and "two\\nlines\\t.png" in table[1]
+    assert main(["predict", str(digit_model), str(odd), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["input"] == str(odd)  # JSON escapes itself
+
+
+def test_predict_and_evaluate_refuse_a_model_of_an_unknown_data_set(tmp_path, inputs, capsys):
+    path = tmp_path / "model.npz"
+    save_model(path, build_mlp(784, [16], 10, rng=0), list(range(10)),
+               metadata={"preprocessing": PREPROCESSING, "dataset": "kmnist"})
+    assert main(["predict", str(path), str(inputs["png"])]) == 1
+    predict_error = capsys.readouterr().err
+    assert main(["evaluate", str(path), "--no-download"]) == 1
+    evaluate_error = capsys.readouterr().err
+    assert predict_error == evaluate_error and "kmnist" in predict_error, (predict_error,
+                                                                          evaluate_error)
 
 
 def test_info_describes_a_model(digit_model, capsys):
@@ -345,12 +454,53 @@ def test_dataset_and_augment_errors(argv, message):
         _settings(*argv)
 
 
+@pytest.mark.parametrize("digits", [["-1", "3"], ["3", "-8"], ["+3", "4"], ["3.", "4"],
+                                    ["(3)", "4"]])
+def test_digits_are_plain_numbers(tmp_path, digits, capsys):
+    # "-1" used to be read as 1 (class names are matched without punctuation): exit 2 naming it.
+    assert main(["train", "--recipe", "binary-fast", "--digits", *digits,
+                 "--out", str(tmp_path / "run")]) == 2
+    bad = next(d for d in digits if not d.isdigit())
+    assert_usage_error(capsys.readouterr().err, f"--digits: digit {bad!r} is not a plain number")
+    config = tmp_path / "run.toml"
+    config.write_text(f'[train]\nrecipe = "binary-fast"\ndigits = {json.dumps(digits)}\n')
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
+    assert f"digit {bad!r} is not a plain number" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_augment_flag_usage_errors(capsys):
     for value in ("shift", "shift=two"):
         with pytest.raises(SystemExit) as exit_info:
             _settings("--recipe", "mnist10", "--augment", value)
         assert exit_info.value.code == 2
         assert "--augment" in capsys.readouterr().err
+    for values, message in ((["shift=1", "shift=2"], "--augment: shift is given twice"),
+                            (["none", "shift=2"], "--augment: 'none' must stand alone"),
+                            (["shift=2", "none"], "--augment: 'none' must stand alone")):
+        with pytest.raises(SystemExit) as exit_info:
+            _settings("--recipe", "mnist10", "--augment", *values)
+        assert exit_info.value.code == 2
+        assert_usage_error(capsys.readouterr().err, message)
+
+
+@pytest.mark.parametrize(("augment", "message"),
+                         [("shift=1e9", "shift must be <= 14.0"),
+                          ("elastic_alpha=1e9", "elastic_alpha must be <= 280.0"),
+                          ("elastic_sigma=1e9", "elastic_sigma must be <= 28.0")])
+def test_augment_bounds_are_checked_before_any_work(tmp_path, augment, message, capsys):
+    # Before: trained on blank images (exit 0), or "Unable to allocate 59.6 GiB".
+    assert main(["train", "--recipe", "mnist10", "--augment", augment,
+                 "--data-dir", str(tmp_path / "no-data"), "--no-download",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert_usage_error(capsys.readouterr().err, f"--augment: {message}")
+    config = tmp_path / "run.toml"
+    key, _, value = augment.partition("=")
+    config.write_text(f'[train]\nrecipe = "mnist10"\n[train.augment]\n{key} = {value}\n')
+    assert main(["train", "--config", str(config), "--data-dir", str(tmp_path / "no-data"),
+                 "--no-download", "--out", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.fixture
@@ -396,7 +546,7 @@ def test_train_evaluate_predict_and_plot_a_fashion_model(tmp_path, fashion_dir, 
     assert text.split("\n\n")[1].splitlines()[0].split()[0] == "class"
 
     images = tmp_path / "some.npy"
-    np.save(images, np.zeros((2, 28, 28), dtype=np.uint8))
+    np.save(images, np.random.default_rng(0).integers(0, 256, (2, 28, 28), dtype=np.uint8))
     photo = np.full((90, 60), 255, dtype=np.uint8)  # a dark product on white, not a digit
     photo[10:80, 15:45] = 40
     Image.fromarray(photo).save(tmp_path / "photo.png")
@@ -477,11 +627,28 @@ def test_gradcheck_fails_above_the_tolerance(capsys):
     ("argv", "message"),
     [(["--loss", "binary", "--classes", "3"], "the binary loss has 2 classes"),
      (["--inputs", "0"], "--inputs must be at least 1"),
-     (["--step", "2"], "--step must be between 0 and 1")],
+     (["--samples", "0"], "--samples must be at least 1"),
+     (["--step", "2"], "--step must be between 0 and 1"),
+     (["--step", "0"], "--step must be between 0 and 1"),
+     (["--step", "nan"], "--step must be between 0 and 1 (e.g. 1e-6), got nan"),
+     (["--tolerance", "-1"], "--tolerance must be a positive number (e.g. 1e-7), got -1.0"),
+     (["--tolerance", "inf"], "--tolerance must be a positive number"),
+     # Estimated before any work (issue 22): this one used to run unbounded.
+     (["--layers", "100000", "--inputs", "1000"], "a gradient check of 1000-100000-3 with "
+                                                  "--samples 8 takes 200,816,006 loss "
+                                                  "evaluations"),
+     (["--layers", "100", "--inputs", "784"], "the limits are 1,000,000 and 1e+11")],
 )
 def test_gradcheck_errors(argv, message, capsys):
-    assert main(["gradcheck", *argv]) == 1
-    assert_one_line_error(capsys.readouterr().err, message)
+    assert main(["gradcheck", *argv]) == 2  # usage errors
+    assert_usage_error(capsys.readouterr().err, message)
+
+
+def test_gradcheck_estimates_memory_first(monkeypatch, capsys):
+    monkeypatch.setenv("NNSCRATCH_MEMORY_AVAILABLE", "1G")
+    assert main(["gradcheck", "--samples", "1000000000"]) == 2
+    assert_usage_error(capsys.readouterr().err, "with --samples 1000000000 needs about 357.6 "
+                                                "GiB of memory, but 1.0 GiB is available")
 
 
 # ---------------------------------------------------------------------------------------------

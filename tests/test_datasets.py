@@ -54,6 +54,13 @@ def test_parse_digits(values, expected):
         (7, r"at least 2"),
         ((), r"give 0 class\(es\)"),
         (("all", 1), r"'all' must stand alone"),
+        # Numbers are plain digits: punctuation is stripped from names only (issue 22).
+        ("-1 3", r"digit '-1' is not a plain number 0\.\.9"),
+        ("3 -8", r"digit '-8' is not a plain number"),
+        ("+3 4", r"digit '\+3' is not a plain number"),
+        ("3. 4", r"digit '3\.' is not a plain number"),
+        ("(3) 4", r"digit '\(3\)' is not a plain number"),
+        (["-1", "3"], r"digit '-1' is not a plain number"),
     ],
 )
 def test_parse_digits_rejects(values, match):

@@ -556,3 +556,32 @@ def test_a_named_pipe_input_is_refused_at_once(tmp_path, call):
     os.mkfifo(fifo)
     refusal = error_in_child(f"from nnscratch.images import *; {call}", fifo)
     assert refusal.startswith(f"NotRegularFileError: {fifo} is a named pipe (FIFO)"), refusal
+
+
+# --- stroke width (issue 22): a digit drawn small with a wide brush --------------------------
+
+
+def _drawn_one(height: int, brush: int) -> np.ndarray:
+    """A "1" (a vertical bar) `height` pixels tall, `brush` wide, black on a 140-pixel page."""
+    page = np.full((140, 140), 255, dtype=np.uint8)
+    top = 70 - height // 2
+    page[top:top + height, 70 - brush // 2:70 - brush // 2 + brush] = 0
+    return page
+
+
+def test_a_thick_small_digit_comes_out_with_mnist_like_strokes():
+    from nnscratch.images import _MNIST_STROKE, _stroke_width
+
+    plain = preprocess_digit(_drawn_one(height=28, brush=11))  # 20 % of the pad, its brush
+    width = _stroke_width(plain > 127)
+    assert width < 2 * _MNIST_STROKE, width  # was about 8 pixels: an oval, not a 1
+    assert int((plain > 127).any(axis=1).sum()) >= 18  # still a tall stroke
+
+
+def test_a_normal_size_digit_is_unchanged_by_the_stroke_normalisation(monkeypatch):
+    import nnscratch.images as images
+
+    page = _drawn_one(height=112, brush=11)  # 80 % of the pad: MNIST's proportions
+    normalised = preprocess_digit(page)
+    monkeypatch.setattr(images, "_THICK_STROKE", float("inf"))
+    np.testing.assert_array_equal(normalised, preprocess_digit(page))

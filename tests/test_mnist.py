@@ -156,6 +156,42 @@ def test_checksum_mismatch_names_the_data_set_a_file_belongs_to(tmp_path, monkey
     assert "delete it" not in str(info.value)
 
 
+def test_swapped_train_and_test_files_say_which_file_is_missing(tmp_path, monkeypatch, dataset):
+    # Before: "It is MNIST's t10k-images-idx3-ubyte, not MNIST's" (issue 22).
+    arrays = fake_arrays()
+    use_hashes_of(monkeypatch, arrays, dataset)
+    write_fake_mnist(tmp_path, {**arrays, "train_images": arrays["test_images"]})
+    title = DATASETS[dataset].title
+    with pytest.raises(MNISTChecksumError) as info:
+        load_mnist(tmp_path, dataset=dataset)
+    message = str(info.value)
+    assert (f"It is {title}'s t10k-images-idx3-ubyte: this is the test-set file; the "
+            "training-set file train-images-idx3-ubyte is missing") in message
+    assert "not " + title not in message
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_file_and_its_gz_must_hold_the_same_content(tmp_path, monkeypatch, dataset, verify):
+    # Before: the uncompressed file was used silently, unverified with --no-verify (issue 22).
+    arrays = fake_arrays()
+    use_hashes_of(monkeypatch, arrays, dataset)
+    write_fake_mnist(tmp_path, arrays, gz=True)
+    raw = tmp_path / "t10k-labels-idx1-ubyte"
+    raw.write_bytes(idx_bytes(arrays["test_labels"]))
+    with pytest.warns(UserWarning, match=r"holds t10k-labels-idx1-ubyte and "
+                                         r"t10k-labels-idx1-ubyte\.gz with the same content; "
+                                         r"using t10k-labels-idx1-ubyte\."):
+        assert_same(load_mnist(tmp_path, dataset=dataset, verify=verify), arrays)
+    other = (arrays["test_labels"] + 1) % 10
+    raw.write_bytes(idx_bytes(other.astype(np.uint8)))
+    with pytest.raises(ValueError, match=r"holds t10k-labels-idx1-ubyte and "
+                                         r"t10k-labels-idx1-ubyte\.gz with different contents "
+                                         r"\(t10k-labels-idx1-ubyte is no file of a known data "
+                                         r"set; t10k-labels-idx1-ubyte\.gz is .*'s "
+                                         r"t10k-labels-idx1-ubyte\).*remove the other"):
+        load_mnist(tmp_path, dataset=dataset, verify=verify)
+
+
 def test_corrupt_file_raises_idx_error(tmp_path, dataset):
     paths = write_fake_mnist(tmp_path, fake_arrays())
     paths["test_labels"].write_bytes(paths["test_labels"].read_bytes()[:-4])

@@ -180,3 +180,53 @@ def test_an_mnist_run_without_augmentation_draws_no_augmentation_picture(tmp_pat
     assert run.metrics["dataset"] == "mnist" and run.metrics["class_names"] == ["0", "1", "2"]
     assert run.classes.tolist() == [0, 1, 2]
     assert "augmentation.png" not in {p.name for p in runs.write_run(out, run)}
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.system
+def test_plot_refuses_a_model_from_another_run_before_writing_anything(tmp_path, capsys):
+    from nnscratch.cli import main
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    run, out = _run(tmp_path / "a", np.random.default_rng(1), "mnist10")
+    runs.write_run(out, run)
+    other, other_out = _run(tmp_path / "b", np.random.default_rng(2), "mnist10")
+    runs.write_run(other_out, other)
+    (out / "model.npz").write_bytes((other_out / "model.npz").read_bytes())
+    before = _snapshot(out)
+    assert main(["plot", str(out), "--no-data"]) == 1  # before: redrew cost.png, history.png
+    err = capsys.readouterr().err
+    assert f"{out / 'model.npz'} does not belong to the run folder {out}" in err
+    assert "nothing was written" in err
+    assert _snapshot(out) == before
+
+
+@pytest.mark.system
+def test_plot_redraws_as_one_transaction(tmp_path, monkeypatch, capsys):
+    from nnscratch import plotting
+    from nnscratch.cli import main
+
+    run, out = _run(tmp_path, np.random.default_rng(3), "mnist10")
+    runs.write_run(out, run)
+    (out / "notes.txt").write_text("mine")  # a user's file stays
+    before = _snapshot(out)
+
+    def interrupted(*args, **kwargs):  # after history.png and cost.png are drawn
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(plotting, "plot_confusion_matrix", interrupted)
+        assert main(["plot", str(out), "--no-data"]) == 130
+    assert _snapshot(out) == before  # not one figure replaced
+    assert sorted(p.name for p in out.parent.iterdir()) == ["run", "test_images.gz",
+                                                            "test_labels.gz", "train_images.gz",
+                                                            "train_labels.gz"]
+    assert main(["plot", str(out), "--no-data", "--json"]) == 0
+    plots = {Path(p).name for p in json.loads(capsys.readouterr().out)["plots"]}
+    after = _snapshot(out)
+    assert set(after) == set(before) and plots <= set(after)
+    assert all(after[name] == before[name] for name in after if name not in plots)

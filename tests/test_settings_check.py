@@ -73,7 +73,7 @@ FLAG_CASES = {
     "mlp validation fraction": (["--recipe", "mnist10", "--validation-fraction", "1"],
                                 "--validation-fraction must be > 0.0 and < 1.0, got 1.0"),
     "mlp negative weight decay": (["--recipe", "mnist10", "--weight-decay", "-1"],
-                                  "--weight-decay must be >= 0.0, got -1.0"),
+                                  "--weight-decay must be >= 0.0 and <= 1.0, got -1.0"),
     "mlp negative patience": (["--recipe", "mnist10", "--patience", "-1"],
                               "--patience must be >= 0, got -1"),
     "mlp negative warm-up": (["--recipe", "mnist10", "--warmup-epochs", "-2"],

@@ -156,6 +156,18 @@ def test_layers_as_a_range_draw_each_width():
     ({"optimizer": {"low": 1, "high": 2}}, "is not a number"),
     ({"layers": {"choices": [[16, 0]]}}, "hidden layer widths"),
     ({"learning_rate": {"lo": 1e-3, "high": 1e-1}}, "neither a range nor choices"),
+    # Bounds that keep a trial finite, and steps that do not collapse a range (issue 22).
+    ({"epochs": {"low": 1, "high": 10**9}}, "epochs = 1000000000: expected at most 10,000"),
+    ({"epochs": 10**9}, "expected at most 10,000"),
+    ({"batch_size": {"choices": [64, 10**7]}}, "expected at most 60,000"),
+    ({"layers": {"low": 8, "high": 16, "depth": 100_000}}, "depth must be a whole number from 1 "
+                                                            "to 64, got 100000"),
+    ({"batch_size": {"low": 64, "high": 128, "step": 100}}, "step 100 is larger than the range "
+                                                             "64..128"),
+    ({"dropout": {"low": 0.1, "high": 0.2, "step": 0.5}}, "step 0.5 is larger than the range"),
+    ({"batch_size": {"low": 64, "high": 128, "step": 2.5}}, "its step must be one too"),
+    ({"dropout": {"low": 0.1, "high": 0.2, "step": float("nan")}}, "step must be a positive"),
+    ({"weight_decay": {"choices": [0.0, 1e300]}}, "expected a number in [0.0, 1.0]"),
 ])
 def test_bad_spaces_name_the_setting_and_the_fix(table, message):
     with pytest.raises(SpaceError, match=r"the space: .*") as error:
@@ -455,6 +467,9 @@ def _wait_for(condition, process: subprocess.Popen[str], timeout: float = 120) -
     ("[space]\nactivation = { choices = [] }\n", "empty list of choices"),
     ("[space]\ndropout = { low = 0.5, high = 0.1 }\n", "above high 0.1; swap them"),
     ("[nothing]\n", "has no [space] table"),
+    ("[space]\n", "has an empty [space] table; name at least one setting"),
+    ("[space]\nlayers = " + "[" * 100_000 + "]" * 100_000 + "\n", "nests arrays or tables too "
+                                                              "deeply"),
     ("[space\n", "is not valid TOML"),
 ])
 def test_a_bad_space_is_one_line_exit_1_and_no_folder(tmp_path, data_args, capsys, space,
@@ -474,8 +489,11 @@ def test_a_bad_space_is_one_line_exit_1_and_no_folder(tmp_path, data_args, capsy
     (["--storage", "mysql+nosuchdriver://u@h/db"], "is not a database URL"),
     (["--sampler", "grid", "--space", "SPACE"], "grid sampler needs a list of values"),
     ([], "give --trials N or --timeout SECONDS"),
-    (["--trials", "1", "--timeout", "-5"], "--timeout must be a positive number"),
     (["--digits", "3", "3"], "--digits"),
+    # The study would vanish at exit (a 78-line traceback and exit 0 before, issue 22).
+    (["--storage", "sqlite://"], "--storage sqlite:// is an in-memory SQLite database"),
+    (["--storage", "sqlite:///:memory:"], "--storage sqlite:///:memory: is an in-memory SQLite"),
+    (["--storage", "sqlite:///file::memory:?cache=shared&uri=true"], "in-memory SQLite"),
 ])
 def test_bad_options_are_one_line_exit_1_and_no_folder(tmp_path, data_args, capsys, args,
                                                        message):
@@ -489,6 +507,63 @@ def test_bad_options_are_one_line_exit_1_and_no_folder(tmp_path, data_args, caps
     assert status == 1 and len(err) == 1, err
     assert err[0].startswith("nnscratch: error: ") and message in err[0], err
     assert not out.exists()
+
+
+def test_a_read_only_sqlite_file_is_named_with_read_only(tmp_path, data_args, capsys,
+                                                          monkeypatch):
+    db = tmp_path / "study.db"
+    optuna.create_study(storage=sqlite_url(db), study_name="other")  # a real study database
+    read_only = f"sqlite:///file:{db}?mode=ro&uri=true"
+    out = tmp_path / "tune"
+    status = main(["tune", *data_args, "--out", str(out), "--trials", "1", "--storage",
+                   read_only])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(err) == 1, err
+    assert f"the SQLite file {db} is read-only" in err[0] and not out.exists()
+    # A database found read-only only when written (a read-only mount): the same one line.
+    monkeypatch.setattr("nnscratch.tune.search.check_sqlite_storage", lambda url: None)
+    status = main(["tune", *data_args, "--out", str(out), "--trials", "1", "--storage",
+                   read_only])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(err) == 1, err
+    assert "is read-only" in err[0] and "readonly database" in err[0] and not out.exists()
+
+
+def test_a_trial_too_large_for_the_memory_fails_and_the_search_goes_on(tmp_path, data_args,
+                                                                         capsys, monkeypatch):
+    # Before: "Unable to allocate 584 GiB", the whole tune dead and its folder left (issue 22).
+    monkeypatch.setenv("NNSCRATCH_MEMORY_AVAILABLE", "4G")
+    space = space_file(tmp_path, "[space]\nlayers = { choices = [[8], [100000000]] }\n"
+                                 "epochs = 1\nbatch_size = 64\n")
+    out = tmp_path / "tune"
+    assert main(["tune", *data_args, "--space", str(space), "--sampler", "grid", "--out",
+                 str(out), "--no-final", "--no-plots", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "layers [100000000] need about" in err and "the search goes on" in err
+    trials = {t.params["layers"]: t for t in load(sqlite_url(out / "study.db"), "mnist10").trials}
+    assert trials["100000000"].state.name == "FAIL"
+    assert "but 4.0 GiB is available" in trials["100000000"].user_attrs["fail_reason"]
+    assert trials["8"].state.name == "COMPLETE"
+
+
+def test_workers_are_capped_by_cores_and_memory(tmp_path, data_args, capsys, monkeypatch):
+    from nnscratch.tune import TuneOptions, plan
+    from nnscratch.tune.search import trial_memory, worker_count
+
+    the_plan = plan(TuneOptions(jobs=100, trials=1, out=str(tmp_path / "t")))
+    per_worker = trial_memory(the_plan.settings).total
+    monkeypatch.setenv("NNSCRATCH_MEMORY_AVAILABLE", str(3 * per_worker + 1))
+    jobs, why = worker_count(the_plan)
+    assert jobs == min(3, os.cpu_count() or 1)
+    assert why.startswith(f"--jobs 100: starting {jobs} worker(s), as many as ")
+    monkeypatch.setenv("NNSCRATCH_MEMORY_AVAILABLE", str(per_worker // 2))
+    assert worker_count(the_plan)[0] == 1  # one always runs; its trials check their own size
+    # The command says it in one line, and runs what fits (here one worker, in-process).
+    space = space_file(tmp_path, FAST_SPACE)
+    assert main(["tune", *data_args, "--space", str(space), "--jobs", "12", "--trials", "1",
+                 "--out", str(tmp_path / "tune"), "--no-final", "--no-plots", "--quiet"]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if "--jobs 12" in line]
+    assert len(warning) == 1 and "starting 1 worker(s)" in warning[0]
 
 
 def test_a_password_never_reaches_the_messages(tmp_path, data_args, capsys):
@@ -518,6 +593,41 @@ def test_a_folder_that_is_not_a_tune_folder_is_refused(tmp_path, data_args, caps
     status = main(["tune", *data_args, "--trials", "1", "--out", str(tmp_path / "busy")])
     assert status == 1 and "not a tune folder" in capsys.readouterr().err
     assert os.listdir(tmp_path / "busy") == ["notes.txt"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--study", "../../../x"], "argument --study: '../../../x' is not a study name"),
+    (["--study", "/tmp/elsewhere"], "argument --study: '/tmp/elsewhere' is not a study name"),
+    (["--study", ""], "argument --study: '' is not a study name"),
+    (["--study", ".."], "is not a study name"),
+    (["--seed", "-1"], "argument --seed: must be a whole number in 0..4294967295, got -1"),
+    (["--seed", str(2**32)], "argument --seed: must be a whole number in 0..4294967295"),
+    (["--timeout", "inf"], "argument --timeout: must be a positive number of seconds up to "
+                           "31,536,000 (a year), got inf"),
+    (["--timeout", "nan"], "argument --timeout: must be a positive number"),
+    (["--timeout", "-5"], "argument --timeout: must be a positive number"),
+])
+def test_bad_study_seed_and_timeout_are_usage_errors_before_any_work(tmp_path, data_args,
+                                                                     capsys, args, message):
+    # Before: --study ../../../x wrote outside runs/tune, --seed -1 failed after loading the
+    # data without naming the flag, --timeout inf was accepted.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tune", *data_args, "--trials", "1", *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "x").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_the_library_checks_study_seed_and_timeout_too(tmp_path):
+    from nnscratch.tune import TuneError, TuneOptions, plan
+
+    for options, message in ((TuneOptions(study="a/b", trials=1), "is not a study name"),
+                             (TuneOptions(seed=-1, trials=1), "--seed must be"),
+                             (TuneOptions(timeout=float("inf")), "--timeout must be")):
+        with pytest.raises(TuneError, match=message):
+            plan(options)
+    assert plan(TuneOptions(study="wide.v2_1-b", trials=1, out=str(tmp_path / "t"))).study \
+        == "wide.v2_1-b"
 
 
 def test_the_tutorial_recipe_and_zero_trials_are_usage_errors(capsys):

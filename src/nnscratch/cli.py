@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -222,7 +223,8 @@ def _check_memory(recipe: Recipe, settings: dict[str, Any]) -> None:
     if estimate.total > available:
         smaller = "" if tutorial else ", a smaller --batch-size"
         raise CLIError(
-            f"training layers {settings['layers']} needs about {format_bytes(estimate.total)} "
+            f"training layers {_short(settings['layers'])} needs about "
+            f"{format_bytes(estimate.total)} "
             f"of memory ({estimate.describe()}), but {format_bytes(available)} is available. "
             f"Use fewer or smaller --layers{smaller} or --dtype float32."
         )
@@ -308,7 +310,7 @@ def _check_data_settings(recipe: Recipe, settings: dict[str, Any],
 def _augment_table(text: str) -> dict[str, Any]:
     """``--augment`` values: ``none``, or ``KEY=VALUE`` (numbers; ``flip=true``)."""
     if text.strip().lower() == "none":
-        return {}
+        return {"": True}  # none's marker (no key is empty): refused beside other items
     key, equals, value = text.partition("=")
     if not equals or not key:
         raise argparse.ArgumentTypeError(
@@ -329,19 +331,34 @@ class _AugmentAction(argparse.Action):
                  values: Any, option_string: str | None = None) -> None:
         table: dict[str, Any] = {}
         for item in values:
+            key = next(iter(item))
+            if key == "" and len(values) > 1:
+                parser.error(f"{option_string}: 'none' must stand alone (it means no "
+                             "augmentation); drop it or the KEY=VALUE items.")
+            if key in table:
+                parser.error(f"{option_string}: {key} is given twice; give each setting once.")
             table.update(item)
+        table.pop("", None)
         setattr(namespace, self.dest, table)
+
+
+def _model_source(saved: Any, path: Path) -> tuple[str, Any]:
+    """The data set a model was trained on, by name, and its source; one rule for predict,
+    evaluate and plot: a data set this package does not know is refused."""
+    from nnscratch.data import get_source
+
+    dataset = saved.metadata.get("dataset", "mnist")
+    try:
+        return dataset, get_source(dataset)
+    except (TypeError, ValueError) as error:
+        raise CLIError(f"{path}: {error}") from None
 
 
 def _model_dataset(saved: Any, path: Path) -> tuple[str, list[int]]:
     """The data set a model was trained on, and the class number of each of its outputs."""
-    from nnscratch.data import get_source, parse_classes
+    from nnscratch.data import parse_classes
 
-    dataset = saved.metadata.get("dataset", "mnist")
-    try:
-        source = get_source(dataset)
-    except ValueError as error:
-        raise CLIError(f"{path}: {error}") from None
+    dataset, source = _model_source(saved, path)
     labels = saved.classes.tolist()
     try:
         return dataset, list(parse_classes(labels, dataset))
@@ -572,7 +589,7 @@ def _predict(args: argparse.Namespace) -> int:
     path, saved = _load(args.model, max_parameters=args.max_parameters)
     _check_mnist_model(saved, path)
     # Pictures are prepared the way the model's data set was made.
-    fashion = saved.metadata.get("dataset") == "fashion-mnist"
+    fashion = _model_source(saved, path)[0] == "fashion-mnist"
     names, images = load_inputs(args.inputs, max_pixels=args.max_pixels,
                                 preprocess=preprocess_product if fashion else preprocess_digit)
     probabilities = _probabilities(saved, preprocess_images(images, saved.model.dtype))
@@ -586,10 +603,15 @@ def _predict(args: argparse.Namespace) -> int:
         ])
     elif not args.quiet:
         rows = [["input", "label", *(f"p({c})" for c in classes)]]
-        rows += [[name, str(label), *(f"{p:.3f}" for p in row)]
+        rows += [[_printable(name), str(label), *(f"{p:.3f}" for p in row)]
                  for name, label, row in zip(names, labels, probabilities, strict=True)]
         print(_table(rows))
     return 0
+
+
+def _printable(name: str) -> str:
+    """A file name for a table row: control characters (a newline...) escaped as ``\\n``."""
+    return "".join(repr(c)[1:-1] if not c.isprintable() else c for c in name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,9 +619,12 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    from nnscratch.runs.folder import check_consistent, redraw_figures
+
     try:
         run = runs.read_run(args.run, max_parameters=args.max_parameters)
         recipe = run.recipe
+        check_consistent(run)  # a model.npz from another run: refused before any work
     except runs.RunFolderError as error:
         raise CLIError(str(error)) from None
     model_path = run.path / "model.npz"
@@ -620,7 +645,7 @@ def _plot(args: argparse.Namespace) -> int:
                                              labels=np.arange(len(labels)))
         if len(labels) == 2:
             figures.scores = _probabilities(run.saved, data.X_test)[:, 1]
-    written = runs.draw_figures(run.path, figures)
+    written = redraw_figures(run, figures)  # one transaction, as train writes its folder
     if args.json:
         _print_json({"run_dir": str(run.path), "plots": [str(p) for p in written]})
     elif not args.quiet:
@@ -765,23 +790,58 @@ _GRADCHECK_LOSSES = {
 }
 
 
+#: The most a gradient check may do (minutes): two loss evaluations per input and parameter
+#: entry (about 0.5 ms each for a small model), each of samples x parameters multiply-adds.
+GRADCHECK_MAX_EVALUATIONS = 10**6
+GRADCHECK_MAX_WORK = 10**11
+
+
+def _check_gradcheck(args: argparse.Namespace, classes: int, outputs: int) -> None:
+    """Usage errors (exit 2) before any work: sizes, step, tolerance, and the cost."""
+    if args.loss == "binary" and classes != 2:
+        raise SettingError(f"--classes {classes}: the binary loss has 2 classes (one logit).")
+    if classes < 2 and args.loss == "softmax":
+        raise SettingError(f"--classes {classes}: softmax needs at least 2 classes.")
+    for name, value in (("--inputs", args.inputs), ("--samples", args.samples),
+                        ("--classes", classes), *(("--layers", n) for n in args.layers)):
+        if value < 1:
+            raise SettingError(f"{name} must be at least 1, got {value}.")
+    if not 0 < args.step < 1:  # NaN fails too
+        raise SettingError(f"--step must be between 0 and 1 (e.g. 1e-6), got {args.step}.")
+    if not 0 < args.tolerance < float("inf"):
+        raise SettingError(f"--tolerance must be a positive number (e.g. 1e-7), got "
+                           f"{args.tolerance}.")
+    sizes = [args.inputs, *args.layers, outputs]
+    n_parameters = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    evaluations = 2 * (args.samples * args.inputs + n_parameters)
+    work = evaluations * args.samples * n_parameters
+    # Parameters, gradients and their two copies; inputs and their numerical gradient; the
+    # activations of the batch (input, output, gradient), all in float64.
+    needed = 8 * (4 * n_parameters + 2 * args.samples * args.inputs
+                  + 3 * args.samples * sum(sizes[1:]))
+    available = available_memory()
+    if available is not None and needed > available:
+        raise SettingError(
+            f"a gradient check of {'-'.join(map(str, sizes))} with --samples {args.samples} "
+            f"needs about {format_bytes(needed)} of memory, but {format_bytes(available)} is "
+            "available; use smaller --layers, --inputs or --samples.")
+    if evaluations > GRADCHECK_MAX_EVALUATIONS or work > GRADCHECK_MAX_WORK:
+        raise SettingError(
+            f"a gradient check of {'-'.join(map(str, sizes))} with --samples {args.samples} "
+            f"takes {evaluations:,} loss evaluations (two per input and parameter entry), "
+            f"about {work:.1e} multiply-adds; the limits are {GRADCHECK_MAX_EVALUATIONS:,} "
+            f"and {GRADCHECK_MAX_WORK:.0e} (minutes); use smaller --layers, --inputs or "
+            "--samples.")
+
+
 def _gradcheck(args: argparse.Namespace) -> int:
     from nnscratch.nn.gradcheck import check_model
     from nnscratch.nn.losses import LOSSES
     from nnscratch.nn.model import build_mlp
 
     classes = args.classes if args.classes is not None else (2 if args.loss == "binary" else 3)
-    if args.loss == "binary" and classes != 2:
-        raise CLIError(f"--classes {classes}: the binary loss has 2 classes (one logit).")
-    if classes < 2 and args.loss == "softmax":
-        raise CLIError(f"--classes {classes}: softmax needs at least 2 classes.")
-    for name, value in (("--inputs", args.inputs), ("--samples", args.samples),
-                        ("--classes", classes), *(("--layers", n) for n in args.layers)):
-        if value < 1:
-            raise CLIError(f"{name} must be at least 1, got {value}.")
-    if not 0 < args.step < 1:
-        raise CLIError(f"--step must be between 0 and 1 (e.g. 1e-6), got {args.step}.")
     outputs = 1 if args.loss == "binary" else classes
+    _check_gradcheck(args, classes, outputs)
     rng = np.random.default_rng(args.seed)
     model = build_mlp(args.inputs, args.layers, outputs, activation=args.activation,
                       rng=rng, dtype=np.float64)
@@ -1236,16 +1296,18 @@ def _add_tune_command(commands: Any, common: argparse.ArgumentParser,
     how = tune.add_argument_group("how to search")
     how.add_argument("--trials", type=_positive_int, metavar="N",
                      help="trials this command runs (Optuna's n_trials)")
-    how.add_argument("--timeout", type=float, metavar="SECONDS",
-                     help="start no trial after this long")
+    how.add_argument("--timeout", type=functools.partial(_tune_option, "timeout"),
+                     metavar="SECONDS", help="start no trial after this long (at most a year)")
     how.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                      help="worker processes on this machine, sharing its cores (default: 1)")
     how.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default: tpe")
     how.add_argument("--pruner", choices=PRUNERS, default="median", help="default: median")
-    how.add_argument("--seed", type=int, help="seeds the sampler (worker i gets SEED + i)")
+    how.add_argument("--seed", type=functools.partial(_tune_option, "seed"),
+                     help="seeds the sampler (worker i gets SEED + i), 0..2**32-1")
     study = tune.add_argument_group("study")
-    study.add_argument("--study", metavar="NAME",
-                       help="study name (default: the recipe, and the digits if not its own)")
+    study.add_argument("--study", metavar="NAME", type=functools.partial(_tune_option, "study"),
+                       help="study name: letters, digits, '.', '_', '-' (default: the recipe, "
+                            "and the digits if not its own)")
     study.add_argument("--storage", metavar="URL",
                        help="SQLAlchemy URL of the study database (default: sqlite:/// "
                             "OUT/study.db), e.g. postgresql+psycopg://user@host/db")
@@ -1280,9 +1342,45 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _tune_option(name: str, text: str) -> Any:
+    """An argparse type for tune's --study, --seed and --timeout: usage errors (exit 2) with
+    the bounds that :func:`nnscratch.tune.plan` checks."""
+    from nnscratch import tune
+
+    try:
+        value: Any = text if name == "study" else (int if name == "seed" else float)(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    try:
+        return tune.check_option(name, value)
+    except tune.TuneError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--{name} ")) from None
+
+
+#: The longest error line: a value of millions of elements is cut in the middle.
+MAX_MESSAGE = 2000
+
+
 def _one_line(message: str) -> str:
-    """Join a multi-line message (a list of places looked in, say) into one line."""
-    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+    """Join a multi-line message (a list of places looked in, say) into one line, at most
+    :data:`MAX_MESSAGE` characters (the start and the end, which says the fix, are kept)."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    if len(line) <= MAX_MESSAGE:
+        return line
+    cut = len(line) - MAX_MESSAGE + 40
+    return f"{line[:MAX_MESSAGE - 440]} ... [{cut:,} characters cut] ... {line[-400:]}"
+
+
+def _short(value: Any) -> str:
+    """``repr`` of a setting's value, long lists cut: ``[10, 10, ... (2,000,000 elements)]``."""
+    import reprlib
+
+    shortener = reprlib.Repr()  # keyword arguments only from Python 3.12
+    shortener.maxlist, shortener.maxlevel = 8, 3
+    text = shortener.repr(value)
+    if isinstance(value, list) and len(value) > 8:
+        text = f"{text[:-1]} ({len(value):,} elements)]"
+    return text
 
 
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int,

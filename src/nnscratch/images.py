@@ -40,8 +40,12 @@ bomb: a small file that expands to gigabytes) is refused from its header, and so
 or IDX file declaring more gray levels than that or more bytes than the file holds. The limit
 is raised with ``max_pixels=`` (CLI: ``nnscratch predict --max-pixels``).
 
+6. **Thin thick strokes** (before step 4): a digit drawn small with a wide brush would be scaled
+   up with its strokes; when they would come out over twice MNIST's 2.6-pixel width, the ink is
+   eroded first so they come out at MNIST's width (:func:`_thin_strokes`).
+
 What is left out: finding several digits in one picture (segmentation), deskewing, and
-thickening or thinning strokes. A photo with uneven lighting or a busy background may need
+thickening thin strokes. A photo with uneven lighting or a busy background may need
 cropping by hand first.
 """
 
@@ -69,6 +73,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_PIXELS",
+    "MIN_INK_RANGE",
     "BlankImageError",
     "InputFormatError",
     "PictureTooLargeError",
@@ -87,11 +92,17 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 _SIZE = 28  # the MNIST field
 _BOX = 20  # the box the digit is scaled to fit
 _CENTRE = 14.0  # centre of mass of every MNIST digit, rounded to whole pixels (row, column)
-_MIN_CONTRAST = 0.1 * 255  # less ink than this above the background: nothing is drawn
+#: Gray levels that span less than this share of the range hold no digit: the one rule of
+#: pictures, ``.npy``/IDX arrays (``nnscratch predict``) and the pixels ``nnscratch serve``
+#: is sent (refused there with 422).
+MIN_INK_RANGE = 0.1
+_MIN_CONTRAST = MIN_INK_RANGE * 255  # less ink than this above the background: nothing is drawn
 _EDGE_LEVEL = 0.5  # an edge is where the ink fades to this fraction of the peak
 _INK_FRACTION = 0.1  # pixels above this fraction of the peak are kept by the crop
 _MARGIN = 2  # output pixels kept around the bounding box so faint edges are not cut off
 _TRIM_LEVEL = 0.05 * 255  # Fashion-MNIST trims edges within 5 % of the corners' colour
+_MNIST_STROKE = 2.6  # MNIST's median stroke width at 28×28 (see _stroke_width)
+_THICK_STROKE = 2 * _MNIST_STROKE  # scaled strokes wider than this are eroded to _MNIST_STROKE
 
 #: The most pixels a picture (width × height), or the most gray levels a .npy or IDX file,
 #: may hold unless told otherwise: 2×10^8, a 14000×14000 picture or 255,000 MNIST images. A
@@ -195,8 +206,48 @@ def preprocess_digit(image: npt.ArrayLike, *, source: str = "image") -> np.ndarr
             "needed). Check that it is the right file and that the digit is visible."
         )
     x *= 255.0 / peak
-    digit = _scale_to_box(x)
+    digit = _scale_to_box(_thin_strokes(x))
     return _centre_by_mass(digit)
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    r"""Mean stroke width of the ink ``mask``, in pixels: :math:`w = 2A / P` for ink area
+    :math:`A` and boundary length :math:`P` (a stroke of length :math:`L` has :math:`A = Lw`,
+    :math:`P pprox 2L`). MNIST's test digits measure 2.6 (median; 2.1 to 4.1 for 90 %)."""
+    from scipy import ndimage
+
+    boundary = int((mask & ~ndimage.binary_erosion(mask)).sum())
+    return 2.0 * float(mask.sum()) / max(boundary, 1)
+
+
+def _thin_strokes(x: np.ndarray) -> np.ndarray:
+    r"""Erode strokes that would come out much thicker than MNIST's once the digit is scaled.
+
+    A digit drawn small with a fixed brush (the page's pad) is scaled *up* to the 20-pixel box,
+    and its strokes with it: a 1 becomes an oval. With the box :math:`H` and the stroke width
+    :math:`w` measured here (:func:`_stroke_width`), the scaled width is :math:`20 w / H`; above
+    :data:`_THICK_STROKE` the ink is eroded by :math:`r` pixels on each side, where
+
+    .. math:: rac{20\,(w - 2r)}{H - 2r} = t \iff 2r = rac{w - tH/20}{1 - t/20},
+
+    so that the eroded digit, scaled to its own (smaller) box, has MNIST's width :math:`t`
+    (:data:`_MNIST_STROKE`). The erosion is Euclidean and keeps a one-pixel soft edge:
+    :math:`x' = x \cdot \mathrm{clip}(d - r, 0, 1)`, with :math:`d` each pixel's distance to
+    the background (``scipy.ndimage.distance_transform_edt``). Digits of MNIST's proportions
+    pass unchanged.
+    """
+    from scipy import ndimage
+
+    mask = x > _EDGE_LEVEL * 255.0
+    height, width = _box_size(mask)
+    box = max(height, width)
+    stroke = _stroke_width(mask)
+    if stroke * _BOX / box <= _THICK_STROKE:
+        return x
+    radius = (stroke - _MNIST_STROKE * box / _BOX) / (1 - _MNIST_STROKE / _BOX) / 2
+    radius = min(radius, (stroke - 1.0) / 2)  # keep at least one pixel of every stroke
+    distance = ndimage.distance_transform_edt(mask)
+    return x * np.clip(distance - radius, 0.0, 1.0)
 
 
 def _scale_to_box(x: np.ndarray) -> np.ndarray:
@@ -492,6 +543,12 @@ def _decode_opened(file: IO[bytes], source: str, max_pixels: int, *,
             if width * height > max_pixels:
                 raise _too_many_pixels(
                     source, f"{width}×{height} = {width * height:,} pixels", max_pixels, fix)
+            frames = getattr(picture, "n_frames", 1)
+            if frames > 1:  # which frame holds the digit is not ours to guess
+                raise InputFormatError(
+                    f"{source} is an animated picture of {frames} frames; save the frame to "
+                    "read as a single-frame PNG or JPEG."
+                )
             mode = picture.mode  # 16-bit gray keeps its fixed range through reduction
             reduced, orientation = _load_reduced(picture)
             return _gray_levels(_apply_orientation(reduced, orientation), mode)
@@ -679,6 +736,12 @@ def _read_npy(path: Path, max_pixels: int) -> np.ndarray:
                 f"({declared:,} bytes), but the file holds only {available:,} bytes after the "
                 "header; the file is truncated or damaged. Save the array again."
             )
+        if declared < available:  # numpy.load ignores them; they are not what was saved
+            raise InputFormatError(
+                f"{path}: {available - declared:,} bytes follow the array's data of shape "
+                f"{shape} ({declared:,} bytes); a .npy file holds one array. The file is "
+                "damaged or two files were joined: save the array again."
+            )
         handle.seek(0)
         try:
             return np.load(handle, allow_pickle=False)
@@ -697,10 +760,31 @@ def _check_digit_header(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> 
             "(28, 28), (n, 28, 28), (784,) or (n, 784). Save pictures of other sizes as PNG "
             "files: those are scaled and centred the way MNIST was made."
         )
-    if not (np.issubdtype(dtype, np.integer) or dtype == np.bool_):
+    if dtype == np.bool_:
+        raise InputFormatError(
+            f"{path} holds booleans; expected integer gray levels 0..255 (uint8, as in MNIST), "
+            "as serve refuses true/false pixels. Save (array * 255).astype('uint8')."
+        )
+    if not np.issubdtype(dtype, np.integer):
         raise InputFormatError(
             f"{path} holds {dtype} values; expected integer gray levels 0..255 (uint8, as in "
             "MNIST). For values scaled to [0, 1], save (array * 255).round().astype('uint8')."
+        )
+
+
+def _check_ink(images: np.ndarray, path: Path, batched: bool) -> None:
+    """Refuse an image of an array file whose gray levels span less than
+    :data:`MIN_INK_RANGE` of 0..255, as serve refuses such pixels."""
+    flat = images.reshape(len(images), -1)
+    spans = (flat.max(axis=1).astype(np.int16) - flat.min(axis=1)) / 255
+    blank = np.flatnonzero(spans < MIN_INK_RANGE)
+    if blank.size:
+        i = int(blank[0])
+        which = f"{path}[{i}]" if batched else str(path)
+        more = f" ({blank.size:,} of its {len(images):,} images are)" if batched else ""
+        raise BlankImageError(
+            f"{which} holds no digit: its gray levels span {spans[i]:.3f} of the range (at "
+            f"least {MIN_INK_RANGE} is needed){more}; give white digits on black, 0..255."
         )
 
 
@@ -778,6 +862,7 @@ def load_inputs(paths: Iterable[str | os.PathLike[str]], *, max_pixels: int = MA
                                       preprocess=preprocess)[np.newaxis])
             continue
         array, batched = _read_array(path, kind, max_pixels)
+        _check_ink(array, path, batched)
         names.extend(f"{path}[{i}]" for i in range(len(array)) if batched)
         if not batched:
             names.append(str(path))

@@ -395,7 +395,8 @@ class Augmentation:
     ----------
     shift : float, default=0.0
         Largest translation in pixels; each image moves by :math:`t \sim \mathcal{U}(-t_{max},
-        t_{max})` down and, independently, right.
+        t_{max})` down and, independently, right. At most half the smaller side of
+        `image_shape` (14 at 28 x 28): further, the picture is moved out of itself.
     whole_pixel_shift : bool, default=False
         Draw the translation from the whole numbers :math:`-\lfloor t_{max} \rfloor, \dots,
         \lfloor t_{max} \rfloor` instead: with no other transform (a flip at most), the pixels
@@ -414,9 +415,10 @@ class Augmentation:
         mirror, such as clothes; never for digits).
     elastic_alpha : float, default=0.0
         Strength :math:`\alpha` of the elastic distortion (:func:`elastic_displacement`);
-        0 turns it off.
+        0 turns it off; at most 10 times the larger side of `image_shape` (280 at 28 x 28).
     elastic_sigma : float, default=4.0
-        Smoothness :math:`\sigma` of the elastic distortion, in pixels, positive.
+        Smoothness :math:`\sigma` of the elastic distortion, in pixels, positive and at most
+        the larger side of `image_shape` (28): beyond it the field is a rigid shift.
     image_shape : (int, int), default=(28, 28)
         ``(height, width)`` of the images when they come as flat rows.
 
@@ -452,7 +454,19 @@ class Augmentation:
         elastic_sigma: float = 4.0,
         image_shape: Sequence[int] = (28, 28),
     ) -> None:
-        self.shift = check_real(shift, "shift", low=0.0)
+        shape = tuple(image_shape)
+        if len(shape) != 2 or not all(
+            isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in shape
+        ):
+            raise ValueError(f"image_shape must be (height, width), two positive integers, "
+                             f"got {image_shape!r}.")
+        self.image_shape = (int(shape[0]), int(shape[1]))
+        # Upper bounds past which the images are blank or the work unbounded (issue 22): a shift
+        # past half the picture moves the digit out of it; sigma past the picture's side smooths
+        # the field into a rigid shift (and its Gaussian grows with sigma); alpha past 10 sides
+        # (280 px at 28 x 28, Simard uses 34) throws every pixel out of the picture.
+        side = max(self.image_shape)
+        self.shift = check_real(shift, "shift", low=0.0, high=min(self.image_shape) / 2)
         self.rotation = check_real(rotation, "rotation", low=0.0, high=180.0)
         self.scale = check_real(scale, "scale", low=0.0, high=1.0, high_inclusive=False)
         self.shear = check_real(shear, "shear", low=0.0, high=90.0, high_inclusive=False)
@@ -461,16 +475,10 @@ class Augmentation:
                 raise TypeError(f"{name} must be True or False, got {value!r}.")
         self.whole_pixel_shift = bool(whole_pixel_shift)
         self.flip = bool(flip)
-        self.elastic_alpha = check_real(elastic_alpha, "elastic_alpha", low=0.0)
+        self.elastic_alpha = check_real(elastic_alpha, "elastic_alpha", low=0.0,
+                                        high=10.0 * side)
         self.elastic_sigma = check_real(elastic_sigma, "elastic_sigma", low=0.0,
-                                        low_inclusive=False)
-        shape = tuple(image_shape)
-        if len(shape) != 2 or not all(
-            isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in shape
-        ):
-            raise ValueError(f"image_shape must be (height, width), two positive integers, "
-                             f"got {image_shape!r}.")
-        self.image_shape = (int(shape[0]), int(shape[1]))
+                                        low_inclusive=False, high=float(side))
 
     #: The constructor's parameters other than image_shape, as in a recipe's settings.
     SETTINGS = ("shift", "whole_pixel_shift", "rotation", "scale", "shear", "flip",

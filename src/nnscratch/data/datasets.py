@@ -49,7 +49,8 @@ def parse_classes(
     ----------
     values : "all", str, int or iterable of int or str
         Class numbers 0..9 as ints or strings (``(1, 2)``, ``["1", "2"]``), class names
-        (``["Shirt", "T-shirt/top"]``; case, spaces and punctuation do not matter), a comma- or
+        (``["Shirt", "T-shirt/top"]``; case, spaces and punctuation do not matter; numbers are
+        plain digits: ``"-1"``, ``"+3"``, ``"3."`` and ``"(3)"`` are refused), a comma- or
         space-separated string (``"1,2"``; names with spaces need commas: ``"Ankle boot, Bag"``),
         or ``"all"`` (alone, or as the only element) for every class.
     dataset : {"mnist", "fashion-mnist"}, default="mnist"
@@ -142,10 +143,18 @@ def _parse_class(value: object, names: tuple[str, ...], dataset: str, noun: str,
             raise ValueError(
                 f"'all' must stand alone; to list {plural}, write them out, e.g. 1 2."
             )
-        by_name = [k for k, name in enumerate(names) if _normalise(name) == _normalise(text)]
+        # Names are matched ignoring case, spaces and punctuation ("t shirt top"), numbers are
+        # not: "-1", "+3", "3." or "(3)" would otherwise read as 1 or 3 (issue 22).
+        by_name = [k for k, name in enumerate(names)
+                   if any(c.isalpha() for c in text) and _normalise(name) == _normalise(text)]
         if by_name:
             return by_name[0]
         if not (text.isascii() and text.isdigit()):
+            if any(c.isdigit() for c in text) and not any(c.isalpha() for c in text):
+                raise ValueError(
+                    f"{noun} {value!r} is not a plain number 0..{n_classes - 1} (no signs, "
+                    f"points or brackets); write {plural} as e.g. 1 2, or 'all'."
+                )
             if dataset == "mnist":
                 raise ValueError(f"digit {value!r} is not a number; give digits 0..9 or 'all'.")
             raise ValueError(

@@ -259,7 +259,14 @@ class MNISTChecksumError(ValueError):
         mismatch = (f"{source}: SHA-256 mismatch for {title} {name}: expected {expected}, "
                     f"found {actual} (of the decompressed content).")
         other = _known_file(actual)
-        if other is not None:
+        if other is not None and other[0].title == title:  # this data set's other split
+            file_name = other[1]
+            this, wanted = (("test-set", "training-set") if file_name.startswith("t10k")
+                            else ("training-set", "test-set"))
+            advice = (f"It is {title}'s {file_name}: this is the {this} file; the {wanted} "
+                      f"file {name} is missing. Put {title}'s {name} here (were the train "
+                      "and test files swapped?).")
+        elif other is not None:
             dataset, file_name = other
             advice = (f"It is {dataset.title}'s {file_name}, not {title}'s: load it as "
                       f"dataset={dataset.name!r} (CLI: --dataset {dataset.name}), or put "
@@ -464,17 +471,46 @@ def load_mnist(
 
 
 def _find_files(source: DatasetSource, directory: Path) -> tuple[dict[str, Path], list[str]]:
-    """Map each key to the first accepted file name present in `directory`; list the others."""
+    """Map each key to the first accepted file name present in `directory`; list the others.
+
+    Where several accepted names are present (``X`` and ``X.gz``), the first is used only if
+    they all hold the same decompressed content, whatever ``verify`` is, and a warning says
+    which; otherwise the choice would be silent and arbitrary, so it is refused.
+    """
     found: dict[str, Path] = {}
     missing: list[str] = []
     for key, spec in source.files.items():
-        for name in spec.candidates:
-            if (directory / name).is_file():
-                found[key] = directory / name
-                break
-        else:
+        present = [directory / name for name in spec.candidates if (directory / name).is_file()]
+        if not present:
             missing.append(key)
+            continue
+        found[key] = present[0]
+        if len(present) > 1:
+            _check_same_content(source, present)
     return found, missing
+
+
+def _check_same_content(source: DatasetSource, paths: list[Path]) -> None:
+    """Several files for one of the four: the same content (used: the first), or an error."""
+    digests = []
+    for path in paths:
+        with open_regular_file(path, what=f"a {source.title} file") as handle:
+            digests.append(hashlib.sha256(_decompress(handle.read(), str(path))).hexdigest())
+    names = " and ".join(path.name for path in paths)
+    if len(set(digests)) == 1:
+        warnings.warn(f"{paths[0].parent} holds {names} with the same content; using "
+                      f"{paths[0].name}.", UserWarning, stacklevel=4)
+        return
+    described = []
+    for path, digest in zip(paths, digests, strict=True):
+        known = _known_file(digest)
+        described.append(f"{path.name} is {known[0].title}'s {known[1]}" if known
+                         else f"{path.name} is no file of a known data set")
+    raise ValueError(
+        f"{paths[0].parent} holds {names} with different contents ({'; '.join(described)}), "
+        f"so which one to load is unclear; keep only {source.title}'s file and remove the "
+        "other(s)."
+    )
 
 
 def _describe_missing(source: DatasetSource, directory: Path, missing: list[str]) -> str:

@@ -35,6 +35,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -695,6 +696,9 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise RunFolderError(str(error)) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigSyntaxError(f"config file {path} is not valid TOML: {error}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigSyntaxError(f"config file {path} nests arrays or tables too deeply for "
+                                "the TOML reader; a config needs a few levels at most.") from None
     except ValueError as error:  # not UTF-8
         raise RunFolderError(f"config file {error}") from None
 
@@ -739,6 +743,87 @@ def read_run(path: str | os.PathLike[str], *, max_parameters: int | None = None)
     provenance_file = run / "provenance.json"
     return RunFolder(run, settings, metrics, rows, load_model(run / "model.npz", **limits),
                      _read_json(provenance_file) if provenance_file.is_file() else {})
+
+
+def check_consistent(run: RunFolder) -> None:
+    """Check that a run folder's ``model.npz`` is the one its other files describe.
+
+    The model file records the settings, the SHA-256 of the training arrays and the
+    accuracies of its run; each is compared with ``config.toml``, ``provenance.json`` and
+    ``metrics.json`` where both sides have it (older folders may lack one), so that a model
+    copied in from another run is not drawn beside this run's curves.
+
+    Raises
+    ------
+    RunFolderError
+        Naming the first disagreement, both files and the fix.
+    """
+    metadata = run.saved.metadata
+    pairs = [
+        ("settings", metadata.get("config"), run.settings, "config.toml"),
+        ("training data SHA-256", metadata.get("training_data_sha256"),
+         run.provenance.get("training_data_sha256"), "provenance.json"),
+        *((f"{key}", (metadata.get("metrics") or {}).get(key), run.metrics.get(key),
+           "metrics.json") for key in ("train_accuracy", "test_accuracy")),
+        ("dataset", metadata.get("dataset"), run.metrics.get("dataset"), "metrics.json"),
+    ]
+    n_labels = len(run.saved.classes)
+    matrix = run.metrics.get("confusion_matrix")
+    if isinstance(matrix, list):
+        pairs.append(("number of classes", n_labels, len(matrix), "metrics.json's confusion "
+                      "matrix"))
+    for what, in_model, in_file, file in pairs:
+        if in_model is None or in_file is None:
+            continue
+        if json.dumps(in_model, sort_keys=True) == json.dumps(in_file, sort_keys=True):
+            continue
+        if isinstance(in_model, dict) and isinstance(in_file, dict):
+            keys = sorted(k for k in in_model.keys() | in_file.keys()
+                          if json.dumps(in_model.get(k)) != json.dumps(in_file.get(k)))
+            what = f"the setting(s) {', '.join(keys)}"
+            in_model, in_file = ({k: in_model.get(k) for k in keys},
+                                 {k: in_file.get(k) for k in keys})
+        raise RunFolderError(
+            f"{run.path / 'model.npz'} does not belong to the run folder {run.path}: "
+            f"{what} is {_shortened(in_model)} in the model but {_shortened(in_file)} in "
+            f"{file}. Put the run's own model.npz back, or train again; nothing was written."
+        )
+
+
+def _shortened(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def redraw_figures(run: RunFolder, figures: Figures) -> list[Path]:
+    """Redraw a run folder's figures as one transaction, as :func:`write_run` writes a run.
+
+    The folder is rebuilt aside: the figures are drawn into a temporary sibling, every other
+    file of the run is linked (or copied) beside them, and the result replaces the folder whole
+    (:mod:`nnscratch.runs._transaction`), so an error or Ctrl-C leaves it as it was.
+
+    Returns
+    -------
+    list of Path
+        The figures written, under ``run.path``.
+    """
+    def write(temporary: Path) -> list[Path]:
+        drawn = draw_figures(temporary, figures)
+        for entry in run.path.iterdir():
+            target = temporary / entry.name
+            if target.exists():
+                continue  # a figure just redrawn
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.copytree(entry, target, symlinks=True)
+                continue
+            try:
+                os.link(entry, target, follow_symlinks=False)
+            except OSError:  # another file system, or links not allowed
+                shutil.copy2(entry, target, follow_symlinks=False)
+        return [run.path / path.name for path in drawn]
+
+    with reserve_folder(run.path, overwrite=True) as reservation:
+        return reservation.build(write)
 
 
 def read_metrics(run: str | os.PathLike[str]) -> dict[str, Any]:

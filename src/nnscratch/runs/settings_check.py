@@ -77,7 +77,8 @@ BOUNDS: dict[str, Bound] = {
     "batch_size": Bound(1),
     "seed": Bound(0, 2**32 - 1),
     "momentum": Bound(0.0, 1.0, high_inclusive=False),
-    "weight_decay": Bound(0.0),
+    # Past 1 the decay swamps any gradient (used: 1e-5..1e-2), and 1e300 overflows float32.
+    "weight_decay": Bound(0.0, 1.0),
     "dropout": Bound(0.0, 1.0, high_inclusive=False),
     "warmup_epochs": Bound(0),
     "validation_fraction": Bound(0.0, 1.0, low_inclusive=False, high_inclusive=False),

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch.data import preprocess_images
-from nnscratch.images import BlankImageError, decode_picture, preprocess_digit
+from nnscratch.images import MIN_INK_RANGE, BlankImageError, decode_picture, preprocess_digit
 from nnscratch.nn.activations import ACTIVATIONS
 from nnscratch.nn.conv import Conv2D
 from nnscratch.nn.layers import Dense
@@ -60,9 +60,9 @@ PICTURE_FORMATS = ("PNG", "JPEG")
 MAX_PICTURE_PIXELS = 4_000_000
 
 _SIZE = 28
-#: Pixels whose values span less than this are blank, as for pictures (10 % of the range,
-#: see :func:`nnscratch.images.preprocess_digit`).
-_MIN_PIXEL_RANGE = 0.1
+#: Pixels whose values span less than this are blank: the rule of pictures and of predict's
+#: array files (:data:`nnscratch.images.MIN_INK_RANGE`).
+_MIN_PIXEL_RANGE = MIN_INK_RANGE
 
 
 class PixelsError(ValueError):

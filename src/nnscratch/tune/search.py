@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import sys
@@ -46,6 +48,7 @@ import numpy as np
 
 from nnscratch import runs
 from nnscratch._atomic import atomic_write
+from nnscratch._memory import MemoryEstimate, available_memory, format_bytes, training_bytes
 from nnscratch.runs.recipes import RECIPES, Recipe, get_recipe, train_recipe
 from nnscratch.tune.space import Space, SpaceError, default_space, parse_space
 
@@ -69,6 +72,13 @@ PRUNERS = ("median", "hyperband", "none")
 TOP = 10
 #: States that end a trial (Optuna's names).
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+#: A study name is a name, and the default tune folder runs/tune/NAME: letters, digits, ``.``,
+#: ``_`` and ``-``, starting with a letter or digit (so no ``..``, ``/`` or absolute path).
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: The longest --timeout: a year of seconds (``inf`` would never end).
+MAX_TIMEOUT = 365 * 24 * 3600
+#: The sampler seeds, as train's: 0 .. 2**32 - 1 (worker i gets SEED + i, wrapped).
+MAX_SEED = 2**32 - 1
 
 
 class TuneError(ValueError):
@@ -158,7 +168,8 @@ def plan(options: TuneOptions) -> _Plan:
             space.grid()
         except SpaceError as error:
             raise TuneError(f"--sampler grid: {error}") from None
-    study = options.study or _default_study_name(recipe, settings)
+    study = (check_study_name(options.study) if options.study is not None
+             else _default_study_name(recipe, settings))
     out = Path(options.out) if options.out else Path("runs") / "tune" / study
     if out.exists() and not out.is_dir():
         raise TuneError(f"--out {out} is a file; give a folder for the tune results.")
@@ -166,12 +177,50 @@ def plan(options: TuneOptions) -> _Plan:
         raise TuneError(f"--out {out} is a folder with other files in it, not a tune folder; "
                         "choose a new or empty folder.")
     storage = options.storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    check_sqlite_storage(storage)
     identity = {
         "recipe": recipe.name, "dataset": settings["dataset"], "digits": settings["digits"],
         "space": space.table,
         "validation_fraction": VALIDATION_FRACTION, "split_seed": SPLIT_SEED,
     }
     return _Plan(recipe, settings, space, study, out, storage, options, identity)
+
+
+def check_option(name: str, value: Any) -> Any:
+    """Check the option ``--study``, ``--timeout`` or ``--seed`` (`name` without dashes).
+
+    Raises
+    ------
+    TuneError
+        For a study name that is no name (:func:`check_study_name`), a timeout outside
+        (0, :data:`MAX_TIMEOUT`] seconds (``inf`` included) or a seed outside 0..2**32 - 1.
+    """
+    if name == "study":
+        return check_study_name(value)
+    if name == "timeout" and not 0 < value <= MAX_TIMEOUT:
+        raise TuneError(f"--timeout must be a positive number of seconds up to {MAX_TIMEOUT:,} "
+                        f"(a year), got {value}.")
+    if name == "seed" and not 0 <= value <= MAX_SEED:
+        raise TuneError(f"--seed must be a whole number in 0..{MAX_SEED}, got {value}.")
+    return value
+
+
+def check_study_name(name: str) -> str:
+    """A study name, checked: it names the study and the default folder ``runs/tune/NAME``.
+
+    Raises
+    ------
+    TuneError
+        If `name` is empty, longer than 128 characters, or holds anything but letters, digits,
+        ``.``, ``_`` and ``-`` after a first letter or digit (a path such as ``../x`` or
+        ``/tmp/x`` would write outside ``runs/tune``; ``--out`` chooses the folder).
+    """
+    if not isinstance(name, str) or STUDY_NAME.fullmatch(name) is None:
+        raise TuneError(
+            f"--study {name!r} is not a study name: use 1 to 128 letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit (give --out DIR to choose the folder)."
+        )
+    return name
 
 
 def _mlp_recipes() -> list[str]:
@@ -183,8 +232,9 @@ def _check_counts(options: TuneOptions) -> None:
                         ("--heartbeat", options.heartbeat)):
         if value is not None and value < 1:
             raise TuneError(f"{name} must be at least 1, got {value}.")
-    if options.timeout is not None and not options.timeout > 0:
-        raise TuneError(f"--timeout must be a positive number of seconds, got {options.timeout}.")
+    for name in ("timeout", "seed"):
+        if getattr(options, name) is not None:
+            check_option(name, getattr(options, name))
     if options.trials is None and options.timeout is None and options.sampler != "grid":
         raise TuneError("give --trials N or --timeout SECONDS (or both): how long to search.")
     if options.sampler not in SAMPLERS:
@@ -210,10 +260,17 @@ def _read_space(path: str | None, recipe: Recipe) -> Space:
                         "table (docs/tune.md).") from None
     except tomllib.TOMLDecodeError as error:
         raise TuneError(f"--space {path} is not valid TOML: {error}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise TuneError(f"--space {path} nests arrays or tables too deeply for the TOML "
+                        "reader; a space needs a few levels at most.") from None
     except (OSError, ValueError) as error:
         raise TuneError(f"--space {error}") from None
     table = document.get("space")
-    if not isinstance(table, dict) or not table:
+    if isinstance(table, dict) and not table:
+        raise TuneError(f"--space {path} has an empty [space] table; name at least one "
+                        "setting to search, e.g. learning_rate = { low = 1e-4, high = 1e-1, "
+                        "log = true } (docs/tune.md).")
+    if not isinstance(table, dict):
         raise TuneError(f"--space {path} has no [space] table of settings to search; see "
                         "docs/tune.md for the format.")
     try:
@@ -289,6 +346,46 @@ def open_storage(url: str, heartbeat: int) -> optuna.storages.RDBStorage:
                         "file in the tune folder.") from None
 
 
+def check_sqlite_storage(url: str) -> None:
+    """Refuse a SQLite storage that cannot keep the study: in memory, or a read-only file.
+
+    Other URLs (and malformed ones) are left to :func:`open_storage`.
+
+    Raises
+    ------
+    TuneError
+        For ``sqlite://``, ``sqlite:///:memory:`` (the study would vanish when the command
+        ends, and worker processes could not share it), or a file or folder that cannot be
+        written (named, with "read-only").
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database or ""
+    query = {key: str(value) for key, value in parsed.query.items()}
+    shown = redact(url)
+    if database in ("", ":memory:") or query.get("mode") == "memory" or \
+            database.startswith("file::memory:"):
+        raise TuneError(f"--storage {shown} is an in-memory SQLite database: the study would be "
+                        "lost when tune ends, and worker processes could not share it; give a "
+                        "file (sqlite:///PATH/study.db) or leave --storage out.")
+    path = Path(database.removeprefix("file:").partition("?")[0]).absolute()
+    folder = path.parent
+    read_only = query.get("mode") == "ro" or (path.exists() and not os.access(path, os.W_OK)) \
+        or (folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK))
+    if read_only:
+        which = path if query.get("mode") == "ro" or path.exists() else folder
+        raise TuneError(f"--storage {shown}: the SQLite file {which} is read-only, so the study "
+                        "cannot be written; make it writable (chmod u+w) or give another "
+                        "--storage or --out.")
+
+
 def _retry_callback() -> dict[str, Any]:
     """The storage argument that queues a dead worker's trial again (renamed in Optuna 4.9)."""
     import optuna
@@ -326,7 +423,9 @@ def redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     with contextlib.suppress(Exception):
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        # Without a password the URL is shown as given (rendering would escape ':' as %3A).
+        return url if parsed.password is None else parsed.render_as_string(hide_password=True)
     return url
 
 
@@ -491,6 +590,15 @@ class Objective:
 
         settings = self.trial_settings(trial)
         trial.set_user_attr("settings", settings)
+        available, estimate = available_memory(), trial_memory(settings)
+        if available is not None and estimate.total > available:
+            reason = (f"trial {trial.number}: layers {settings['layers']} need about "
+                      f"{format_bytes(estimate.total)} of memory ({estimate.describe()}), but "
+                      f"{format_bytes(available)} is available; the trial is failed and the "
+                      "search goes on.")
+            trial.set_user_attr("fail_reason", reason)
+            warnings.warn(reason, UserWarning, stacklevel=2)
+            raise TrialMemoryError(reason)
 
         def report(epoch: int, logs: dict[str, float]) -> None:
             with _INTERRUPTS.paused():
@@ -526,7 +634,7 @@ def _optimize(study: optuna.Study, objective: Objective, n_trials: int | None,
 
     with _experimental_allowed(), _INTERRUPTS.installed(study):
         study.optimize(objective, n_trials=n_trials, timeout=timeout,
-                       catch=(TrainingDivergedError,), callbacks=callbacks)
+                       catch=(TrainingDivergedError, TrialMemoryError), callbacks=callbacks)
 
 
 def _worker(the_plan: _Plan, n_trials: int | None, seed: int | None, threads: int) -> None:
@@ -548,6 +656,49 @@ def _worker(the_plan: _Plan, n_trials: int | None, seed: int | None, threads: in
         sys.exit(130)
 
 
+def trial_memory(settings: dict[str, Any]) -> MemoryEstimate:
+    """The memory one trial of these settings needs, as ``nnscratch train`` estimates it
+    (:func:`nnscratch._memory.training_bytes`: the model, its optimiser, a batch, the data)."""
+    n_classes = len(settings["digits"])
+    widths = [*settings["layers"], 1 if n_classes == 2 else n_classes]
+    return training_bytes(widths, n_classes=n_classes, batch_size=settings["batch_size"],
+                          optimizer=settings["optimizer"], momentum=settings.get("momentum", 0.0),
+                          itemsize=np.dtype(settings["dtype"]).itemsize)
+
+
+def worker_count(the_plan: _Plan) -> tuple[int, str | None]:
+    """The ``--jobs`` workers this machine can run, and a line saying why, if fewer.
+
+    Each worker loads the data set and trains its own model, so the workers are capped by the
+    cores and by the memory available over the estimate of one trial of the recipe's settings.
+    """
+    asked = the_plan.options.jobs
+    cores = os.cpu_count() or 1
+    available = available_memory()
+    per_worker = trial_memory(the_plan.settings).total
+    by_memory = asked if available is None else max(1, available // per_worker)
+    jobs = min(asked, cores, by_memory)
+    if jobs == asked:
+        return jobs, None
+    memory = "" if available is None else (
+        f" and {format_bytes(available)} of memory (about {format_bytes(per_worker)} per "
+        "worker: each loads the data and trains a model)")
+    return jobs, (f"--jobs {asked}: starting {jobs} worker(s), as many as {cores} cores"
+                  f"{memory} allow.")
+
+
+def _capped_jobs(the_plan: _Plan) -> TuneOptions:
+    jobs, why = worker_count(the_plan)
+    if why is not None:
+        warnings.warn(why, UserWarning, stacklevel=3)
+    return dataclasses.replace(the_plan.options, jobs=jobs)
+
+
+class TrialMemoryError(MemoryError):
+    """One trial's settings need more memory than is available: that trial fails, the search
+    goes on."""
+
+
 def _shares(trials: int | None, jobs: int) -> list[int | None]:
     """``trials`` split between ``jobs`` workers as evenly as whole numbers allow."""
     if trials is None:
@@ -566,7 +717,8 @@ def _run_workers(the_plan: _Plan, study: optuna.Study, bar: Any) -> list[int]:
     shares = _shares(options.trials, options.jobs)
     threads = max(1, (os.cpu_count() or 1) // len(shares))
     context = multiprocessing.get_context("spawn")
-    seeds = [None if options.seed is None else options.seed + i for i in range(len(shares))]
+    seeds = [None if options.seed is None else (options.seed + i) % (MAX_SEED + 1)
+             for i in range(len(shares))]
     workers = [context.Process(target=_worker, args=(the_plan, n, s, threads), daemon=False)
                for n, s in zip(shares, seeds, strict=True)]
     interrupted = []
@@ -637,11 +789,19 @@ def tune(options: TuneOptions) -> TuneResult:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     the_plan = plan(options)
+    options = the_plan.options = _capped_jobs(the_plan)
     data = _load_data(the_plan, progress=not options.quiet)
     with _new_folder_removed_on_error(the_plan.out):
         storage = open_storage(the_plan.storage, options.heartbeat)
-        study = _load_study(the_plan, storage, seed=options.seed)
-        _claim_study(study, the_plan.identity, the_plan.study)
+        try:
+            study = _load_study(the_plan, storage, seed=options.seed)
+            _claim_study(study, the_plan.identity, the_plan.study)
+        except optuna.exceptions.StorageInternalError as error:
+            cause = str(error.__cause__ or error).strip().splitlines()[0]
+            if "readonly" not in cause and "read-only" not in cause:
+                raise
+            raise TuneError(f"--storage {redact(the_plan.storage)} is read-only ({cause}); "
+                            "make the database writable or give another --storage.") from None
         _write_tune_toml(the_plan)
     if not options.quiet:
         print(f"nnscratch tune: study {the_plan.study!r} in {redact(the_plan.storage)}, "

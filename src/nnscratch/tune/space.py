@@ -39,11 +39,17 @@ class SpaceError(ValueError):
 
 #: Settings that are whole numbers, with their smallest value.
 INT_SETTINGS = {"batch_size": 1, "epochs": 1, "warmup_epochs": 0, "patience": 1}
+#: Their largest value in a search: past these a trial never ends (1e9 epochs) or a batch is
+#: more than the training set.
+INT_MAXIMA = {"batch_size": 60_000, "epochs": 10_000, "warmup_epochs": 10_000,
+              "patience": 10_000}
+#: The most hidden layers a ``layers`` range may draw (``depth``).
+MAX_DEPTH = 64
 #: Settings that are real numbers: (low, high, low allowed, high allowed).
 REAL_SETTINGS = {
     "learning_rate": (0.0, math.inf, False, False),
     "dropout": (0.0, 1.0, True, False),
-    "weight_decay": (0.0, math.inf, True, False),
+    "weight_decay": (0.0, 1.0, True, True),  # as train's bound
     "momentum": (0.0, 1.0, True, False),
     "validation_fraction": (0.0, 1.0, False, False),
 }
@@ -244,9 +250,9 @@ def _dimension(name: str, spec: dict[str, Any], where: str) -> Dimension:
     low, high = spec["low"], spec["high"]
     if name == "layers":
         depth = spec.get("depth", 1)
-        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
-            raise SpaceError(f"{where}: layers depth must be a whole number of at least 1, "
-                             f"got {depth!r}.")
+        if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= MAX_DEPTH:
+            raise SpaceError(f"{where}: layers depth must be a whole number from 1 to "
+                             f"{MAX_DEPTH}, got {depth!r}.")
         _checked(name, [low, high], where)
     else:
         depth = 1
@@ -271,9 +277,18 @@ def _check_range(name: str, spec: dict[str, Any], where: str) -> None:
         raise SpaceError(f"{where}: {name} is on a log scale, so low must be above 0, got "
                          f"{low}; raise low or set log = false.")
     step = spec.get("step")
-    if step is not None and (not isinstance(step, numbers.Real) or step <= 0 or log):
+    if step is None:
+        return
+    if (not isinstance(step, numbers.Real) or isinstance(step, bool) or not step > 0
+            or not math.isfinite(step) or log):
         raise SpaceError(f"{where}: {name} step must be a positive number without log = true, "
                          f"got {step!r}.")
+    if (name in INT_SETTINGS or name == "layers") and not _is_int(step):
+        raise SpaceError(f"{where}: {name} is a whole number, so its step must be one too, "
+                         f"got {step!r}.")
+    if step > high - low:  # Optuna would silently keep low alone
+        raise SpaceError(f"{where}: {name} step {step} is larger than the range {low}..{high}; "
+                         f"use a step of at most {high - low}, or fix {name} = {low}.")
 
 
 def _checked(name: str, value: Any, where: str) -> Any:
@@ -294,7 +309,9 @@ def _problem(name: str, value: Any) -> str | None:
     if name in INT_SETTINGS:
         if not _is_int(value):
             return "expected a whole number"
-        return None if value >= INT_SETTINGS[name] else f"expected at least {INT_SETTINGS[name]}"
+        if value < INT_SETTINGS[name]:
+            return f"expected at least {INT_SETTINGS[name]}"
+        return None if value <= INT_MAXIMA[name] else f"expected at most {INT_MAXIMA[name]:,}"
     if name in REAL_SETTINGS:
         return _real_problem(name, value)
     if name == "layers":
