@@ -180,7 +180,8 @@ def test_batch_norm_training_output_has_zero_mean_and_unit_variance(x, shift, sp
     x = shift + spread * x
     channel_spread = x.std(axis=(0, 2, 3))
     # A channel that is (nearly) constant normalises to 0, not to unit variance: eps dominates.
-    if np.any(channel_spread < 1e-2):
+    # Past a spread of 0.1 (variance 0.01), var / (var + eps) is within 1e-3 of 1.
+    if np.any(channel_spread < 0.1):
         return
     layer = BatchNorm(x.shape[1], dtype=np.float64)  # gamma = 1, beta = 0
     y = layer.forward(x)
