@@ -25,9 +25,11 @@ ort = pytest.importorskip("onnxruntime",
 from nnscratch import export  # noqa: E402
 from nnscratch.cli import main  # noqa: E402
 from nnscratch.nn import activations  # noqa: E402
-from nnscratch.nn.layers import Dense, Dropout, Layer  # noqa: E402
+from nnscratch.nn.conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D  # noqa: E402
+from nnscratch.nn.layers import Dense, Dropout, Flatten, Layer, Reshape  # noqa: E402
 from nnscratch.nn.model import Sequential, build_mlp  # noqa: E402
-from nnscratch.serialization import SavedModel, load_model  # noqa: E402
+from nnscratch.nn.normalization import BatchNorm, LayerNorm  # noqa: E402
+from nnscratch.serialization import SavedModel, load_model, save_model  # noqa: E402
 
 TOLERANCE = 1e-5
 FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -114,8 +116,64 @@ def test_every_layer_type_gives_our_probabilities(tmp_path, rng, dtype, n_classe
     # Inputs of both signs and beyond [0, 1], so that every activation's two sides are used.
     X = (rng.normal(size=(200, 6)) * 3).astype(dtype)
     assert_same_answers(tmp_path / "model.onnx", saved, X)
-    exported = {type(layer) for layer in layers}
-    assert exported == set(export.EXPORTERS)  # this test covers every exporter
+    exported = {type(layer) for layer in layers} | {type(layer) for layer in cnn_layers(dtype)}
+    assert exported == set(export.EXPORTERS)  # this test and the CNN's cover every exporter
+
+
+def cnn_layers(dtype: Any, n_outputs: int = 10) -> list[Layer]:
+    """Every image layer: odd sizes, stride 2 and padding 2, non-square kernels, both norms."""
+    return [
+        Reshape((1, 28, 28)),
+        Conv2D(1, 6, 3, stride=2, padding=2, rng=1, dtype=dtype),   # -> 6 x 15 x 15
+        BatchNorm(6, dtype=dtype), activations.ReLU(),
+        MaxPool2D(2),                                                # -> 6 x 7 x 7
+        Conv2D(6, 8, (3, 2), padding=1, rng=2, dtype=dtype),         # -> 8 x 7 x 8
+        LayerNorm((8, 7, 8), dtype=dtype), activations.GELU(),
+        AvgPool2D(2, stride=1),                                      # -> 8 x 6 x 7
+        Conv2D(8, 4, 1, rng=3, dtype=dtype),                         # -> 4 x 6 x 7
+        Flatten(), Dense(168, 12, rng=4, dtype=dtype), BatchNorm(12, dtype=dtype),
+        activations.Tanh(), Reshape((3, 2, 2)), GlobalAvgPool2D(),   # -> 3
+        Dense(3, n_outputs, rng=5, dtype=dtype),
+    ]
+
+
+def trained_statistics(model: Sequential, rng: np.random.Generator, X: np.ndarray) -> None:
+    """Running statistics away from (0, 1) and random affine parameters in every norm, so that
+    an export that used batch statistics, or dropped a parameter, would show."""
+    for _ in range(3):
+        model.forward(X * rng.uniform(0.5, 2.0) + rng.normal(), training=True)
+    for layer in model.layers:
+        if isinstance(layer, (BatchNorm, LayerNorm)):
+            layer.gamma.value[...] = rng.uniform(0.5, 1.5, size=layer.gamma.value.shape)
+            layer.beta.value[...] = rng.normal(scale=0.3, size=layer.beta.value.shape)
+        if isinstance(layer, Conv2D):
+            layer.b.value[...] = rng.normal(scale=0.3, size=layer.b.value.shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes", [2, 10])
+def test_a_cnn_with_batch_norm_gives_our_probabilities(tmp_path, rng, dtype, n_classes):
+    """Written to a model file and loaded back first, as ``nnscratch export`` reads it."""
+    model = with_random_biases(Sequential(cnn_layers(dtype, 1 if n_classes == 2 else n_classes)),
+                               rng)
+    X = pixels(rng, 64, 784, dtype)
+    trained_statistics(model, rng, X)
+    save_model(tmp_path / "cnn.npz", model, list(range(n_classes)))
+    saved = load_model(tmp_path / "cnn.npz")
+    running = [layer.running_var for layer in saved.model.layers if isinstance(layer, BatchNorm)]
+    assert running and not np.allclose(running[0], 1)  # the statistics came through the file
+    export.to_onnx(saved, tmp_path / "cnn.onnx")
+    assert_same_answers(tmp_path / "cnn.onnx", saved, pixels(rng, 50, 784, dtype))
+    assert_same_answers(tmp_path / "cnn.onnx", saved, pixels(rng, 1, 784, dtype))  # batch of 1
+
+
+def test_a_cnn_that_takes_any_image_size_is_refused(tmp_path):
+    saved = SavedModel(Sequential([Conv2D(1, 2, 3, rng=0), GlobalAvgPool2D(), Dense(2, 1, rng=0)]),
+                       classes=[0, 1])
+    with pytest.raises(export.ExportError, match=r"takes images of any size .* begin the model "
+                                                 r"with Reshape"):
+        export.to_onnx(saved, tmp_path / "any.onnx")
+    assert not (tmp_path / "any.onnx").exists()
 
 
 @pytest.mark.parametrize("name", sorted(activations.ACTIVATIONS))

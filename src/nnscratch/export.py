@@ -41,7 +41,9 @@ import numpy as np
 
 from nnscratch._atomic import atomic_write
 from nnscratch.nn import activations
-from nnscratch.nn.layers import Dense, Dropout, Layer
+from nnscratch.nn.conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+from nnscratch.nn.layers import Dense, Dropout, Flatten, Layer, Reshape
+from nnscratch.nn.normalization import BatchNorm, LayerNorm
 from nnscratch.serialization import SavedModel
 
 if TYPE_CHECKING:
@@ -116,6 +118,13 @@ class _Graph:
         self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
         return name
 
+    def ints(self, hint: str, value: Any) -> str:
+        """Add an int64 initialiser (a shape) and return its name."""
+        name = self.name(hint)
+        array = np.asarray(value, dtype=np.int64)
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
+        return name
+
     def node(self, op: str, inputs: list[str], output: str | None = None, **attributes: Any
              ) -> str:
         """Append ``op(inputs)`` and return the name of its output."""
@@ -177,8 +186,69 @@ def _softmax(layer: activations.Softmax, graph: _Graph, x: str) -> str:
     return graph.node("Softmax", [x], axis=1)
 
 
-#: The export function of each layer type (the convolution layers add theirs here).
+def _reshape(layer: Reshape, graph: _Graph, x: str) -> str:
+    # (N, features) -> (N, *shape), row-major like NumPy's reshape; -1 keeps the batch symbolic.
+    return graph.node("Reshape", [x, graph.ints("shape", [-1, *layer.shape])])
+
+
+def _flatten(layer: Flatten, graph: _Graph, x: str) -> str:
+    return graph.node("Flatten", [x], axis=1)  # (N, C, H, W) -> (N, C*H*W), as x.reshape(n, -1)
+
+
+def _conv2d(layer: Conv2D, graph: _Graph, x: str) -> str:
+    # Our W (out, in, kh, kw) is ONNX's (M, C, kH, kW); pads are (top, left, bottom, right).
+    ph, pw = layer.padding
+    weights = [graph.weight("W", layer.W.value), graph.weight("b", layer.b.value)]
+    return graph.node("Conv", [x, *weights], kernel_shape=list(layer.kernel_size),
+                      strides=list(layer.stride), pads=[ph, pw, ph, pw], dilations=[1, 1],
+                      group=1)
+
+
+def _max_pool2d(layer: MaxPool2D, graph: _Graph, x: str) -> str:
+    return graph.node("MaxPool", [x], kernel_shape=list(layer.kernel_size),
+                      strides=list(layer.stride), pads=[0, 0, 0, 0], ceil_mode=0)
+
+
+def _avg_pool2d(layer: AvgPool2D, graph: _Graph, x: str) -> str:
+    return graph.node("AveragePool", [x], kernel_shape=list(layer.kernel_size),
+                      strides=list(layer.stride), pads=[0, 0, 0, 0], ceil_mode=0,
+                      count_include_pad=0)
+
+
+def _global_avg_pool2d(layer: GlobalAvgPool2D, graph: _Graph, x: str) -> str:
+    # Ours gives (N, C); ONNX's GlobalAveragePool (N, C, 1, 1).
+    return graph.node("Flatten", [graph.node("GlobalAveragePool", [x])], axis=1)
+
+
+def _batch_norm(layer: BatchNorm, graph: _Graph, x: str) -> str:
+    # The inference form: (x - running_mean) / sqrt(running_var + eps) * gamma + beta, along
+    # axis 1 for (N, C) and (N, C, H, W) alike.
+    return graph.node("BatchNormalization",
+                      [x, graph.weight("gamma", layer.gamma.value),
+                       graph.weight("beta", layer.beta.value),
+                       graph.weight("running_mean", layer.running_mean),
+                       graph.weight("running_var", layer.running_var)],
+                      epsilon=float(layer.eps))
+
+
+def _layer_norm(layer: LayerNorm, graph: _Graph, x: str) -> str:
+    # Normalised over the trailing len(normalized_shape) axes (opset 17's LayerNormalization).
+    return graph.node("LayerNormalization",
+                      [x, graph.weight("gamma", layer.gamma.value),
+                       graph.weight("beta", layer.beta.value)],
+                      axis=-len(layer.normalized_shape), epsilon=float(layer.eps))
+
+
+#: The export function of each layer type.
 EXPORTERS: dict[type, Exporter] = {
+    Reshape: _reshape,
+    Flatten: _flatten,
+    Conv2D: _conv2d,
+    MaxPool2D: _max_pool2d,
+    AvgPool2D: _avg_pool2d,
+    GlobalAvgPool2D: _global_avg_pool2d,
+    BatchNorm: _batch_norm,
+    LayerNorm: _layer_norm,
     Dense: _dense,
     Dropout: _dropped,
     activations.Identity: _dropped,
@@ -198,6 +268,13 @@ def exportable_layers() -> list[str]:
 
 
 def _check_exportable(saved: SavedModel) -> None:
+    if saved.model.in_features is None:
+        raise ExportError(
+            "the model takes images of any size (its first layer is a "
+            f"{type(saved.model.layers[0]).__name__}), but the ONNX graph takes rows of pixels "
+            "(N, n_features); begin the model with Reshape((channels, height, width)). Nothing "
+            "was written."
+        )
     for position, layer in enumerate(saved.model.layers):
         if type(layer) not in EXPORTERS:  # exact types: a subclass may compute another thing
             raise ExportError(
