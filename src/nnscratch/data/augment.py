@@ -477,8 +477,9 @@ class Augmentation:
         self.flip = bool(flip)
         self.elastic_alpha = check_real(elastic_alpha, "elastic_alpha", low=0.0,
                                         high=10.0 * side)
+        # (never below the default 4, which must stay valid for pictures smaller than it)
         self.elastic_sigma = check_real(elastic_sigma, "elastic_sigma", low=0.0,
-                                        low_inclusive=False, high=float(side))
+                                        low_inclusive=False, high=max(float(side), 4.0))
 
     #: The constructor's parameters other than image_shape, as in a recipe's settings.
     SETTINGS = ("shift", "whole_pixel_shift", "rotation", "scale", "shear", "flip",
