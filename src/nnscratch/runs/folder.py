@@ -57,10 +57,10 @@ from nnscratch.runs._transaction import (
 from nnscratch.runs.recipes import Recipe, get_recipe
 
 if TYPE_CHECKING:
-    from nnscratch.data.augment import Augmentation
     from nnscratch.classic import NeuralNet
     from nnscratch.classifier import NeuralNetClassifier
     from nnscratch.data import ImageDataset
+    from nnscratch.data.augment import Augmentation
     from nnscratch.nn.model import Sequential
     from nnscratch.serialization import SavedModel
 

@@ -202,8 +202,8 @@ def train_recipe(
         return net.fit(X, y, learning_rate=settings["learning_rate"],
                        n_iterations=settings["iterations"], log_every=settings["log_every"],
                        verbose=verbose)
-    from nnscratch.data.augment import Augmentation
     from nnscratch.classifier import NeuralNetClassifier
+    from nnscratch.data.augment import Augmentation
 
     augment = settings.get("augment") or {}
     classifier = NeuralNetClassifier(
