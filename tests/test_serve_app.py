@@ -393,30 +393,39 @@ def _call(app, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple
     return status, read
 
 
-def test_a_declared_length_over_the_limit_is_drained_then_refused(predictor):
-    """Read and thrown away, so that the client, still sending, gets to read the 413."""
+CLOSE = [(b"connection", b"close")]
+
+
+@pytest.mark.parametrize("connection", [[], CLOSE])
+def test_a_declared_length_over_the_limit_is_refused_before_reading_or_drained(predictor,
+                                                                             connection):
+    """Kept alive, the 413 comes at once (uvicorn discards the body); closing, the body is
+    read and thrown away first, so that the client still sending gets to read the 413."""
     app = create_app(predictor)
     chunks = [b"\0" * 2**16] * 64  # 4 MiB
-    status, read = _call(app, [(b"content-type", b"image/png"),
+    status, read = _call(app, [(b"content-type", b"image/png"), *connection,
                                (b"content-length", str(4 * 2**20).encode())], chunks)
-    assert status == 413 and read == 64  # every chunk
+    assert status == 413 and read == (64 if connection else 0)
 
 
 def test_a_declared_length_over_the_drain_bound_is_refused_before_reading(predictor):
     app = create_app(predictor)
     chunks = [b"\0" * 2**16] * 4
-    status, read = _call(app, [(b"content-type", b"image/png"),
+    status, read = _call(app, [(b"content-type", b"image/png"), *CLOSE,
                                (b"content-length", str(DRAIN_BYTES + 1).encode())], chunks)
     assert status == 413 and read == 0
 
 
-def test_a_chunked_body_is_drained_up_to_the_bound_and_no_further(predictor):
+@pytest.mark.parametrize("connection", [[], CLOSE])
+def test_a_chunked_body_is_cut_off_at_the_limit_or_drained_up_to_the_bound(predictor,
+                                                                         connection):
     app = create_app(predictor)
     chunk = 2**16
     chunks = [b"\0" * chunk] * (2 * DRAIN_BYTES // chunk)  # no Content-Length
-    status, read = _call(app, [(b"content-type", b"image/png")], chunks)
+    status, read = _call(app, [(b"content-type", b"image/png"), *connection], chunks)
     assert status == 413
-    assert read == DRAIN_BYTES // chunk + 1  # one chunk past the drain bound, and no more
+    # One chunk past the limit (or past the drain bound), and no more.
+    assert read == (DRAIN_BYTES if connection else MAX_BODY_BYTES) // chunk + 1
 
 
 def test_a_malformed_content_length_is_refused(predictor):

@@ -86,7 +86,7 @@ def test_first_line_is_the_address_and_ctrl_c_stops_with_status_130(model):
     with serving(model, "--host", "0.0.0.0", "--port", "0") as (process, url):
         assert int(url.rsplit(":", 1)[1]) > 0
         assert get(url + "/healthz") == {"status": "ok"}
-        assert get(url + "/api/model")["file"] == model.name
+        assert get(url + "/api/model")["file"] == f"{model.parent.name}/model.npz"  # no path
         status, stderr = interrupt(process)
         assert process.stdout.read() == ""  # the address is the only line on stdout
     assert status == 130, stderr
@@ -231,3 +231,44 @@ def test_max_parameters_is_passed_to_the_model_loader(model, capsys):
     assert main(["serve", str(model), "--max-parameters", "100"]) == 1
     err = capsys.readouterr().err
     assert "nnscratch: error:" in err and "--max-parameters" in err
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc (Linux)")
+def test_forty_hostile_uploads_at_once_keep_the_memory_bounded(tmp_path):
+    """Issue 22's amplification: a 7 KB PNG of 2000x2000 pixels decodes to 4 million; 40 of
+    them at once took the server to 5 GB. Decodes are now bounded (4 at a time)."""
+    import concurrent.futures
+    import http.client
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "model.npz"
+    save_model(path, build_mlp(784, [512, 256], 10, rng=0), list(range(10)),
+               metadata={"preprocessing": {"scale": "pixel / 255"}})
+    image = np.full((2000, 2000), 255, np.uint8)
+    image[600:1400, 900:1100] = 0  # a "1": a real digit, not a blank picture
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "PNG", optimize=True)
+    picture = buffer.getvalue()
+    assert len(picture) < 8000
+    with serving(path, "--port", "0", "--quiet") as (process, url):
+        port = int(url.rsplit(":", 1)[1])
+
+        def upload(_: int) -> int:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            connection.request("POST", "/api/predict", body=picture,
+                               headers={"Content-Type": "image/png"})
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            return response.status
+
+        with concurrent.futures.ThreadPoolExecutor(40) as pool:
+            statuses = list(pool.map(upload, range(40)))
+        status_file = Path(f"/proc/{process.pid}/status").read_text()
+        peak = int(re.search(r"VmHWM:\s+(\d+) kB", status_file)[1]) * 1024
+        interrupt(process)
+    assert set(statuses) <= {200, 503} and 200 in statuses, statuses
+    assert peak < 2**30, f"peak resident memory {peak / 2**20:.0f} MiB"

@@ -26,9 +26,11 @@ Bounds, so that no client can starve the server or swell its memory:
 - **bodies:** at most :data:`MAX_BODIES` are in memory at once (read, or waiting for their
   decoding), each read within :data:`BODY_SECONDS`
   (408 and the connection closed after that: a body sent a byte a second, an endless chunked
-  one). A body over the limit is read and thrown away up to :data:`DRAIN_BYTES` before the
-  413 is sent, so that the client, still sending, reads the answer instead of a reset; a
-  ``Content-Length`` over :data:`DRAIN_BYTES` is answered at once and the connection closed.
+  one). A body over the limit gets its 413 at once, and the connection stays open while
+  uvicorn discards the rest, so that the client, still sending, reads the answer instead of a
+  reset; if the client asked to close the connection, the body is first read and thrown away
+  up to :data:`DRAIN_BYTES`. A ``Content-Length`` over :data:`DRAIN_BYTES` is answered at
+  once and the connection closed.
 - **decoding:** pictures are decoded and answered in a pool of :data:`MAX_DECODES` threads; a
   request that finds them all busy waits up to :data:`QUEUE_SECONDS` for one, then gets 503
   with ``Retry-After``. A picture decodes to at most
@@ -196,8 +198,15 @@ def _content_kind(header: str | None) -> str:
 
 
 async def _read_body(request: Request, limit: int, stopping: asyncio.Event) -> bytes:
-    """The whole body, within :data:`BODY_SECONDS`; over `limit` bytes, a 413 once the body is
-    drained (up to :data:`DRAIN_BYTES`)."""
+    """The whole body, within :data:`BODY_SECONDS`, or a 413 that the client gets to read.
+
+    Over `limit` bytes (from ``Content-Length``, or while reading a chunked body) the answer
+    is sent at once on a kept-alive connection: uvicorn then reads and discards the rest of
+    the body as it comes, and the connection stays open for it. A client that asked to close
+    the connection (``Connection: close``, HTTP/1.0) would see it closed while still sending,
+    which resets it before it reads the answer: its body is read and thrown away first, up to
+    :data:`DRAIN_BYTES`. A ``Content-Length`` over that is answered at once and closed.
+    """
     declared = request.headers.get("content-length")
     refused: APIError | None = None
     if declared is not None:
@@ -209,6 +218,9 @@ async def _read_body(request: Request, limit: int, stopping: asyncio.Event) -> b
             raise _closing(_too_large(int(declared), limit))
         if int(declared) > limit:
             refused = _too_large(int(declared), limit)
+    closes = _closes(request)
+    if refused is not None and not closes:
+        raise refused
     deadline = asyncio.get_running_loop().time() + BODY_SECONDS
     chunks: list[bytes] = []
     size = 0
@@ -219,10 +231,12 @@ async def _read_body(request: Request, limit: int, stopping: asyncio.Event) -> b
             size += len(chunk)
             if refused is None and size > limit:  # a chunked body, or one longer than it said
                 refused = _too_large(size, limit, at_least=True)
+                if not closes:
+                    raise refused
             if refused is not None:
                 chunks.clear()  # read and thrown away, so the client gets to read the 413
                 if size > DRAIN_BYTES:
-                    break
+                    raise _closing(refused)
                 continue
             chunks.append(chunk)
     finally:
@@ -230,6 +244,14 @@ async def _read_body(request: Request, limit: int, stopping: asyncio.Event) -> b
     if refused is not None:
         raise _closing(refused)
     return b"".join(chunks)
+
+
+def _closes(request: Request) -> bool:
+    """Whether the connection closes after this request (HTTP/1.0, ``Connection: close``)."""
+    connection = request.headers.get("connection", "").lower()
+    if request.scope.get("http_version") == "1.0":
+        return "keep-alive" not in connection
+    return "close" in connection
 
 
 async def _next_chunk(stream: Any, stop: asyncio.Future[Any], deadline: float) -> bytes | None:

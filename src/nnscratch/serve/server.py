@@ -11,10 +11,10 @@ in :mod:`nnscratch.serve.app`): the request line and headers must arrive within 
 connection is closed after :data:`KEEP_ALIVE_SECONDS`, and a request that httptools cannot
 parse (a ``Content-Length`` of ``abc`` or ``-5``, say) gets the JSON error
 ``bad_content_length`` or ``bad_request`` rather than uvicorn's plain text. Only requests whose
-``Host`` is the address served, ``localhost``, ``127.0.0.1`` or ``[::1]`` (with the port), or a
-name given with ``--allow-host``, are answered. Ctrl-C or SIGTERM stops the server gracefully:
-bodies still arriving are answered 503, and running requests get :data:`GRACEFUL_SECONDS` to
-finish; then the command exits 130 or 143.
+``Host`` is the address served, ``localhost``, ``127.0.0.1`` or ``[::1]``, or a name given with
+``--allow-host`` (with or without the port), are answered. Ctrl-C or SIGTERM stops the server
+gracefully: bodies still arriving are answered 503, and running requests get
+:data:`GRACEFUL_SECONDS` to finish; then the command exits 130 or 143.
 
 What is left out: TLS, several worker processes and auto-reload (run uvicorn directly on
 :func:`nnscratch.serve.create_app` for those).
@@ -89,17 +89,13 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def allowed_hosts(host: str, port: int, extra: Iterable[str] = ()) -> set[str]:
-    """The ``Host`` headers answered: the address served and the loopback names, with the
-    port, and each name of `extra` (``--allow-host``) with or without it."""
-    names = {"localhost", "127.0.0.1", "[::1]"}
+    """The ``Host`` headers answered: the address served, the loopback names and each name of
+    `extra` (``--allow-host``), each with or without the port. A DNS-rebinding page sends its
+    own domain's name, which is none of these."""
+    names = {"localhost", "127.0.0.1", "[::1]", *(name.lower() for name in extra)}
     if host not in ("0.0.0.0", "::", ""):
         names.add(f"[{host}]" if ":" in host else host)
-    allowed = {f"{name}:{port}" for name in names}
-    for name in extra:
-        allowed |= {name.lower(), f"{name.lower()}:{port}"}
-    if port == 80:
-        allowed |= names
-    return {name.lower() for name in allowed}
+    return {form.lower() for name in names for form in (name, f"{name}:{port}")}
 
 
 def _log_config(quiet: bool) -> dict[str, Any]:
