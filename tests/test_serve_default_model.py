@@ -159,3 +159,25 @@ def test_a_failed_training_says_what_to_do(tmp_path, capsys):
                                            r"with: nnscratch train"):
         train_default_model(folder, data_dir=tmp_path / "no-mnist-here")
     assert list(folder.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["weights", "inputs", "truncated"])
+def test_a_newest_run_that_cannot_be_served_is_passed_over_for_an_older_one(tmp_path, damage):
+    """Its metadata lists digits 0..9, but the file does not load whole (a checksum that does
+    not match, a truncated archive) or reads other pixels: serving it would fail."""
+    from _tamper import rewrite
+
+    older = make_run(tmp_path / "runs" / "older", list(range(10)), age_seconds=100)
+    newest = make_run(tmp_path / "runs" / "newest", list(range(10)), age_seconds=1)
+    path = newest / "model.npz"
+    when = path.stat().st_mtime
+    if damage == "weights":
+        rewrite(path, lambda arrays, document: arrays.update(
+            {key: value + 1 for key, value in arrays.items() if value.dtype.kind == "f"}))
+    elif damage == "inputs":
+        save_model(path, build_mlp(100, [4], 10, rng=0), list(range(10)))
+    else:
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2] + data[-2000:])  # the directory survives
+    os.utime(path, (when, when))
+    assert newest_ten_digit_run(tmp_path / "runs") == older

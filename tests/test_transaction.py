@@ -340,3 +340,72 @@ def test_a_diverging_training_saves_nothing_and_names_the_flag(tmp_path, data_ar
     assert "at iteration" in err and "Try a lower --learning-rate (now 1e+308)" in err
     assert "Nothing was saved" in err and "clip_norm" not in err and "epoch" not in err
     assert not (tmp_path / "run").exists() and _leftovers(tmp_path, "run") == []
+
+
+def _big_earlier_run(folder: Path, n_files: int = 400) -> None:
+    """An earlier run with many files, so that deleting it takes a while."""
+    _earlier_run(folder)
+    for i in range(n_files):
+        (folder / f"figure-{i:03d}.png").write_bytes(bytes([i % 256]) * 2048)
+
+
+def _outcome(tmp_path: Path, before: dict, status: int, err: str) -> str:
+    """``"old"`` or ``"new"``, after checking the folder is exactly one of them, whole, and
+    that the command said which."""
+    assert "Traceback" not in err, err
+    assert _leftovers(tmp_path, "run") == [], err  # no half-deleted .run.old-
+    # -15: killed while Python started or shut down, outside nnscratch's handler: the old run
+    # or the whole new one, as below, but nothing said.
+    killed = status == -signal.SIGTERM
+    if (killed and snapshot(tmp_path) == before) or (
+            status == 143 and "terminated (SIGTERM); nothing was saved" in err):
+        assert snapshot(tmp_path) == before, err
+        return "old"
+    assert killed or status == 0 or (
+        status == 143 and f"the new run was saved in {Path('run')}" in err), (status, err)
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert set(runs.RUN_FILES) <= set(names), names
+    assert not any(n.startswith("figure-") for n in names), names  # none of the old run
+    runs.read_run(tmp_path / "run")  # readable, its files agree
+    return "new"
+
+
+@needs_signals
+def test_sigterm_at_any_moment_of_an_overwrite_keeps_the_old_run_or_saves_the_new_whole(
+        tmp_path, data_args):
+    """The issue's hostile user: SIGTERM at many moments of ``train --overwrite``, from the
+    start to after the end, and once exactly while the old run is being deleted."""
+    out = tmp_path / "run"
+    argv = ("--iterations", "3", "--quiet", "--out", "run", "--overwrite")
+
+    def fresh() -> dict:
+        if out.exists():
+            import shutil
+
+            shutil.rmtree(out)
+        _big_earlier_run(out)
+        return snapshot(tmp_path)
+
+    fresh()
+    started = time.monotonic()
+    process = _start(tmp_path, data_args, *argv)
+    assert process.wait(timeout=120) == 0, process.stderr.read()
+    process.stdout.close()
+    process.stderr.close()
+    duration = time.monotonic() - started
+    seen = []
+    for fraction in (*np.linspace(0.05, 1.1, 8), "while deleting"):
+        before = fresh()
+        process = _start(tmp_path, data_args, *argv)
+        try:
+            if fraction == "while deleting":
+                _wait_for(lambda p=process: p.poll() is not None or any(
+                    n.startswith(".run.old-") for n in os.listdir(tmp_path)), timeout=120)
+            else:
+                time.sleep(float(fraction) * duration)
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=120)
+        finally:
+            process.kill()
+        seen.append(_outcome(tmp_path, before, process.returncode, err))
+    assert {"old", "new"} <= set(seen), seen

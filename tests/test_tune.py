@@ -317,7 +317,11 @@ def test_local_worker_processes_share_the_trials(tmp_path, data_args, capsys):
 
 
 @pytest.mark.system
-def test_ctrl_c_fails_the_running_trial_keeps_the_finished_and_exits_130(tmp_path, data_dir):
+@pytest.mark.parametrize(("signum", "status", "said"),
+                         [(signal.SIGINT, 130, "interrupted (Ctrl-C)"),
+                          (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_a_signal_fails_the_running_trial_keeps_the_finished_and_says_so(tmp_path, data_dir,
+                                                                          signum, status, said):
     out = tmp_path / "tune"
     process = start_tune("--data-dir", data_dir, "--no-verify", "--no-download", "--space",
                          space_file(tmp_path, SLOW_SPACE), "--trials", "20", "--out", out,
@@ -326,15 +330,20 @@ def test_ctrl_c_fails_the_running_trial_keeps_the_finished_and_exits_130(tmp_pat
     _wait_for(lambda: (out / "tune.toml").is_file()
               and _states_or_empty(storage, "mnist10")[-2:] == ["COMPLETE", "RUNNING"]
               and _training(storage, "mnist10"), process)
-    process.send_signal(signal.SIGINT)  # a moment into the second trial of 40 epochs
+    process.send_signal(signum)  # a moment into the second trial of 40 epochs
     code, _, err = finish(process)
-    assert code == 130, err
-    assert "nnscratch: interrupted" in err and "Traceback" not in err
+    assert code == status, err
+    assert err.strip().splitlines()[-1] == (
+        f"nnscratch: {said}; the finished trials are kept in study 'mnist10' ({storage})")
+    assert "Traceback" not in err
     assert states(load(storage, "mnist10")) == ["COMPLETE", "FAIL"]
 
 
 @pytest.mark.system
-def test_ctrl_c_in_a_terminal_stops_every_local_worker_cleanly(tmp_path, data_dir):
+@pytest.mark.parametrize(("group", "signum", "status"),
+                         [(True, signal.SIGINT, 130),  # Ctrl-C in a terminal
+                          (False, signal.SIGTERM, 143)])  # kill PID, a service manager
+def test_a_signal_stops_every_local_worker_cleanly(tmp_path, data_dir, group, signum, status):
     out = tmp_path / "tune"
     process = subprocess.Popen(  # its own process group, as a terminal's foreground job
         [sys.executable, "-m", "nnscratch", "tune", "--data-dir", str(data_dir), "--no-verify",
@@ -352,10 +361,15 @@ def test_ctrl_c_in_a_terminal_stops_every_local_worker_cleanly(tmp_path, data_di
         return sum(t.state.name == "RUNNING" and bool(t.params) for t in trials) == 2
 
     _wait_for(both_training, process)
-    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+    if group:
+        os.killpg(process.pid, signum)  # what Ctrl-C does: the whole foreground group
+    else:
+        process.send_signal(signum)  # the command only: it passes it on to its workers
     code, _, err = finish(process)
-    assert code == 130, err
-    assert err.strip().splitlines()[-1] == "nnscratch: interrupted"
+    assert code == status, err
+    assert err.strip().splitlines()[-1].startswith("nnscratch: interrupted" if group else
+                                                   "nnscratch: terminated (SIGTERM); the "
+                                                   "finished trials are kept"), err
     found = states(load(storage, "mnist10"))
     assert "RUNNING" not in found and found.count("FAIL") == 2
 

@@ -16,7 +16,10 @@ for SIGTERM); a failed gradient check also exits with 1, and so does a command w
 dependencies are missing (one line naming ``pip install "nnscratch[EXTRA]"``). ``train``
 checks every flag and config value (:mod:`nnscratch.runs.settings_check`) and the memory the
 model needs before it loads data, and writes its run folder as a transaction
-(:mod:`nnscratch.runs._transaction`). ``--debug`` shows the full traceback instead.
+(:mod:`nnscratch.runs._transaction`). ``--debug`` shows the full traceback instead. Ctrl-C and
+SIGTERM set a flag checked at safe points (:mod:`nnscratch._signals`): they stop loading,
+training and read-only commands at once, never split a commit, are never lost, and the last
+line says what was saved.
 
 What is left out: interactive prompts, colour, and shell completion.
 """
@@ -40,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch import runs
+from nnscratch import _signals, runs
 from nnscratch._files import explain_os_error
 from nnscratch._json import to_json
 from nnscratch._memory import available_memory, format_bytes, training_bytes
@@ -403,6 +406,12 @@ def _train(args: argparse.Namespace) -> int:
 
 def _train_and_record(args: argparse.Namespace, recipe: Recipe, settings: dict[str, Any],
                       out: Path) -> runs.Run:
+    with _signals.interruptible():  # nothing but memory changes here: stop at once
+        return _train_in_memory(args, recipe, settings, out)
+
+
+def _train_in_memory(args: argparse.Namespace, recipe: Recipe, settings: dict[str, Any],
+                     out: Path) -> runs.Run:
     from nnscratch.data import load_dataset
     from nnscratch.nn.training import TrainingDivergedError, UntrainedWarning
 
@@ -890,7 +899,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     return serve(args.model, host=args.host, port=args.port, quiet=args.quiet,
                  data_dir=args.data_dir, download=not args.no_download,
-                 verify=not args.no_verify, max_parameters=args.max_parameters)
+                 verify=not args.no_verify, max_parameters=args.max_parameters,
+                 allow_hosts=args.allow_host)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1141,7 +1151,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", choices=["test", "train"], default="test",
                           help="which part of MNIST to score (default: test)")
     _add_max_parameters(evaluate)
-    evaluate.set_defaults(handler=_evaluate)
+    evaluate.set_defaults(handler=_evaluate, read_only=True)  # interruptible at once
 
     predict = _add_command(
         commands, "predict", [common], "label pictures or arrays of digits",
@@ -1164,7 +1174,7 @@ def build_parser() -> argparse.ArgumentParser:
                               f"gray levels (default: {MAX_PIXELS:,}; decompression bombs "
                               "declare far more)")
     _add_max_parameters(predict)
-    predict.set_defaults(handler=_predict)
+    predict.set_defaults(handler=_predict, read_only=True)  # interruptible at once
 
     plot = _add_command(
         commands, "plot", [common, data], "redraw the plots of a run folder",
@@ -1178,7 +1188,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--no-data", action="store_true",
                       help="do not load MNIST: skip the misclassified digits and the ROC curve")
     _add_max_parameters(plot)
-    plot.set_defaults(handler=_plot)
+    plot.set_defaults(handler=_plot, read_only=True)  # interruptible at once
 
     info = _add_command(
         commands, "info", [common], "describe a model file",
@@ -1190,7 +1200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("model", metavar="MODEL", help="a model.npz or a run folder")
     _add_max_parameters(info)
-    info.set_defaults(handler=_info)
+    info.set_defaults(handler=_info, read_only=True)  # interruptible at once
 
     gradcheck = _add_command(
         commands, "gradcheck", [common], "check backpropagation with finite differences",
@@ -1220,7 +1230,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="finite-difference step (default: 1e-6)")
     check.add_argument("--tolerance", type=float, default=1e-7, metavar="TOL",
                        help="largest relative error that passes (default: 1e-7)")
-    gradcheck.set_defaults(handler=_gradcheck)
+    gradcheck.set_defaults(handler=_gradcheck, read_only=True)  # interruptible at once
 
     serve = _add_command(
         commands, "serve", [common, data], "draw digits on a web page and see the answers",
@@ -1238,8 +1248,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: 127.0.0.1, this computer only; "
                             "the page has no authentication)")
-    serve.add_argument("--port", type=int, default=8000,
+    serve.add_argument("--port", type=_port, default=8000,
                        help="port to listen on (default: 8000; 0 picks a free one)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="answer requests for this Host name too (repeatable; by default "
+                            "only the address served, localhost, 127.0.0.1 and [::1])")
     _add_max_parameters(serve)
     serve.set_defaults(handler=_serve)
     _add_tune_command(commands, common, data)
@@ -1361,6 +1374,18 @@ def _tune_option(name: str, text: str) -> Any:
 MAX_MESSAGE = 2000
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 0..65535 (0 picks a free one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"a port is between 0 and 65535 (0 picks a free one), got {value}")
+    return value
+
+
 def _one_line(message: str) -> str:
     """Join a multi-line message (a list of places looked in, say) into one line, at most
     :data:`MAX_MESSAGE` characters (the start and the end, which says the fix, are kept)."""
@@ -1412,11 +1437,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with _warnings_as_lines(args.debug), _sigterm_interrupts():
-            return args.handler(args)
-    except Terminated:
-        print("nnscratch: terminated (SIGTERM); nothing was saved", file=sys.stderr)
-        return 143
+        with _warnings_as_lines(args.debug), _signals.handling():
+            with (_signals.interruptible() if getattr(args, "read_only", False)
+                  else contextlib.nullcontext()):
+                status = args.handler(args)
+            _signals.check()  # a signal that came after the last safe point
+            return status
+    except _signals.Interrupted as interrupted:
+        print(f"nnscratch: {interrupted.describe()}", file=sys.stderr)
+        return interrupted.exit_status
     except KeyboardInterrupt:
         print("nnscratch: interrupted", file=sys.stderr)
         return 130
@@ -1440,30 +1469,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = _one_line(text) or type(error).__name__
         print(f"nnscratch: error: {message}", file=sys.stderr)
         return 1
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so that every ``finally`` and cleanup runs (exit 143)."""
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

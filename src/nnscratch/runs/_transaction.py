@@ -18,7 +18,15 @@
 - **nothing left behind.** Any exception, ``KeyboardInterrupt`` (Ctrl-C) and the CLI's
   SIGTERM included, removes the temporary folder and leaves the final path as it was.
   Temporary folders left by a killed process are removed by the next writer of that name
-  (which holds the lock, so they cannot be anyone else's).
+  (which holds the lock, so they cannot be anyone else's); an old run that a kill left
+  renamed aside with no run at the final path is renamed back instead.
+- **a commit that signals cannot split.** Writing into the temporary folder may be
+  interrupted at once (:func:`nnscratch._signals.interruptible`); the commit (the old run
+  renamed aside, the new one renamed in, the directory ``fsync``-ed, the old one deleted)
+  runs with signals deferred (:func:`nnscratch._signals.deferred`). A signal that came
+  before it is raised just before it (the old run stays byte for byte); one that came during
+  it is raised just after it, once the new run is in place and the old one deleted whole,
+  and the command says that the new run was saved.
 
 Reservations are re-entrant within a process: ``nnscratch train`` reserves its folder before
 loading data, and :func:`nnscratch.runs.write_run` reserving the same folder again reuses that
@@ -39,6 +47,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from nnscratch import _signals
 from nnscratch._atomic import _fsync_directory
 from nnscratch._files import user_file_errors
 
@@ -237,15 +246,20 @@ class Reservation:
         with user_file_errors(self.folder, action="write"):
             temporary.mkdir()
         try:
-            result = write(temporary)
-            with user_file_errors(self.folder, action="write"):
-                self._commit(temporary)
+            with _signals.interruptible():  # only the temporary folder changes
+                result = write(temporary)
+            with _signals.deferred():
+                _signals.check()  # a signal while writing: the old run stays as it was
+                with user_file_errors(self.folder, action="write"):
+                    self._commit(temporary)
         except OSError as error:  # name the user's path, not the temporary one
             shutil.rmtree(temporary, ignore_errors=True)
             raise _at_final_path(error, temporary, self.folder) from None
         except BaseException:
             shutil.rmtree(temporary, ignore_errors=True)
             raise
+        _signals.saved(f"the new run was saved in {self.folder}")
+        _signals.check()  # a signal during the commit: raised now that the new run is whole
         return result
 
     def _temporary_name(self, kind: str) -> Path:
@@ -271,12 +285,20 @@ class Reservation:
             shutil.rmtree(old, ignore_errors=True)
 
     def _remove_leftovers(self) -> None:
-        """Delete temporary folders of this name left by killed writers (we hold the lock)."""
+        """Delete temporary folders of this name left by killed writers (we hold the lock).
+
+        An old run renamed aside by a writer killed before it renamed its new run in is whole
+        (a rename is atomic): with nothing at the final path it is put back, not deleted.
+        """
         prefixes = (f".{self.folder.name}.tmp-", f".{self.folder.name}.old-")
         with contextlib.suppress(OSError):
-            for entry in self.folder.parent.iterdir():
-                if entry.name.startswith(prefixes) and entry.is_dir():
-                    shutil.rmtree(entry, ignore_errors=True)
+            entries = sorted(e for e in self.folder.parent.iterdir()
+                             if e.name.startswith(prefixes) and e.is_dir())
+            for entry in entries:
+                if entry.name.startswith(prefixes[1]) and not os.path.lexists(self.folder):
+                    os.rename(entry, self.folder)
+                    continue
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 _HELD: dict[Path, Reservation] = {}

@@ -52,17 +52,29 @@ def default_model_dir() -> Path:
 def newest_ten_digit_run(runs: Path) -> Path | None:
     """The run folder under `runs` with the newest ``model.npz`` that classifies digits 0..9.
 
-    Only each file's metadata is read; files that cannot be read are passed over. Returns
-    ``None`` when there is no such run (or no `runs` folder).
+    Newest first, each file's metadata is read and the first that lists digits 0..9 is loaded
+    whole (arrays, shapes, checksums): a file that cannot be read or loaded is passed over for
+    the next older one. Returns ``None`` when there is no such run (or no `runs` folder).
     """
     if not runs.is_dir():
         return None
     models = [folder / "model.npz" for folder in runs.iterdir()
               if (folder / "model.npz").is_file()]
     for model in sorted(models, key=lambda path: path.stat().st_mtime, reverse=True):
-        if _classes(model) == _TEN_DIGITS:
+        if _classes(model) == _TEN_DIGITS and _loads(model):
             return model.parent
     return None
+
+
+def _loads(path: Path) -> bool:
+    """Whether the model file loads whole and reads 28x28 pixels (what serving it needs)."""
+    from nnscratch.serialization import load_model
+
+    try:
+        load_model(path).check_reads_28x28_pixels(path, "serve it")
+    except Exception:  # a damaged or tampered file, or other pixels: not a candidate
+        return False
+    return True
 
 
 def _classes(path: Path) -> Any:

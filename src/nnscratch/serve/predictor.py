@@ -344,14 +344,19 @@ class Predictor:
         layers = [{"type": type(layer).__name__, **layer.get_config()} for layer in model.layers]
         sizes = [model.in_features] + [layer.out_features for layer in model.layers
                                        if isinstance(layer, Dense)]
-        test_accuracy = run_metrics.get("test_accuracy")
+        test_accuracy = _accuracy(run_metrics.get("test_accuracy"))
         source = "metrics.json" if test_accuracy is not None else None
         if test_accuracy is None:
-            test_accuracy = (metadata.get("metrics") or {}).get("test_accuracy")
+            metrics = metadata.get("metrics")
+            test_accuracy = _accuracy(metrics.get("test_accuracy")
+                                      if isinstance(metrics, dict) else None)
             source = "model file" if test_accuracy is not None else None
         hidden_units = sizes[1] if len(sizes) > 2 else 0
         return {
-            "file": str(self.path),
+            # The name, not the path: the page needs no more, and a path says too much.
+            "file": (f"{self.path.parent.name}/{self.path.name}"
+                     if self.path.name == "model.npz" and self.path.parent.name
+                     else self.path.name),
             "sha256": _file_sha256(self.path),
             "layer_sizes": sizes,
             "layers": layers,
@@ -455,6 +460,15 @@ def _hidden_activation(model: Sequential) -> str | None:
         if isinstance(before, Dense):
             return None if isinstance(layer, Dense) else type(layer).__name__
     return None
+
+
+def _accuracy(value: Any) -> float | None:
+    """A test accuracy as recorded, or ``None`` unless it is a real number in [0, 1] (a NaN,
+    a string or 7.5 is shown as unknown, not as "NaN %" or "750 %")."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    value = float(value)
+    return value if 0.0 <= value <= 1.0 else None  # False for NaN too
 
 
 def _read_run_metrics(run: Path) -> dict[str, Any]:

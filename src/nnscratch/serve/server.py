@@ -5,12 +5,24 @@ the system for a free one) and the first line on stdout can be exactly
 ``Serving on http://HOST:PORT`` — what scripts and the browser tests read to find the server.
 uvicorn's own messages and the request log go to stderr.
 
+Limits on the connection, before the application sees a request (the application's own are
+in :mod:`nnscratch.serve.app`): the request line and headers must arrive within 10 s
+(:mod:`nnscratch.serve._protocol`; else 408 and the connection closed), an idle kept-alive
+connection is closed after :data:`KEEP_ALIVE_SECONDS`, and a request that httptools cannot
+parse (a ``Content-Length`` of ``abc`` or ``-5``, say) gets the JSON error
+``bad_content_length`` or ``bad_request`` rather than uvicorn's plain text. Only requests whose
+``Host`` is the address served, ``localhost``, ``127.0.0.1`` or ``[::1]``, or a name given with
+``--allow-host`` (with or without the port), are answered. Ctrl-C or SIGTERM stops the server
+gracefully: bodies still arriving are answered 503, and running requests get
+:data:`GRACEFUL_SECONDS` to finish; then the command exits 130 or 143.
+
 What is left out: TLS, several worker processes and auto-reload (run uvicorn directly on
 :func:`nnscratch.serve.create_app` for those).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import ipaddress
@@ -18,10 +30,18 @@ import os
 import socket
 import sys
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["bind", "serve"]
+from nnscratch import _signals
+
+__all__ = ["GRACEFUL_SECONDS", "KEEP_ALIVE_SECONDS", "allowed_hosts", "bind", "serve"]
+
+#: An idle kept-alive connection is closed after this many seconds (uvicorn's default).
+KEEP_ALIVE_SECONDS = 5
+#: On Ctrl-C or SIGTERM, running requests get this many seconds to finish.
+GRACEFUL_SECONDS = 3
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
 _BACKLOG = 2048  # uvicorn's default
@@ -68,6 +88,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def allowed_hosts(host: str, port: int, extra: Iterable[str] = ()) -> set[str]:
+    """The ``Host`` headers answered: the address served, the loopback names and each name of
+    `extra` (``--allow-host``), each with or without the port. A DNS-rebinding page sends its
+    own domain's name, which is none of these."""
+    names = {"localhost", "127.0.0.1", "[::1]", *(name.lower() for name in extra)}
+    if host not in ("0.0.0.0", "::", ""):
+        names.add(f"[{host}]" if ":" in host else host)
+    return {form.lower() for name in names for form in (name, f"{name}:{port}")}
+
+
 def _log_config(quiet: bool) -> dict[str, Any]:
     """uvicorn's logging, all on stderr: warnings and errors, and the request log unless quiet."""
     from uvicorn.config import LOGGING_CONFIG
@@ -92,6 +122,7 @@ def serve(
     verify: bool = True,
     runs: Path = Path("runs"),
     max_parameters: int | None = None,
+    allow_hosts: Iterable[str] = (),
 ) -> int:
     """Serve the page and the JSON API until interrupted.
 
@@ -115,14 +146,19 @@ def serve(
     max_parameters : int or None, default=None
         Refuse a model file declaring more parameters; ``None`` is
         :data:`nnscratch.serialization.MAX_PARAMETERS`.
+    allow_hosts : iterable of str, default=()
+        More ``Host`` names to answer (``--allow-host``; see :func:`allowed_hosts`).
 
     Returns
     -------
     int
-        0 once stopped with Ctrl-C (SIGINT), after uvicorn's graceful shutdown.
+        0 once stopped, after uvicorn's graceful shutdown (at most :data:`GRACEFUL_SECONDS`
+        for running requests). The signal that stopped it is left pending for ``nnscratch``'s
+        handler (:mod:`nnscratch._signals`), which exits 130 or 143.
     """
     import uvicorn
 
+    from nnscratch.serve._protocol import Protocol
     from nnscratch.serve.app import create_app
     from nnscratch.serve.default_model import resolve_model, train_default_model
     from nnscratch.serve.predictor import Predictor
@@ -133,10 +169,13 @@ def serve(
 
     train = functools.partial(train_default_model, data_dir=data_dir, download=download,
                               verify=verify, quiet=quiet, say=say)
-    path = resolve_model(model, runs=runs, say=say, train=train)
-    predictor = Predictor.load(path, max_parameters=max_parameters)
-    app = create_app(predictor)
+    with _signals.interruptible():  # loading, or training the default model: stop at once
+        path = resolve_model(model, runs=runs, say=say, train=train)
+        predictor = Predictor.load(path, max_parameters=max_parameters)
     sock = bind(host, port)
+    stopping = asyncio.Event()
+    app = create_app(predictor, stopping=stopping,
+                     allowed_hosts=allowed_hosts(host, sock.getsockname()[1], allow_hosts))
     try:
         if not _is_loopback(host):
             warnings.warn(
@@ -150,9 +189,18 @@ def serve(
             f"{' '.join(map(str, facts['classes']))}; open the address in a browser, API docs "
             "at /docs; Ctrl-C stops")
         config = uvicorn.Config(app, log_config=_log_config(quiet), log_level=None,
-                                access_log=not quiet, lifespan="off", use_colors=False)
+                                access_log=not quiet, lifespan="off", use_colors=False,
+                                http=Protocol, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                                timeout_graceful_shutdown=GRACEFUL_SECONDS)
+
+        class Server(uvicorn.Server):
+            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+                stopping.set()  # bodies still arriving are answered 503 at once
+                await super().shutdown(sockets)
+
+        _signals.saved("the server stopped")  # what a signal's message says
         try:
-            uvicorn.Server(config).run(sockets=[sock])
+            Server(config).run(sockets=[sock])
         except KeyboardInterrupt:  # uvicorn shut down cleanly, then re-raised the Ctrl-C
             pass
     finally:

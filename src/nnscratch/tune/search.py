@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnscratch import runs
+from nnscratch import _signals, runs
 from nnscratch._atomic import atomic_write
 from nnscratch._memory import MemoryEstimate, available_memory, format_bytes, training_bytes
 from nnscratch.runs.recipes import RECIPES, Recipe, get_recipe, train_recipe
@@ -479,73 +479,43 @@ def _claim_study(study: optuna.Study, identity: dict[str, Any], name: str) -> No
 
 
 class _Interrupts:
-    """Ctrl-C during a search, delivered where Optuna can record it.
+    """Ctrl-C and SIGTERM during a search, delivered where Optuna can record them.
 
     A ``KeyboardInterrupt`` raised while Optuna writes to its database (a trial's report, its
-    final state) can leave the session broken and the trial "running". So Ctrl-C is raised at
-    once only while a trial is training; at any other moment it is remembered, the study is
-    told to start no new trial, and it is raised at the next safe point: after the trial's
-    report, or when ``optimize`` returns. A second Ctrl-C is only remembered.
+    final state) can leave the session broken and the trial "running". So a signal is raised
+    at once only while a trial is training (:func:`nnscratch._signals.interruptible`); at any
+    other moment it is remembered, the study is told to start no new trial, and it is raised
+    at the next safe point: after the trial's report, or when ``optimize`` returns. A second
+    signal is only remembered. SIGTERM is handled as Ctrl-C (exit 143 instead of 130).
     """
-
-    def __init__(self) -> None:
-        self.training = False
-        self.requested = False
-        self.study: optuna.Study | None = None
-
-    def handle(self, signum: int, frame: Any) -> None:
-        first = not self.requested
-        self.requested = True
-        if self.study is not None:
-            with contextlib.suppress(RuntimeError):  # optimize has just returned
-                self.study.stop()
-        if self.training and first:
-            self.training = False
-            raise KeyboardInterrupt
 
     @contextlib.contextmanager
     def installed(self, study: optuna.Study) -> Iterator[None]:
-        """Take over Ctrl-C for ``study.optimize`` (in the main thread only, where Python
-        delivers signals); raise it when the block ends, if it came."""
-        import threading
+        """Take over SIGINT and SIGTERM for ``study.optimize`` (in the main thread only, where
+        Python delivers signals); raise the signal when the block ends, if it came."""
+        def stop(signum: int) -> None:
+            with contextlib.suppress(RuntimeError):  # optimize has just returned
+                study.stop()
 
-        if threading.current_thread() is not threading.main_thread():
+        with _signals.handling(), _signals.on_signal(stop):
             yield
-            return
-        self.study, self.requested = study, False
-        previous = signal.signal(signal.SIGINT, self.handle)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            self.study = None
-        if self.requested:
-            raise KeyboardInterrupt
+            _signals.check()
 
     @contextlib.contextmanager
     def training_phase(self) -> Iterator[None]:
-        """Training, where Ctrl-C is raised at once."""
-        self.raise_if_requested()
-        self.training = True
-        try:
+        """Training, where a signal is raised at once."""
+        with _signals.interruptible():
             yield
-        finally:
-            self.training = False
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
-        """A database write inside training: Ctrl-C waits until it is done."""
-        was_training, self.training = self.training, False
-        try:
+        """A database write inside training: a signal waits until it is done."""
+        with _signals.deferred():
             yield
-        finally:
-            self.training = was_training
-        self.raise_if_requested()
+        _signals.check()
 
     def raise_if_requested(self) -> None:
-        if self.requested:
-            self.training = False
-            raise KeyboardInterrupt
+        _signals.check()
 
 
 _INTERRUPTS = _Interrupts()
@@ -721,30 +691,27 @@ def _run_workers(the_plan: _Plan, study: optuna.Study, bar: Any) -> list[int]:
              for i in range(len(shares))]
     workers = [context.Process(target=_worker, args=(the_plan, n, s, threads), daemon=False)
                for n, s in zip(shares, seeds, strict=True)]
-    interrupted = []
-
-    def forward(signum: int, frame: Any) -> None:
-        # A flag, not an exception: raised anywhere in the polling below, a KeyboardInterrupt
-        # could be swallowed (in a weakref callback, say) and the command would exit 0.
-        interrupted.append(True)
+    def forward(signum: int) -> None:
+        # Called by the handler, which only records the signal here: raised anywhere in the
+        # polling below, a KeyboardInterrupt could be swallowed (in a weakref callback, say).
         for worker in workers:
             if worker.is_alive() and worker.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.pid, signal.SIGINT)
 
-    previous = signal.signal(signal.SIGINT, forward)
-    try:
+    with _signals.handling(), _signals.on_signal(forward):
         for worker in workers:
             worker.start()
+        if _signals.pending() is not None:  # it came while they started
+            forward(signal.SIGINT)
         before = _count_finished(study)
         while any(worker.is_alive() for worker in workers):
             bar.update(_count_finished(study) - before - bar.n)
             time.sleep(0.5)
         bar.update(_count_finished(study) - before - bar.n)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        _signals.check()  # SIGINT or SIGTERM: the workers have failed their running trials
     codes = [worker.exitcode or 0 for worker in workers]
-    if interrupted or 130 in codes:
+    if 130 in codes:  # Ctrl-C in a terminal reaches the workers, not always this process
         raise KeyboardInterrupt
     return codes
 
@@ -803,6 +770,8 @@ def tune(options: TuneOptions) -> TuneResult:
             raise TuneError(f"--storage {redact(the_plan.storage)} is read-only ({cause}); "
                             "make the database writable or give another --storage.") from None
         _write_tune_toml(the_plan)
+    _signals.saved(f"the finished trials are kept in study {the_plan.study!r} "
+                   f"({redact(the_plan.storage)})")
     if not options.quiet:
         print(f"nnscratch tune: study {the_plan.study!r} in {redact(the_plan.storage)}, "
               f"{len(study.trials)} trials so far; recipe {the_plan.recipe.name!r}, digits "
