@@ -6,15 +6,16 @@ Read the modules in this order; each builds only on the ones before it.
 2. :mod:`~nnscratch.nn.initializers` — starting weights, functions of ``(shape, rng)``.
 3. :mod:`~nnscratch.nn.layers` — the layer interface (``forward``/``backward``), ``Dense``,
    ``Dropout``, ``Flatten``, ``Reshape``.
-4. :mod:`~nnscratch.nn.conv` — ``Conv2D`` and the pools, over images ``(n, C, H, W)``.
-5. :mod:`~nnscratch.nn.normalization` — ``BatchNorm`` and ``LayerNorm``.
-6. :mod:`~nnscratch.nn.activations` — parameter-free layers, each with its derivative.
-7. :mod:`~nnscratch.nn.losses` — losses on logits, fused with their output activation.
-8. :mod:`~nnscratch.nn.model` — ``Sequential``: layers forward first to last, backward last
+4. :mod:`~nnscratch.nn.activations` — parameter-free layers, each with its derivative.
+5. :mod:`~nnscratch.nn.losses` — losses on logits, fused with their output activation.
+6. :mod:`~nnscratch.nn.model` — ``Sequential``: layers forward first to last, backward last
    to first.
-9. :mod:`~nnscratch.nn.optimizers` — SGD, Adam, AdamW and the learning-rate schedules.
-10. :mod:`~nnscratch.nn.training` — ``fit``: the four lines of a training step, in a loop.
-11. :mod:`~nnscratch.nn.gradcheck` — finite differences that prove each backward pass.
+7. :mod:`~nnscratch.nn.optimizers` — SGD, Adam, AdamW and the learning-rate schedules.
+8. :mod:`~nnscratch.nn.training` — ``fit``: the four lines of a training step, in a loop.
+9. :mod:`~nnscratch.nn.gradcheck` — finite differences that prove each backward pass.
+10. :mod:`~nnscratch.nn.conv` — the next chapter: ``Conv2D`` and the pools, over images
+    ``(n, C, H, W)``.
+11. :mod:`~nnscratch.nn.normalization` — ``BatchNorm`` and ``LayerNorm``.
 12. :mod:`~nnscratch.nn._kernels` — the speed tricks (among them im2col), each beside the
     plain expression it equals.
 
