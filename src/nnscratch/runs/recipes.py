@@ -68,6 +68,17 @@ CNN_KEYS = ("conv_layers", "pool_every", "batch_norm")
 SETTING_KEYS = tuple(key for key in COMMON_KEYS + TUTORIAL_KEYS + MLP_KEYS + CNN_KEYS
                      if key != "recipe")
 
+#: What the two convolutional recipes share: the network and how it is trained (they differ
+#: in their data set and its augmentation).
+_CNN_TRAINING: dict[str, Any] = {
+    "digits": list(range(10)), "conv_layers": [32, 64],
+    "pool_every": 1, "batch_norm": True, "layers": [128], "activation": "relu",
+    "optimizer": "adam", "learning_rate": 2e-3, "batch_size": 128, "epochs": 8,
+    "momentum": 0.9, "weight_decay": 0.0, "dropout": 0.3, "schedule": "cosine",
+    "warmup_epochs": 0, "early_stopping": False, "validation_fraction": 0.1,
+    "patience": 5, "seed": 0, "dtype": "float32",
+}
+
 RECIPES: dict[str, Recipe] = {
     "tutorial": Recipe(
         name="tutorial",
@@ -160,12 +171,7 @@ RECIPES: dict[str, Recipe] = {
             "is not yet measured)."
         ),
         settings={
-            "dataset": "mnist", "digits": list(range(10)), "conv_layers": [32, 64],
-            "pool_every": 1, "batch_norm": True, "layers": [128], "activation": "relu",
-            "optimizer": "adam", "learning_rate": 2e-3, "batch_size": 128, "epochs": 8,
-            "momentum": 0.9, "weight_decay": 0.0, "dropout": 0.3, "schedule": "cosine",
-            "warmup_epochs": 0, "early_stopping": False, "validation_fraction": 0.1,
-            "patience": 5, "seed": 0, "dtype": "float32",
+            "dataset": "mnist", **_CNN_TRAINING,
             "augment": {"shift": 2.0, "rotation": 10.0},
         },
     ),
@@ -181,12 +187,7 @@ RECIPES: dict[str, Recipe] = {
             "measured)."
         ),
         settings={
-            "dataset": "fashion-mnist", "digits": list(range(10)), "conv_layers": [32, 64],
-            "pool_every": 1, "batch_norm": True, "layers": [128], "activation": "relu",
-            "optimizer": "adam", "learning_rate": 2e-3, "batch_size": 128, "epochs": 8,
-            "momentum": 0.9, "weight_decay": 0.0, "dropout": 0.3, "schedule": "cosine",
-            "warmup_epochs": 0, "early_stopping": False, "validation_fraction": 0.1,
-            "patience": 5, "seed": 0, "dtype": "float32",
+            "dataset": "fashion-mnist", **_CNN_TRAINING,
             "augment": {"flip": True, "shift": 2.0},
         },
     ),
