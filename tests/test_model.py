@@ -8,7 +8,16 @@ import pytest
 
 from _concurrency import call_concurrently
 from _numerics import assert_close
-from nnscratch.nn.activations import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Tanh, get_activation
+from nnscratch.nn.activations import (
+    ELU,
+    GELU,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    get_activation,
+)
 from nnscratch.nn.conv import Conv2D, GlobalAvgPool2D, MaxPool2D
 from nnscratch.nn.gradcheck import check_layer, check_model
 from nnscratch.nn.layers import Dense, Dropout, Flatten, Reshape
@@ -102,7 +111,7 @@ def test_inference_from_many_threads_at_once_matches_one_thread(rng):
 def test_fill_parameter_grads_gives_backwards_parameter_gradients(rng, first):
     layers = [Dense(IN_FEATURES, 5, rng=0, dtype=np.float64), ReLU(),
               Dense(5, 2, rng=1, dtype=np.float64)]
-    if first == "dropout":  # a first layer without parameters runs its plain backward
+    if first == "dropout":  # a first layer without parameters is not visited
         layers.insert(0, Dropout(0.0))
     model = Sequential(layers)
     X = rng.standard_normal((N_SAMPLES, IN_FEATURES))
@@ -114,6 +123,21 @@ def test_fill_parameter_grads_gives_backwards_parameter_gradients(rng, first):
     assert model.backward(grad_output).shape == X.shape
     for grad, param in zip(grads, model.parameters(), strict=True):
         np.testing.assert_array_equal(param.grad, grad)  # the same code computes both
+
+
+class _NoBackward(Identity):
+    """A parameter-free layer whose backward must not run."""
+
+    def backward(self, grad_output):
+        raise AssertionError("the layers before the first one with parameters are skipped")
+
+
+def test_fill_parameter_grads_stops_at_the_first_layer_with_parameters(rng):
+    model = Sequential([_NoBackward(), Dense(IN_FEATURES, 3, rng=0, dtype=np.float64)])
+    model.forward(rng.standard_normal((N_SAMPLES, IN_FEATURES)))
+    model.fill_parameter_grads(rng.standard_normal((N_SAMPLES, 3)))
+    assert model.layers[1].W.grad.shape == (IN_FEATURES, 3)
+    Sequential([_NoBackward(), ReLU()]).fill_parameter_grads(np.ones(3))  # nothing to fill
 
 
 def test_an_empty_model_is_the_identity(rng):

@@ -84,17 +84,19 @@ class Sequential(Layer):
     def fill_parameter_grads(self, grad_output: np.ndarray) -> None:
         r"""Backpropagate to every parameter, but not to the model input.
 
-        Training needs no gradient with respect to the data, so the first layer only fills its
-        parameter gradients; for a first :class:`~nnscratch.nn.layers.Dense` layer that skips the
-        largest matrix product of the step (:math:`G W^\top` with ``in_features`` columns).
+        Training needs no gradient with respect to the data, so the first layer with parameters
+        only fills its parameter gradients, and the layers before it (a ``Reshape``, say) are not
+        visited: for a first :class:`~nnscratch.nn.layers.Dense` layer that skips the largest
+        matrix product of the step (:math:`G W^\top` with ``in_features`` columns), for a first
+        :class:`~nnscratch.nn.conv.Conv2D` the whole transposed convolution.
         """
-        if not self.layers:
+        first = next((i for i, layer in enumerate(self.layers) if layer.parameters()), None)
+        if first is None:
             return
-        first, *rest = self.layers
         grad = grad_output
-        for layer in reversed(rest):
+        for layer in reversed(self.layers[first + 1:]):
             grad = layer.backward(grad)
-        first.fill_parameter_grads(grad)
+        self.layers[first].fill_parameter_grads(grad)
 
     def parameters(self) -> list[Parameter]:
         """All parameters, layer by layer, in order."""
