@@ -28,6 +28,7 @@ from nnscratch.nn._kernels import (
     affine,
     avg_pool2d,
     avg_pool2d_backward,
+    channel_dot,
     channels_first,
     clear_matmul_layouts,
     conv2d,
@@ -348,6 +349,19 @@ def test_pool_kernels_keep_float32(rng, kernel, stride):
     assert max_pool2d_backward(G, argmax, x.shape, kernel, stride).dtype == np.float32
     assert avg_pool2d(x, kernel, stride).dtype == np.float32
     assert avg_pool2d_backward(G, x.shape, kernel, stride).dtype == np.float32
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(7, 3), (5, 3, 4, 6), (1, 1, 1, 1)])
+def test_channel_dot_is_the_per_channel_sum_of_products(rng, shape, dtype):
+    a = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    b = rng.standard_normal(shape).astype(dtype)
+    axes = (0,) if len(shape) == 2 else (0, 2, 3)
+    result = channel_dot(a, b)
+    assert result.shape == (shape[1],) and result.dtype == dtype
+    assert_close(result, np.sum(a * b, axis=axes))
+    transposed = np.ascontiguousarray(a.swapaxes(0, 1)).swapaxes(0, 1)  # another memory order
+    assert_close(channel_dot(transposed, b), np.sum(a * b, axis=axes))
+
+
 # -- matrix products in the fastest layout ---------------------------------------------------
 LAYOUT_SETTINGS = ["auto", *MATMUL_LAYOUTS]
 

@@ -168,6 +168,19 @@ def adam_update(
     value -= scratch
 
 
+def channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    r"""Per channel, the sum of ``a * b`` over every other axis: :math:`\sum_{n,h,w}
+    a_{n,c,h,w} b_{n,c,h,w}` for images (n, c, h, w), :math:`\sum_n a_{n,c} b_{n,c}` for rows.
+
+    Equals ``np.sum(a * b, axis=(0, 2, 3))`` (``axis=0`` for rows), computed by
+    :func:`numpy.einsum` without the temporary product: batch norm's variance and backward
+    sums, 1.5 ms against 3.6 ms on the ``cnn-epoch`` net's first layer (batch 128, 32 channels
+    of 28 x 28, float32), with the same rounding error to within a few percent.
+    """
+    subscripts = "nc,nc->c" if a.ndim == 2 else "nchw,nchw->c"
+    return np.einsum(subscripts, a, b)
+
+
 # ---------------------------------------------------------------------------------------------
 # Convolution and pooling (:mod:`nnscratch.nn.conv`). Images are NCHW: (n_samples, channels,
 # height, width). Each function below equals a nested sum, written out in its docstring, that
@@ -341,8 +354,9 @@ def conv2d_grad_input(
     stride: tuple[int, int],
     padding: tuple[int, int],
 ) -> np.ndarray:
-    r"""The convolution's input gradient, as a convolution itself: no loop over pixels or
-    kernel positions.
+    r"""The convolution's input gradient: one matrix product, then each column's values added
+    back where the forward pass read them (col2im), with no loop over pixels or kernel
+    positions.
 
     Equals, with ``G = grad_output`` and every index where the forward pass read it::
 
@@ -365,45 +379,38 @@ def conv2d_grad_input(
 
     Notes
     -----
-    The sum above is a transposed convolution. Spread ``G`` out by the stride (:math:`s - 1`
-    zeros between neighbours), pad it by :math:`k - 1 - p` on the top and left (and on the
-    bottom and right by that plus the rows and columns the forward windows never reached),
-    and it is the valid cross-correlation of that array with the kernel flipped in both
-    spatial axes and its two channel axes swapped:
+    The gradient of :func:`im2col`'s matrix is the product
 
-    .. math:: \frac{\partial L}{\partial x_{n,c,h,w}}
-              = \sum_{o,p,q} \tilde G_{n,o,h+p,w+q}\, W_{o,c,k_h-1-p,k_w-1-q},
+    .. math:: rac{\partial L}{\partial\, 	ext{cols}_{(c,p,q),(n,i,j)}}
+              = \sum_o W_{o,(c,p,q)}\, G_{o,(n,i,j)} = (W^	op G)_{(c,p,q),(n,i,j)},
 
-    computed as :func:`im2col` of :math:`\tilde G` and one matrix product. Where the padding
-    :math:`p` exceeds :math:`k - 1` the negative pad is a crop. Measured, interleaved A/B on
-    the ``cnn-epoch`` net's second layer (batch 128, 64 → 32 channels, 14 x 14, float32, a
-    shared 2-core machine): 69.5 ms, against 49.9 ms for the col2im way (the product
-    :math:`W^\top G` then a loop over the nine kernel positions adding shifted slices). The
-    loop is faster, but it is a Python loop over kernel positions, which this package keeps
-    out of the input gradient; the unfolded :math:`\tilde G` has ``out_channels * kh * kw``
-    rows where col2im's product has ``in_channels * kh * kw``, which is where the time goes.
+    and column entry :math:`(c,p,q),(n,i,j)` was read from
+    :math:`	ilde x_{n,c,\, i s_h + p,\, j s_w + q}`, so the input gradient is the sum, over
+    the kernel positions :math:`(p, q)`, of those entries put back in place. Each kernel
+    position gets its own zeroed copy of the padded image, shaped ``(c, kh, kw, n, H + 2 ph,
+    W + 2 pw)``; a strided view of it whose ``(p, q)`` strides also step ``p`` rows and ``q``
+    columns is exactly "the place entry ``(c, p, q, n, i, j)`` was read from", so one
+    assignment puts every entry back without overlap, and a sum over the ``(p, q)`` axes adds
+    them up. Measured, interleaved A/B, on the ``cnn-epoch`` net's second layer (batch 128,
+    64 → 32 channels, 14 x 14, float32, 2 cores): 32 ms, against 39 ms for the transposed
+    convolution it replaced (im2col of the stride-spread, padded :math:`G` and the flipped
+    kernel, whose unfolded matrix has ``out_channels * kh * kw`` rows, twice this product's
+    ``in_channels * kh * kw`` here).
     """
     out_channels, in_channels, kh, kw = W.shape
     _, n, out_h, out_w = grad_output_cf.shape
     height, width = input_shape[2], input_shape[3]
     (sh, sw), (ph, pw) = stride, padding
-    spread_h, spread_w = (out_h - 1) * sh + 1, (out_w - 1) * sw + 1
-    # The rows (columns) of the padded input past the last window get no gradient.
-    rest_h = height + 2 * ph - ((out_h - 1) * sh + kh)
-    rest_w = width + 2 * pw - ((out_w - 1) * sw + kw)
-    top, bottom = kh - 1 - ph, kh - 1 - ph + rest_h
-    left, right = kw - 1 - pw, kw - 1 - pw + rest_w
-    spread = np.zeros((out_channels, n, spread_h + max(top, 0) + max(bottom, 0),
-                       spread_w + max(left, 0) + max(right, 0)), dtype=grad_output_cf.dtype)
-    spread[:, :, max(top, 0):max(top, 0) + spread_h:sh,
-           max(left, 0):max(left, 0) + spread_w:sw] = grad_output_cf
-    spread = spread[:, :, max(-top, 0):spread.shape[2] - max(-bottom, 0),
-                    max(-left, 0):spread.shape[3] - max(-right, 0)]
-    windows = _windows(spread, (kh, kw), (1, 1))  # (out_channels, n, height, width, kh, kw)
-    cols = windows.transpose(0, 4, 5, 1, 2, 3).reshape(out_channels * kh * kw, -1)
-    flipped = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(in_channels, -1)
-    grad_input = (flipped @ cols).reshape(in_channels, n, height, width)
-    return np.ascontiguousarray(grad_input.transpose(1, 0, 2, 3))
+    grad_cols = W.reshape(out_channels, -1).T @ grad_output_cf.reshape(out_channels, -1)
+    per_position = np.zeros((in_channels, kh, kw, n, height + 2 * ph, width + 2 * pw),
+                            dtype=grad_cols.dtype)
+    c_, p_, q_, n_, h_, w_ = per_position.strides
+    read_from = np.lib.stride_tricks.as_strided(
+        per_position, shape=(in_channels, kh, kw, n, out_h, out_w),
+        strides=(c_, p_ + h_, q_ + w_, n_, sh * h_, sw * w_), writeable=True)
+    read_from[...] = grad_cols.reshape(read_from.shape)
+    padded = per_position.sum(axis=(1, 2))  # (in_channels, n, height + 2 ph, width + 2 pw)
+    return np.ascontiguousarray(padded[:, :, ph:ph + height, pw:pw + width].transpose(1, 0, 2, 3))
 
 
 def _window_positions(

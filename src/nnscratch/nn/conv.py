@@ -158,9 +158,9 @@ class Conv2D(Layer):
               G_{n,o,i,j}\, W_{o,c,p,q},
 
     and :math:`\partial L / \partial x` is that with the padding cropped off. Every window
-    that read an input pixel sends back its share; the last sum is a transposed convolution
-    (a convolution of the stride-spread, padded :math:`G` with the flipped kernel), computed
-    as such by :func:`nnscratch.nn._kernels.conv2d_grad_input`. The forward pass is one matrix
+    that read an input pixel sends back its share: :func:`nnscratch.nn._kernels.conv2d_grad_input`
+    computes :math:`W^\top G` (the gradient of the unfolded columns) and adds each column back
+    where it was read from (col2im). The forward pass is one matrix
     product of ``W`` with the input's windows unfolded into columns
     (:func:`nnscratch.nn._kernels.im2col`), and so is :math:`\partial L / \partial W`.
     :meth:`fill_parameter_grads` skips the input gradient (training never needs it for the

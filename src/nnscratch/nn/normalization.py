@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch._validation import check_dtype, check_int, check_real
+from nnscratch.nn._kernels import channel_dot
 from nnscratch.nn.layers import Layer
 from nnscratch.nn.parameter import Parameter
 
@@ -195,7 +196,7 @@ class BatchNorm(Layer):
             )
         mean = x.mean(axis=axes)
         centred = x - self._per_channel(x, mean)
-        var = np.mean(centred * centred, axis=axes)
+        var = channel_dot(centred, centred) / x.dtype.type(m)  # mean of centred ** 2
         inv_std = 1.0 / np.sqrt(var + x.dtype.type(self.eps))
         x_hat = centred * self._per_channel(x, inv_std)
         self._x_hat, self._inv_std = x_hat, inv_std
@@ -214,7 +215,7 @@ class BatchNorm(Layer):
         axes = self._axes(x_hat)
         m = x_hat.size // self.num_features
         sum_g = grad_output.sum(axis=axes)
-        sum_g_x_hat = np.sum(grad_output * x_hat, axis=axes)
+        sum_g_x_hat = channel_dot(grad_output, x_hat)
         self.gamma.grad = sum_g_x_hat
         self.beta.grad = sum_g
         scale = self._per_channel(x_hat, self.gamma.value * self._inv_std / m)
