@@ -1,10 +1,14 @@
 """Digits drawn on the page's pad at several sizes: does the answer depend on the size?
 
-Each MNIST test digit is thinned to its centre lines (Zhang-Suen thinning), redrawn the way
-``serve``'s pad draws (a round 22-pixel brush on a 280-pixel pad, the digit's height a given
-share of the pad's), sent as the pad sends it (scaled to 140 pixels), preprocessed by
-``nnscratch.images.preprocess_digit`` and read by a mnist10 model. Printed: the accuracy at
-each size, with the stroke-width normalisation (the default) and without it.
+Each MNIST test digit is thinned to its centre lines (Zhang-Suen thinning) and redrawn on
+``serve``'s 280-pixel pad, the digit's height a given share of the pad's, then scaled to the
+140 pixels the page sends, preprocessed by ``nnscratch.images.preprocess_digit`` and read by a
+mnist10 model. Printed, at each size, the accuracy of
+
+- what the page sends: the strokes redrawn with a brush in proportion to the drawing (the
+  page's ``sentBrush``: 0.15 of the centre lines' longer side, between 4 px and the pad's 22);
+- the pad's own pixels (the fixed 22-pixel brush), as a client sending a raster would, with
+  ``preprocess_digit``'s stroke-width normalisation (the default) and without it.
 
     python benchmarks/drawn_sizes.py MODEL.npz [--n 500]
 """
@@ -25,6 +29,14 @@ from nnscratch.serialization import load_model
 
 PAD, BRUSH, SENT = 280, 22, 140
 SIZES = (0.20, 0.45, 0.80)
+# pad.js: SENT_BRUSH_SHARE and MIN_SENT_BRUSH (tests/test_serve_browser.py checks they agree)
+SENT_BRUSH_SHARE, MIN_SENT_BRUSH = 0.15, 4.0
+
+
+def sent_brush(extent: float) -> float:
+    """The brush the page draws what it sends with, for centre lines ``extent`` pixels long
+    on their longer side (pad.js's ``sentBrush``)."""
+    return min(BRUSH, max(MIN_SENT_BRUSH, SENT_BRUSH_SHARE * extent))
 
 
 def thin(mask: np.ndarray) -> np.ndarray:
@@ -53,13 +65,16 @@ def thin(mask: np.ndarray) -> np.ndarray:
     return skeleton[1:-1, 1:-1]
 
 
-def redraw(digit: np.ndarray, share: float) -> np.ndarray:
-    """The digit's centre lines drawn with the pad's brush, its height `share` of the pad's."""
+def redraw(digit: np.ndarray, share: float, *, proportional: bool = False) -> np.ndarray:
+    """The digit's centre lines drawn on the pad, its height `share` of the pad's, scaled to
+    the size sent; with the pad's brush, or with `proportional`, the page's sent brush."""
     skeleton = thin(digit > 127)
     rows, cols = np.nonzero(skeleton)
     height = max(rows.max() - rows.min(), 1)
     scale = share * PAD / height
     cy, cx = (rows.max() + rows.min()) / 2, (cols.max() + cols.min()) / 2
+    extent = max(rows.max() - rows.min(), cols.max() - cols.min()) * scale
+    brush = sent_brush(extent) if proportional else BRUSH
     pad = Image.new("L", (PAD, PAD), 255)
     draw = ImageDraw.Draw(pad)
     points = {(r, c) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)}
@@ -69,10 +84,10 @@ def redraw(digit: np.ndarray, share: float) -> np.ndarray:
 
     for r, c in points:  # a segment to each 8-neighbour: the strokes stay joined
         x, y = at(r, c)
-        draw.ellipse((x - BRUSH / 2, y - BRUSH / 2, x + BRUSH / 2, y + BRUSH / 2), fill=0)
+        draw.ellipse((x - brush / 2, y - brush / 2, x + brush / 2, y + brush / 2), fill=0)
         for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
             if (r + dr, c + dc) in points:
-                draw.line((x, y, *at(r + dr, c + dc)), fill=0, width=BRUSH)
+                draw.line((x, y, *at(r + dr, c + dc)), fill=0, width=round(brush))
     sent = pad.resize((SENT, SENT), Image.Resampling.BILINEAR)  # as the canvas drawImage does
     return np.asarray(sent)
 
@@ -93,9 +108,10 @@ def main() -> int:
     mnist = load_mnist(verify=False)
     digits, labels = mnist.test_images[:args.n], mnist.test_labels[:args.n]
     start = time.perf_counter()
-    print(f"{args.n} MNIST test digits redrawn with a {BRUSH}-px brush on a {PAD}-px pad")
-    print("height on the pad | accuracy, strokes normalised | accuracy, not normalised")
+    print(f"{args.n} MNIST test digits redrawn on a {PAD}-px pad")
+    print("height on the pad | what the page sends | pad pixels, normalised | not normalised")
     for share in SIZES:
+        page = accuracy(saved, [redraw(d, share, proportional=True) for d in digits], labels)
         pictures = [redraw(d, share) for d in digits]
         normalised = accuracy(saved, pictures, labels)
         original = images._THICK_STROKE
@@ -104,7 +120,8 @@ def main() -> int:
             plain = accuracy(saved, pictures, labels)
         finally:
             images._THICK_STROKE = original
-        print(f"{share:>17.0%} | {normalised:>28.1%} | {plain:>25.1%}", flush=True)
+        print(f"{share:>17.0%} | {page:>19.1%} | {normalised:>22.1%} | {plain:>14.1%}",
+              flush=True)
     print(f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     return 0
 

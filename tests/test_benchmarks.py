@@ -187,6 +187,16 @@ def test_layouts_quick_prints_each_kernel_sets_table_and_the_choice() -> None:
     assert "Katmai" in completed.stdout or "Prescott" in completed.stdout
 
 
+def test_cnn_layers_quick_times_every_layer_and_the_products() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cnn_layers.py"), "--quick", "--batch-norm"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rows = [line.split()[0] for line in completed.stdout.splitlines()[2:]]
+    assert rows.count("Conv2D") == 2 and rows.count("BatchNorm") == 2
+    assert "ms per step" in completed.stdout and "of the step" in completed.stdout
+
+
 @pytest.mark.slow
 def test_profile_paths_quick_splits_both_paths(mnist_dir: Path) -> None:
     completed = subprocess.run(
@@ -196,3 +206,25 @@ def test_profile_paths_quick_splits_both_paths(mnist_dir: Path) -> None:
     for step in ("inference, 1,000 rows", "one epoch, batch 512", "matrix products",
                  "bias add", "Adam update"):
         assert step in completed.stdout
+
+
+def test_drawn_sizes_draws_with_the_pages_sent_brush() -> None:
+    """benchmarks/drawn_sizes.py measures what the page sends only if its brush is pad.js's."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.spec_from_file_location("drawn_sizes",
+                                                  ROOT / "benchmarks" / "drawn_sizes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    script = (ROOT / "src" / "nnscratch" / "serve" / "static" / "pad.js").read_text()
+
+    def constant(name: str) -> float:
+        return float(re.search(rf"const {name} = ([0-9.]+);", script).group(1))
+
+    assert constant("SENT_BRUSH_SHARE") == module.SENT_BRUSH_SHARE
+    assert constant("MIN_SENT_BRUSH") == module.MIN_SENT_BRUSH
+    assert constant("SENT_SIZE") == module.SENT
+    assert module.sent_brush(1000.0) == module.BRUSH  # never wider than the pad's brush
+    assert module.sent_brush(0.0) == module.MIN_SENT_BRUSH
+    assert module.sent_brush(100.0) == 15.0

@@ -13,7 +13,9 @@ never reaches for the network.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import subprocess
 import sys
 import tempfile
@@ -21,7 +23,9 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from nnscratch.cli import main
 from nnscratch.nn.model import build_mlp
@@ -177,6 +181,26 @@ class Page:
             }
             return rows;""", canvas_id)
 
+    def record_sent(self) -> None:
+        """Keep every picture the page sends to the API from now on (``sent_pictures``)."""
+        self.driver.execute_script("""
+            window.sentPictures = [];
+            const send = window.fetch;
+            window.fetch = (url, options) => {
+              if (String(url).endsWith('api/predict')) window.sentPictures.push(options.body);
+              return send(url, options);
+            };""")
+
+    def last_sent(self) -> np.ndarray:
+        """The last picture sent, as gray levels (height, width)."""
+        url = self.driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            const reader = new FileReader();
+            reader.onload = () => done(reader.result);
+            reader.readAsDataURL(window.sentPictures[window.sentPictures.length - 1]);""")
+        png = base64.b64decode(url.split(",", 1)[1])
+        return np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+
     def pad_picture(self) -> str:
         """The pad's pixels as a PNG data URL: equal strings, equal pixels."""
         return self.driver.execute_script("return document.getElementById('pad').toDataURL()")
@@ -250,6 +274,33 @@ def test_a_small_digit_in_a_corner_gets_the_answer_of_a_large_centred_one(page):
         row, col = ink_centre(page.pixels("seen"))
         assert abs(row - 14) < 1 and abs(col - 14) < 1
         page.click("clear")
+
+
+def _stroke_share(picture: np.ndarray) -> float:
+    """A vertical stroke's width as a share of its height: ink area over height squared."""
+    ink = picture < 128
+    rows = np.flatnonzero(ink.any(axis=1))
+    height = rows[-1] - rows[0] + 1
+    return float(ink.sum()) / height**2
+
+
+def test_a_digit_drawn_small_is_sent_with_strokes_in_proportion(page):
+    # The pad's brush is fixed; what the page sends is redrawn with a brush in proportion to
+    # the drawing, so a small 1 is as slender as a large one (with the pad's pixels, the small
+    # one's stroke would be 3.4 times as wide relative to its height).
+    page.record_sent()
+    page.draw(ONE)
+    page.settle()
+    large = page.last_sent()
+    page.click("clear")
+    page.draw(shrunk(ONE, 0.2, left=0.1, top=0.1))
+    page.settle()
+    small = page.last_sent()
+    assert large.shape == small.shape == (140, 140)
+    assert 0.7 < _stroke_share(small) / _stroke_share(large) < 1.4
+    assert page.prediction() == ("1", "answer")
+    assert page.pad_darkest() == 0  # the pad itself still shows the strokes as drawn
+    page.click("clear")
 
 
 def test_the_network_view_and_the_hidden_layer_follow_the_drawing(page):

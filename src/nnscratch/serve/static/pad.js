@@ -5,10 +5,12 @@
 // instead of scrolling. Positions are mapped from CSS pixels to the canvas's 280x280 pixels,
 // so the pad may be shown at any size.
 //
-// After every stroke, and at most every THROTTLE_MS while drawing, the pad is sent as a PNG to
-// POST api/predict, scaled down to SENT_SIZE pixels a side. Each request gets a sequence number, and an answer is shown only if it is
-// newer than the one on screen: a slow older answer never overwrites a newer one, and answers
-// still on their way when the pad is cleared are dropped.
+// After every stroke, and at most every THROTTLE_MS while drawing, the drawing is sent as a PNG
+// to POST api/predict, SENT_SIZE pixels a side: its strokes redrawn with a brush in proportion
+// to the drawing (sentBrush), so that a digit drawn small reaches the network with strokes as
+// thin, relative to its size, as one drawn large. Each request gets a sequence number, and an
+// answer is shown only if it is newer than the one on screen: a slow older answer never
+// overwrites a newer one, and answers still on their way when the pad is cleared are dropped.
 //
 // The page loads nothing but this script, its style sheet and the JSON API.
 "use strict";
@@ -22,6 +24,13 @@
   // The picture sent: half the pad's 280 pixels a side is ample for a digit that ends up 20
   // pixels tall, and a quarter of the pixels for the server to decode and preprocess.
   const SENT_SIZE = 140;
+  // The brush of what is sent, as a share of the drawing's extent (the longer side of the box
+  // around its strokes' centre lines): MNIST's strokes are about 2.6 px wide on a digit whose
+  // longer side is 20 px, so a brush b on centre lines of extent E wants b = 0.13 (E + b), that
+  // is b = 0.15 E. Never wider than the pad's brush (a digit drawn large is sent as drawn) nor
+  // thinner than MIN_SENT_BRUSH pad pixels (2 px once scaled to SENT_SIZE).
+  const SENT_BRUSH_SHARE = 0.15;
+  const MIN_SENT_BRUSH = 4;
   // Heat map colours, dark to bright (the "inferno" colour map, sampled).
   const HEAT = [[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]];
 
@@ -36,7 +45,6 @@
   const outbox = document.createElement("canvas");
   outbox.width = outbox.height = SENT_SIZE;
   const outboxInk = outbox.getContext("2d");
-  outboxInk.imageSmoothingQuality = "high";
 
   const strokes = []; // each stroke is a list of [x, y] points in canvas pixels
   let stroke = null; // the stroke being drawn
@@ -59,34 +67,53 @@
     ];
   }
 
-  function paper() {
-    ink.fillStyle = "#fff";
-    ink.fillRect(0, 0, pad.width, pad.height);
-    ink.strokeStyle = ink.fillStyle = "#000";
-    ink.lineWidth = brush;
-    ink.lineCap = "round";
-    ink.lineJoin = "round";
+  function paper(context, width) {
+    // White paper, and a round black brush `width` pad pixels wide (in context's own units).
+    context.fillStyle = "#fff";
+    context.fillRect(0, 0, pad.width, pad.height);
+    context.strokeStyle = context.fillStyle = "#000";
+    context.lineWidth = width;
+    context.lineCap = "round";
+    context.lineJoin = "round";
   }
 
-  function dot([x, y]) {
-    ink.beginPath();
-    ink.arc(x, y, brush / 2, 0, 2 * Math.PI);
-    ink.fill();
+  function dot([x, y], context = ink) {
+    context.beginPath();
+    context.arc(x, y, context.lineWidth / 2, 0, 2 * Math.PI);
+    context.fill();
   }
 
-  function segment([x0, y0], [x1, y1]) {
-    ink.beginPath();
-    ink.moveTo(x0, y0);
-    ink.lineTo(x1, y1);
-    ink.stroke();
+  function segment([x0, y0], [x1, y1], context = ink) {
+    context.beginPath();
+    context.moveTo(x0, y0);
+    context.lineTo(x1, y1);
+    context.stroke();
+  }
+
+  function paint(context, width) {
+    paper(context, width);
+    for (const points of strokes) {
+      dot(points[0], context);
+      for (let i = 1; i < points.length; i++) segment(points[i - 1], points[i], context);
+    }
   }
 
   function redraw() {
-    paper();
-    for (const points of strokes) {
-      dot(points[0]);
-      for (let i = 1; i < points.length; i++) segment(points[i - 1], points[i]);
-    }
+    paint(ink, brush);
+  }
+
+  function sentBrush() {
+    // SENT_BRUSH_SHARE of the strokes' extent, between MIN_SENT_BRUSH and the pad's brush.
+    const xs = strokes.flat().map(([x]) => x);
+    const ys = strokes.flat().map(([, y]) => y);
+    const extent = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys));
+    return Math.min(brush, Math.max(MIN_SENT_BRUSH, SENT_BRUSH_SHARE * extent));
+  }
+
+  function drawSent() {
+    // The strokes at SENT_SIZE pixels a side, with the brush in proportion to the drawing.
+    outboxInk.setTransform(SENT_SIZE / pad.width, 0, 0, SENT_SIZE / pad.height, 0, 0);
+    paint(outboxInk, sentBrush());
   }
 
   pad.addEventListener("pointerdown", (event) => {
@@ -170,7 +197,7 @@
     const seq = ++sent;
     setPending(+1);
     try {
-      outboxInk.drawImage(pad, 0, 0, SENT_SIZE, SENT_SIZE); // toBlob copies it at once
+      drawSent(); // toBlob copies it at once
       const picture = await new Promise((resolve) => outbox.toBlob(resolve, "image/png"));
       const response = await fetch("api/predict", {
         method: "POST",
@@ -401,7 +428,7 @@
     }
   }
 
-  paper();
+  paper(ink, brush);
   showBlank();
   document.body.dataset.pending = "0";
   describeModel().catch((error) => {
