@@ -40,9 +40,14 @@ def network(batch_norm: bool) -> list[Layer]:
             MaxPool2D(2), Flatten(), Dense(3136, 128, rng=rng), ReLU(), Dense(128, 10, rng=rng)]
 
 
+def first_with_parameters(layers: list[Layer]) -> int:
+    """Where training's backward pass stops (``Sequential.fill_parameter_grads``)."""
+    return next(i for i, layer in enumerate(layers) if layer.parameters())
+
+
 def layer_times(layers: list[Layer], X: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Median seconds per step of each layer's forward and backward."""
-    first = next(i for i, layer in enumerate(layers) if layer.parameters())
+    first = first_with_parameters(layers)
     forward = np.zeros((steps, len(layers)))
     backward = np.zeros((steps, len(layers)))
     for step in range(steps + 2):  # two warm-up steps
@@ -69,22 +74,21 @@ def product_times(layers: list[Layer], X: np.ndarray, steps: int) -> float:
     """Median seconds per step of the step's matrix products alone (same shapes, same calls
     as the kernels make)."""
     h, products = X, []
+    first = layers[first_with_parameters(layers)]
     for layer in layers:
         if isinstance(layer, Conv2D):
-            x = h
-            y, cols = _kernels.conv2d(x, layer.W.value, layer.b.value, layer.stride,
+            y, cols = _kernels.conv2d(h, layer.W.value, layer.b.value, layer.stride,
                                       layer.padding)
             W = layer.W.value.reshape(layer.out_channels, -1)
             G = np.ascontiguousarray(np.ones_like(y).transpose(1, 0, 2, 3)).reshape(
                 layer.out_channels, -1)
             products += [(W, cols), (cols, G.T)]
-            if layer is not layers[1]:  # the first convolution computes no input gradient
+            if layer is not first:  # the first layer computes no input gradient
                 products.append((W.T, G))
         elif isinstance(layer, Dense):
-            x = h
             W = layer.W.value
-            G = np.ones((x.shape[0], W.shape[1]), dtype=x.dtype)
-            products += [(x, W), (x.T, G), (G, W.T)]
+            G = np.ones((h.shape[0], W.shape[1]), dtype=h.dtype)
+            products += [(h, W), (h.T, G)] + ([(G, W.T)] if layer is not first else [])
         h = layer.forward(h, training=False)
     times = []
     for step in range(steps + 2):

@@ -213,7 +213,7 @@ def preprocess_digit(image: npt.ArrayLike, *, source: str = "image") -> np.ndarr
 def _stroke_width(mask: np.ndarray) -> float:
     r"""Mean stroke width of the ink ``mask``, in pixels: :math:`w = 2A / P` for ink area
     :math:`A` and boundary length :math:`P` (a stroke of length :math:`L` has :math:`A = Lw`,
-    :math:`P pprox 2L`). MNIST's test digits measure 2.6 (median; 2.1 to 4.1 for 90 %)."""
+    :math:`P \approx 2L`). MNIST's test digits measure 2.6 (median; 2.1 to 4.1 for 90 %)."""
     from scipy import ndimage
 
     boundary = int((mask & ~ndimage.binary_erosion(mask)).sum())
@@ -228,7 +228,7 @@ def _thin_strokes(x: np.ndarray) -> np.ndarray:
     :math:`w` measured here (:func:`_stroke_width`), the scaled width is :math:`20 w / H`; above
     :data:`_THICK_STROKE` the ink is eroded by :math:`r` pixels on each side, where
 
-    .. math:: rac{20\,(w - 2r)}{H - 2r} = t \iff 2r = rac{w - tH/20}{1 - t/20},
+    .. math:: \frac{20\,(w - 2r)}{H - 2r} = t \iff 2r = \frac{w - tH/20}{1 - t/20},
 
     so that the eroded digit, scaled to its own (smaller) box, has MNIST's width :math:`t`
     (:data:`_MNIST_STROKE`). The erosion is Euclidean and keeps a one-pixel soft edge:

@@ -381,11 +381,11 @@ def conv2d_grad_input(
     -----
     The gradient of :func:`im2col`'s matrix is the product
 
-    .. math:: rac{\partial L}{\partial\, 	ext{cols}_{(c,p,q),(n,i,j)}}
-              = \sum_o W_{o,(c,p,q)}\, G_{o,(n,i,j)} = (W^	op G)_{(c,p,q),(n,i,j)},
+    .. math:: \frac{\partial L}{\partial\, \text{cols}_{(c,p,q),(n,i,j)}}
+              = \sum_o W_{o,(c,p,q)}\, G_{o,(n,i,j)} = (W^\top G)_{(c,p,q),(n,i,j)},
 
     and column entry :math:`(c,p,q),(n,i,j)` was read from
-    :math:`	ilde x_{n,c,\, i s_h + p,\, j s_w + q}`, so the input gradient is the sum, over
+    :math:`\tilde x_{n,c,\, i s_h + p,\, j s_w + q}`, so the input gradient is the sum, over
     the kernel positions :math:`(p, q)`, of those entries put back in place. Each kernel
     position gets its own zeroed copy of the padded image, shaped ``(c, kh, kw, n, H + 2 ph,
     W + 2 pw)``; a strided view of it whose ``(p, q)`` strides also step ``p`` rows and ``q``
@@ -461,10 +461,10 @@ def max_pool2d(
     (:func:`_window_positions`); a running maximum over those views, updated where a later
     position is strictly larger, is the window maximum and its first position (a NaN in a
     window makes its maximum NaN, as in PyTorch; its position then stays the largest number
-    before it). NumPy reduces
-    a short axis of a copied or reshaped array element by element: on the ``cnn-epoch`` net's
-    first pool (batch 128, 32 channels of 28 x 28, float32), laying each window out flat and
-    taking ``argmax`` took 43 ms where the running maximum over four views takes about 8.
+    before it). NumPy reduces a short axis of a copied or reshaped array element by element:
+    on the ``cnn-epoch`` net's first pool (batch 128, 32 channels of 28 x 28, float32), laying
+    each window out flat and taking ``argmax`` took 40 ms where the running maximum over four
+    views takes 14 (``benchmarks/cnn_layers.py``).
     """
     kh, kw = kernel_size
     positions = _window_positions(kernel_size, stride, _pool_output_shape(x.shape, kernel_size,

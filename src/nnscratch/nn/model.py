@@ -88,7 +88,7 @@ class Sequential(Layer):
         only fills its parameter gradients, and the layers before it (a ``Reshape``, say) are not
         visited: for a first :class:`~nnscratch.nn.layers.Dense` layer that skips the largest
         matrix product of the step (:math:`G W^\top` with ``in_features`` columns), for a first
-        :class:`~nnscratch.nn.conv.Conv2D` the whole transposed convolution.
+        :class:`~nnscratch.nn.conv.Conv2D` its whole input gradient.
         """
         first = next((i for i, layer in enumerate(self.layers) if layer.parameters()), None)
         if first is None:
