@@ -141,10 +141,11 @@ def test_the_cnn_recipes_build_the_network_they_describe(name, rng):
         1, 32, (3, 3), (1, 1))
     assert (conv2.in_channels, conv2.out_channels) == (32, 64)
     assert (model.layers[10].in_features, model.layers[10].out_features) == (64 * 7 * 7, 128)
-    assert model.layers[12].p == 0.3 and model.layers[13].out_features == 10
-    # Digits shift and rotate, clothes mirror and shift (a shoe pointing left is a shoe).
-    expected = ({"shift": 2.0, "rotation": 10.0} if name == "mnist-cnn"
-                else {"flip": True, "shift": 2.0})
+    assert model.layers[12].p == 0.1 and model.layers[13].out_features == 10
+    # Digits move by whole pixels (sharp, as the test digits are); clothes only mirror (a shoe
+    # pointing left is a shoe): in 8 epochs shifts cost fashion-cnn 1.4 points (docs/recipes.md).
+    expected = ({"shift": 2.0, "whole_pixel_shift": True} if name == "mnist-cnn"
+                else {"flip": True})
     assert recipe.settings["augment"] == expected
     assert recipe.settings["dataset"] == ("mnist" if name == "mnist-cnn" else "fashion-mnist")
 
@@ -162,8 +163,8 @@ def test_cnn_settings_reach_the_classifier(rng):
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "at_least"), [("mnist-cnn", 0.90), ("fashion-cnn", 0.70)])
 def test_the_cnn_recipes_learn_in_a_hundred_steps(name, at_least, request):
-    # The whole path on real data, cut to 100 steps (12,800 images, one epoch): 2 epochs of
-    # this measured 96.8 % (MNIST) and 80.5 % (Fashion-MNIST) on the whole test set.
+    # The whole path on real data, cut to 100 steps (12,800 images, one epoch); the thresholds
+    # say only that it learns (the full recipes reach 99.2 % and 92.5 %).
     from nnscratch.data import load_dataset
 
     recipe = RECIPES[name]
