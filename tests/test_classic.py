@@ -259,12 +259,22 @@ def test_the_reference_figures_travel_with_the_tests():
 
 @pytest.fixture(scope="module")
 def tutorial_run(mnist_dir):
-    """The tutorial's full recipe on the real MNIST, trained once for the tests below (~2 min)."""
+    """The tutorial's full recipe on the real MNIST, trained once for the tests below (~2 min).
+
+    Every product is computed in the plain ``direct`` layout (``x @ W``), so this run is also the
+    ``direct`` case of ``test_kernels.py``'s tutorial counts in every layout, which forces only
+    the others: each full run costs minutes of CI.
+    """
     from nnscratch.data import load_digits
+    from nnscratch.nn._kernels import set_matmul_layout
 
     data = load_digits((1, 2), data_dir=mnist_dir, dtype=np.float64, progress=False)
-    net = NeuralNet([196, 1]).fit(data.X_train, data.y_train, learning_rate=0.1,
-                                  n_iterations=1000, log_every=1)
+    previous = set_matmul_layout("direct")
+    try:
+        net = NeuralNet([196, 1]).fit(data.X_train, data.y_train, learning_rate=0.1,
+                                      n_iterations=1000, log_every=1)
+    finally:
+        set_matmul_layout(previous)
     return json.loads(REFERENCE.read_text()), data, net
 
 
