@@ -208,6 +208,23 @@ def test_profile_paths_quick_splits_both_paths(mnist_dir: Path) -> None:
         assert step in completed.stdout
 
 
+@pytest.mark.slow
+def test_tutorial_split_quick_prints_both_dtypes_and_the_ratios(mnist_dir: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "tutorial_split.py"), "--quick",
+         "--data-dir", str(mnist_dir)], cwd=ROOT, capture_output=True, text=True, timeout=600,
+        check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rows = [line.split("|")[1:-1] for line in completed.stdout.splitlines()
+            if line.startswith("| float")]
+    assert [row[0].strip() for row in rows] == ["float64", "float32"]
+    for row in rows:
+        nnscratch, tutorial, products, *ratios = (float(cell) for cell in row[1:])
+        assert min(nnscratch, tutorial, products) > 0
+        assert ratios[0] == pytest.approx(nnscratch / tutorial, abs=0.006)
+    assert "warning" not in completed.stderr.lower()
+
+
 def test_drawn_sizes_draws_with_the_pages_sent_brush() -> None:
     """benchmarks/drawn_sizes.py measures what the page sends only if its brush is pad.js's."""
     import importlib.util
