@@ -764,17 +764,20 @@ class TutorialCode(Contender):
             A = 1 / (1 + np.exp(-(W @ A + b)))
         return (A > 0.5).astype(np.int64).reshape(-1)
 
+    @staticmethod
+    def initial(layers: list[int], dtype: np.dtype) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """nnscratch's initial weights in the tutorial's storage: ``W`` as ``(out, in)``, ``b``
+        as ``(out, 1)``, fresh arrays on every call."""
+        pairs = tutorial_weights(layers, dtype)
+        return ([np.ascontiguousarray(W.T) for W, _ in pairs],
+                [b.reshape(-1, 1).copy() for _, b in pairs])
+
     def tutorial(self, task: dict[str, Any], data: Data) -> dict[str, Any]:
         p, dtype = task["params"], np.dtype(task["dtype"])
         y = data.y_train.astype(dtype)
-
-        def initial() -> tuple[list[np.ndarray], list[np.ndarray]]:
-            pairs = tutorial_weights(p["layers"], dtype)
-            return ([np.ascontiguousarray(W.T) for W, _ in pairs],
-                    [b.reshape(-1, 1).copy() for _, b in pairs])
-
-        self._train(data.X_train, y, *initial(), p["learning_rate"], p["warmup_iterations"])
-        weights, biases = initial()
+        self._train(data.X_train, y, *self.initial(p["layers"], dtype), p["learning_rate"],
+                    p["warmup_iterations"])
+        weights, biases = self.initial(p["layers"], dtype)
         start = clock()
         self._train(data.X_train, y, weights, biases, p["learning_rate"], p["iterations"])
         seconds = clock() - start

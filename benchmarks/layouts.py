@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _timing import alternate
 
 KERNEL_SETS = ("default", "Haswell", "SkylakeX", "Prescott")
 #: (n_samples, in_features, out_features): the tutorial's first layer, the MLP's first layer at
@@ -51,20 +49,6 @@ def blas_line() -> str:
     return "no BLAS found by threadpoolctl"
 
 
-def alternate(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median milliseconds per call of each variant, alternated (order rotated each round)."""
-    names = list(variants)
-    for name in names:
-        variants[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for round_ in range(rounds):
-        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
-            start = time.perf_counter()
-            variants[name]()
-            times[name].append(time.perf_counter() - start)
-    return {name: 1e3 * statistics.median(values) for name, values in times.items()}
-
-
 def time_layouts(x: np.ndarray, w: np.ndarray, g: np.ndarray, rounds: int
                  ) -> tuple[dict[str, float], dict[str, float]]:
     """Milliseconds of the forward product and of the weight gradient (copied into the
@@ -72,7 +56,8 @@ def time_layouts(x: np.ndarray, w: np.ndarray, g: np.ndarray, rounds: int
     forward = alternate({"direct": lambda: x @ w, "transposed": lambda: (w.T @ x.T).T}, rounds)
     weight = alternate({"direct": lambda: x.T @ g,
                         "transposed": lambda: np.ascontiguousarray((g.T @ x).T)}, rounds)
-    return forward, weight
+    return ({name: 1e3 * s for name, s in forward.items()},
+            {name: 1e3 * s for name, s in weight.items()})
 
 
 def table(rounds: int | None, shapes: tuple[tuple[int, int, int], ...]) -> None:

@@ -25,12 +25,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import statistics
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+from _timing import alternate
 
 from nnscratch import SoftmaxCrossEntropy, build_mlp, fit
 from nnscratch import optimizers as optim
@@ -94,20 +93,6 @@ def plain_expressions() -> Iterator[None]:
     finally:
         for (module, name), function in saved.items():
             setattr(module, name, function)
-
-
-def alternate(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median seconds per call of each variant, alternating them (order rotated each round)."""
-    names = list(variants)
-    for name in names:  # warm up
-        variants[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for round_ in range(rounds):
-        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
-            start = time.perf_counter()
-            variants[name]()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def report(title: str, medians: dict[str, float], unit: str) -> None:
